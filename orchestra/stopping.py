@@ -1,0 +1,52 @@
+"""Reasons to stop a running step from outside the agent: the kill switch and cancellation.
+
+An ad-hoc ``python -m flows.run`` never receives Prefect's cancellation signal, so the runtime's
+wait loop polls this: the ``.orchestra/STOP`` file, and the flow run's state turning Cancelling.
+"""
+
+from __future__ import annotations
+
+import time
+from uuid import UUID
+from pathlib import Path
+
+STOP_FILE = ".orchestra/STOP"
+
+
+def stop_file(project: Path) -> Path:
+    """The kill-switch file of a project."""
+    return project / STOP_FILE
+
+
+class StopWatcher:
+    """Callable for ``should_stop``: returns a reason, or None to keep going."""
+
+    def __init__(self, project: Path, flow_run_id: str | None, *, api_interval: float = 2.0) -> None:
+        self._stop_file = stop_file(project)
+        self._flow_run_id = flow_run_id
+        self._api_interval = api_interval
+        self._next_api_check = 0.0
+        self._cancelled = False
+
+    def __call__(self) -> str | None:
+        if self._stop_file.exists():
+            return f"kill switch {str(self._stop_file)!r} is set (`orchestra resume` clears it)"
+        if self._flow_run_id and not self._cancelled and time.monotonic() >= self._next_api_check:
+            self._next_api_check = time.monotonic() + self._api_interval
+            self._cancelled = _is_cancelling(self._flow_run_id)
+        if self._cancelled:
+            return "the flow run was cancelled"
+        return None
+
+
+def _is_cancelling(flow_run_id: str) -> bool:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(flow_run_id))
+    except Exception:  # noqa: BLE001 - an API hiccup must not stop a healthy step
+        return False
+    state = run.state
+    return state is not None and state.type in {StateType.CANCELLING, StateType.CANCELLED}
