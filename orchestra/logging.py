@@ -137,6 +137,10 @@ def resolve_log_file(project: Path, configured: str) -> Path:
     return path if path.is_absolute() else project / path
 
 
+def _stderr_sink(message: Message) -> None:
+    sys.stderr.write(redact(str(message)))
+
+
 _handlers: list[int] = []
 _sink: JsonlSink | None = None
 
@@ -153,7 +157,7 @@ def setup_logging(log_file: Path, *, level: str = "info", console_level: str | N
     if console_level:
         _handlers.append(
             logger.add(
-                lambda m: sys.stderr.write(redact(str(m))),
+                _stderr_sink,
                 level=console_level.upper(),
                 format="{level:<8} {message}\n",
                 catch=True,

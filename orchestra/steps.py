@@ -21,8 +21,8 @@ from orchestra.agents import (
     allowed_env,
     build_invocation,
     parse_outcome,
-    render_prompt,
 )
+from orchestra.prompting import render_prompt
 from orchestra.config import WRITING_ROLES, WorkerProfile
 from orchestra.handoff import Handoff, Verdict, parse_handoff
 from orchestra.logging import redact, register_secrets
@@ -171,7 +171,7 @@ def run_step(
         name=f"{ctx.task_id}-{ctx.step_id}",
     )
     bound = logger.bind(task_id=ctx.task_id, step=ctx.step_id, worker=ctx.worker_id)
-    bound.info("{} · {} ({}) started: {}", ctx.task_id, ctx.step_id, ctx.worker_id, invocation.argv[0])
+    bound.bind(event="start").info("▶ {} · {} ({})", ctx.task_id, ctx.step_id, ctx.worker_id)
 
     def on_line(stream: str, line: str) -> None:
         bound.info("[{}] {}", stream, line)
@@ -211,6 +211,7 @@ def run_step(
         handoff=handoff,
     )
     (ctx.output_dir / "result.json").write_text(json.dumps(record.to_json(), indent=2), encoding="utf-8")
-    log = bound.info if record.ok else bound.warning
-    log("{} · {} ({}) {} in {:.1f}s {}", ctx.task_id, ctx.step_id, ctx.worker_id, status, result.duration, message)
+    event = bound.bind(event=status)
+    log = event.info if record.ok else event.warning
+    log("  {} · {} ({}) {} in {:.1f}s {}", ctx.task_id, ctx.step_id, ctx.worker_id, status, result.duration, message)
     return record

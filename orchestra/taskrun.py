@@ -29,7 +29,7 @@ from orchestra.gitops import (
 )
 from orchestra.handoff import Handoff, build_carry, fingerprint
 from orchestra.project import Project
-from orchestra.queue import TaskFile
+from orchestra.taskfile import TaskFile
 from orchestra.steps import StepContext, StepRecord
 from orchestra.workflow import StepSequencer
 

@@ -1,0 +1,1 @@
+"""Prefect flows of Orchestra: thin; the work lives in the orchestra package."""

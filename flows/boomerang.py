@@ -1,0 +1,60 @@
+"""Flow "roocode-boomerang": one task through plan → implement → review → fix, then verify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from prefect.runtime import flow_run
+from prefect.client.schemas.objects import State
+from prefect.states import Completed, Failed
+
+from flows.steps import step_runner
+from orchestra.lifecycle import finish, load_claim
+from orchestra.project import open_project
+from orchestra.reports import publish_task_artifact, write_task_report
+from orchestra.taskrun import run_task
+
+
+@flow(name="roocode-boomerang", flow_run_name="{task_name}", log_prints=True)
+def roocode_boomerang(
+    project: str,
+    task_file: str,
+    config_files: list[str] | None = None,
+    run_dir: str | None = None,
+    task_name: str = "task",
+) -> State[Any]:
+    """Run one task: claim it (unless the cycle already did), run its steps, archive or fail it."""
+    proj = open_project(project, config_files or [])
+    run_id = str(flow_run.get_id() or "local")
+    path = Path(task_file)
+    if path.parent.resolve() == proj.layout.running.resolve():
+        claimed = load_claim(proj.queue, path)
+    else:
+        proj.preflight(run_id, include_planner=False)
+        got = proj.queue.claim(path, run_id=run_id)
+        if got is None:
+            return Failed(message=f"{path.name} could not be claimed (taken, or malformed: see rejected/)")
+        claimed = got
+    folder = Path(run_dir) if run_dir else proj.runs_dir / run_id / claimed.task.task_id
+    outcome = run_task(proj, claimed.task, run_id=run_id, runner=step_runner(proj), run_dir=folder)
+    report = write_task_report(outcome)
+    publish_task_artifact(outcome, proj.project_id)
+    where = finish(proj.queue, claimed, outcome)
+    data = {
+        "task": outcome.task_id,
+        "title": outcome.title,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "steps": len(outcome.steps),
+        "cost_usd": outcome.cost_usd,
+        "report": str(report),
+        "moved_to": str(where),
+        "integration": outcome.integration,
+    }
+    (folder / "outcome.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    if outcome.status == "done":
+        return Completed(message=f"{outcome.task_id} done: {outcome.integration}", data=data)
+    return Failed(message=f"{outcome.task_id} failed: {outcome.reason}", data=data)

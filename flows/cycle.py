@@ -1,0 +1,87 @@
+"""Flow "infinite-orchestra": plan when the queue is empty, then run up to N tasks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from prefect.runtime import flow_run
+from prefect.client.schemas.objects import State
+from prefect.states import Completed, Failed
+
+from flows.boomerang import roocode_boomerang
+from flows.plan import infinite_orchestra_plan
+from orchestra.cycle import CycleSummary, read_outcome, stop_after
+from orchestra.errors import CycleError
+from orchestra.project import open_project
+from orchestra.queue import default_is_alive
+from orchestra.reports import publish_cycle_artifact
+
+
+@flow(name="infinite-orchestra", log_prints=True)
+def infinite_orchestra(
+    project: str = ".",
+    config_files: list[str] | None = None,
+    goal: str | None = None,
+    max_tasks: int | None = None,
+    plan_only: bool = False,
+) -> State[Any]:
+    """One cycle. Everything is checked before the first task is claimed."""
+    files = config_files or []
+    proj = open_project(project, files, goal=goal, max_tasks=max_tasks)
+    run_id = str(flow_run.get_id() or "local")
+    proj.preflight(run_id)
+    wf = proj.config.workflows.infinite_orchestra
+    run_dir = proj.runs_dir / run_id
+    summary = CycleSummary(str(proj.root), str(proj.layout.queue), str(run_dir))
+    proj.queue.pending()  # an unreadable queue stops here, before anything moves
+    summary.recovered = [p.name for p in proj.queue.recover(default_is_alive)]
+
+    if not proj.queue.pending():
+        planned = infinite_orchestra_plan(
+            project=str(proj.root), config_files=files, goal=goal, run_dir=str(run_dir)
+        )
+        summary.planned = list(planned["accepted"])
+        summary.rejected = list(planned["rejected"])
+    if plan_only:
+        return _finish(summary, proj.project_id)
+    pending = proj.queue.pending()
+    if not pending:
+        raise CycleError(f'No task files found in "{proj.layout.queue}"')
+
+    taken = 0
+    for path in pending:
+        if taken >= wf.max_tasks_per_cycle or summary.stop_reason:
+            break
+        claimed = proj.queue.claim(path, run_id=run_id)
+        if claimed is None:
+            summary.rejected.append(f"{path.name}: malformed or taken (see rejected/)")
+            continue
+        taken += 1
+        task_dir = run_dir / claimed.task.task_id
+        state = roocode_boomerang(
+            project=str(proj.root),
+            task_file=str(claimed.task.path),
+            config_files=files,
+            run_dir=str(task_dir),
+            task_name=claimed.task.task_id,
+            return_state=True,
+        )
+        summary.tasks.append(read_outcome(task_dir, claimed.task.task_id, state.message or "crashed"))
+        summary.stop_reason = stop_after(
+            summary,
+            continue_on_failure=wf.continue_on_failure,
+            max_consecutive=proj.config.limits.max_consecutive_failures,
+        )
+    return _finish(summary, proj.project_id)
+
+
+def _finish(summary: CycleSummary, project_id: str) -> State[Any]:
+    publish_cycle_artifact(summary.tasks, project_id, summary.headline())
+    Path(summary.runs_dir).mkdir(parents=True, exist_ok=True)
+    (Path(summary.runs_dir) / "cycle.json").write_text(json.dumps(summary.to_dict(), indent=2), encoding="utf-8")
+    if summary.failed:
+        return Failed(message=f"cycle finished with failures: {summary.headline()}", data=summary.to_dict())
+    return Completed(message=summary.headline(), data=summary.to_dict())

@@ -1,0 +1,38 @@
+"""Flow "infinite-orchestra-plan": the planner fills the bounded queue from a staging folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from flows.steps import step_runner
+from orchestra.errors import CycleError
+from orchestra.planning import plan
+from orchestra.project import open_project
+
+
+@flow(name="infinite-orchestra-plan", log_prints=True)
+def infinite_orchestra_plan(
+    project: str,
+    config_files: list[str] | None = None,
+    goal: str | None = None,
+    run_dir: str | None = None,
+    memory: str = "",
+) -> dict[str, Any]:
+    """Run the planner once; valid task files move into the queue, invalid ones to rejected/."""
+    proj = open_project(project, config_files or [], goal=goal)
+    run_id = str(flow_run.get_id() or "local")
+    proj.preflight(run_id)
+    folder = Path(run_dir) if run_dir else proj.runs_dir / run_id
+    result = plan(proj, run_id=run_id, runner=step_runner(proj), run_dir=folder, memory=memory)
+    if result.record is not None and not result.record.ok:
+        msg = f"planner failed: {result.record.message}"
+        raise CycleError(msg)
+    return {
+        "accepted": [p.name for p in result.accepted],
+        "rejected": [f"{name}: {reason}" for name, reason in result.rejected],
+        "skipped": result.skipped,
+    }

@@ -1,0 +1,33 @@
+"""What happens to a task file when its run ends: archived on success, kept with its reasons
+on failure. Plus finding the claim of a task already moved into ``running/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loguru import logger
+
+from orchestra.errors import QueueError
+from orchestra.queue import Claimed, ClaimRecord, TaskQueue
+from orchestra.reports import task_markdown
+from orchestra.taskfile import parse_task
+from orchestra.taskrun import TaskOutcome
+
+
+def load_claim(queue: TaskQueue, path: Path) -> Claimed:
+    """The claim of a task file in ``running/`` (claimed earlier by the cycle)."""
+    record = ClaimRecord.load(queue.layout.running / (path.stem + ".claim.json"))
+    if path.parent.resolve() != queue.layout.running.resolve() or record is None:
+        msg = f"{str(path)!r} is not a claimed task in {str(queue.layout.running)!r}; pass a running task"
+        raise QueueError(msg)
+    return Claimed(parse_task(path, max_chars=queue.max_task_chars), record)
+
+
+def finish(queue: TaskQueue, claimed: Claimed, outcome: TaskOutcome) -> Path:
+    """Archive a done task, or give a failed one back (or to failed/) with its report."""
+    if outcome.status == "done":
+        where = queue.archive(claimed)
+    else:
+        where = queue.fail(claimed, reason=outcome.reason, report=task_markdown(outcome))
+    logger.bind(task_id=outcome.task_id, event=outcome.status).info("{} {} → {}", outcome.task_id, outcome.status, where)
+    return where

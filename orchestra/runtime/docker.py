@@ -1,0 +1,384 @@
+"""The Docker runtime: runs a step in a fresh, sandboxed container, then removes it.
+
+One step = one container: create → start → stream its logs line by line (stdout and stderr
+apart, in threads that carry the caller's context, so Prefect run logs work) → poll ``wait``
+while checking the time limit and ``should_stop`` (at most every ``poll_interval`` seconds) →
+on a time limit or a stop: ``stop`` (SIGTERM, ``kill_grace`` seconds, SIGKILL) and ``kill`` →
+always ``remove(force=True)``. The sandbox policy (mounts, env, path and loopback rewriting,
+the refused Docker socket, resource limits) lives in :mod:`orchestra.runtime.sandbox`.
+
+The engine is reached through ``prefect_docker.host.DockerHost(...).get_client()`` (sync
+docker SDK; prefect-docker's container tasks are async and are not used).
+
+**Stdin.** The prompt file (``StepRequest.stdin_path``) is sent through the engine's attach
+API, not through a shell: the container is created with ``stdin_open`` (the SDK then sets
+``StdinOnce``), a stdin-only attach socket is opened before ``start``, and a thread writes the
+file's bytes and half-closes the socket, which the engine turns into end-of-file on the
+agent's stdin. That works in any image — including ones without ``/bin/sh`` — and never puts
+the prompt on a command line. A step that does not read its stdin is not blocked: the writer
+thread gives up when the container goes away. Without ``stdin_path`` stdin is empty.
+
+**Preflight** checks the engine, the image and the profile's own mounts. It cannot check that
+the agent's executable exists in the image without starting a container; ``run`` reports a
+missing executable as :class:`AgentNotInstalledError` when the container fails to start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import requests
+import urllib3
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from loguru import logger
+
+from orchestra.config import DockerConfig
+from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError
+from orchestra.runtime import sandbox
+from orchestra.runtime.base import LineSink, OutputCollector, StepRequest, StepResult, StopCheck
+
+ClientFactory = Callable[[], Any]
+"""Returns a connected ``docker.DockerClient`` (raises DockerException when it cannot)."""
+
+#: A line longer than this many bytes is passed on in pieces of this size.
+MAX_LINE_BYTES = 64 * 1024
+#: How long to wait for the log readers once the container has exited.
+_READER_JOIN_SECONDS = 5.0
+_ENGINE_ERRORS = (DockerException, requests.RequestException)
+
+
+class DockerRuntime:
+    """Runs steps in Docker containers; see the module docstring for the guarantees.
+
+    ``project_id`` and ``run_id`` label every container (``orchestra.project``, ``orchestra.run``)
+    so :func:`sweep` can remove leftovers. ``kill_grace`` is the time between SIGTERM and SIGKILL
+    when a step is stopped; ``client_factory`` replaces the default
+    ``DockerHost(base_url=cfg.base_url or None).get_client()`` (which honours DOCKER_HOST).
+    """
+
+    name = "docker"
+
+    def __init__(
+        self,
+        cfg: DockerConfig,
+        project_id: str,
+        run_id: str,
+        kill_grace: float = 10.0,
+        client_factory: ClientFactory | None = None,
+        *,
+        poll_interval: float = 0.25,
+    ) -> None:
+        self.cfg = cfg
+        self.project_id = project_id
+        self.run_id = run_id
+        self.kill_grace = kill_grace
+        self.poll_interval = min(poll_interval, 0.5)
+        self._client_factory = client_factory or self._default_client
+
+    @property
+    def address(self) -> str:
+        """The engine address in use: ``base_url``, else DOCKER_HOST, else the local socket."""
+        return sandbox.engine_address(self.cfg)
+
+    def preflight(self, argv0: str) -> None:
+        """Raise RuntimeUnavailableError unless the engine answers and has the image.
+
+        Also raises SandboxPolicyError/ConfigError for unsafe or malformed profile mounts.
+        ``argv0`` is not checked (that needs a container); ``run`` reports it instead.
+        """
+        sandbox.check_config(self.cfg)
+        with self._client() as client:
+            try:
+                client.ping()
+                client.images.get(self.cfg.image)
+            except ImageNotFound as exc:
+                raise RuntimeUnavailableError(self._image_missing()) from exc
+            except _ENGINE_ERRORS as exc:
+                raise RuntimeUnavailableError(self._unreachable(exc)) from exc
+        logger.debug(
+            "docker preflight ok: image {} at {} (agent {})", self.cfg.image, self.address, argv0
+        )
+
+    def container_paths(self, request: StepRequest) -> dict[str, str]:
+        """Host folder → container path for the step's mounts (to render prompts with)."""
+        return sandbox.container_paths(request, self.cfg)
+
+    def sweep(self, keep_run_ids: set[str]) -> list[str]:
+        """Remove this project's containers except those of ``keep_run_ids`` and this run."""
+        with self._client() as client:
+            return sweep(client, self.project_id, {*keep_run_ids, self.run_id})
+
+    def run(
+        self,
+        request: StepRequest,
+        on_line: LineSink | None = None,
+        should_stop: StopCheck | None = None,
+    ) -> StepResult:
+        """Run the step to completion, time limit or stop; never raises for its own failure.
+
+        Raises SandboxPolicyError/ConfigError for an unsafe request, RuntimeUnavailableError
+        when the engine fails or lacks the image, AgentNotInstalledError when the image has no
+        ``argv[0]``. The container is removed in every case.
+        """
+        kwargs = sandbox.container_kwargs(
+            request, self.cfg, project_id=self.project_id, run_id=self.run_id
+        )
+        kwargs["name"] = sandbox.container_name(request, uuid.uuid4().hex[:10])
+        stdin_data = request.stdin_path.read_bytes() if request.stdin_path is not None else None
+        request.output_dir.mkdir(parents=True, exist_ok=True)
+        lock = threading.Lock()
+        collector = OutputCollector(_guarded(on_line, request.name) if on_line else None)
+
+        def emit(stream: str, raw: bytes) -> None:
+            text = raw.decode("utf-8", errors="replace").removesuffix("\r")
+            with lock:
+                collector.line(stream, text)
+
+        with self._client() as client:
+            container = self._create(client, kwargs, request)
+            started = time.monotonic()
+            readers: list[threading.Thread] = []
+            stdin_sock: Any = None
+            finished = False
+            try:
+                if stdin_data is not None:
+                    stdin_sock = container.attach_socket(params={"stdin": 1, "stream": 1})
+                self._start(container, request)
+                if stdin_sock is not None:
+                    _spawn(f"orchestra-{request.name}-stdin", _feed_stdin, stdin_sock, stdin_data)
+                readers = [
+                    _spawn(
+                        f"orchestra-{request.name}-{stream}", _read_logs, container, stream, emit
+                    )
+                    for stream in ("stdout", "stderr")
+                ]
+                exit_code, timed_out, reason = self._wait(
+                    container, started + request.timeout, should_stop
+                )
+                finished = True
+            except _ENGINE_ERRORS as exc:
+                msg = (
+                    f"Docker engine at {self.address!r} failed during step {request.name!r}: {exc}"
+                )
+                raise RuntimeUnavailableError(msg) from exc
+            finally:
+                duration = time.monotonic() - started
+                if finished:  # the container has exited: its log streams end by themselves
+                    for reader in readers:
+                        reader.join(_READER_JOIN_SECONDS)
+                _remove(container, request.name)
+                if stdin_sock is not None:
+                    with contextlib.suppress(OSError):
+                        stdin_sock.close()
+        with lock:
+            return StepResult(
+                exit_code=exit_code,
+                duration=duration,
+                timed_out=timed_out,
+                stdout=collector.text("stdout"),
+                stderr=collector.text("stderr"),
+                output_tail=collector.tail(),
+                stopped_reason=reason,
+            )
+
+    def _wait(
+        self, container: Any, deadline: float, should_stop: StopCheck | None
+    ) -> tuple[int | None, bool, str | None]:
+        """Poll the container; stop it on the deadline or when asked. (exit, timed_out, reason)."""
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                status = container.wait(timeout=max(0.01, min(self.poll_interval, remaining)))
+            except requests.RequestException as exc:
+                if not _is_poll_timeout(exc):
+                    raise
+            else:
+                return int(status["StatusCode"]), False, None
+            if time.monotonic() >= deadline:
+                self._stop(container)
+                return None, True, None
+            if should_stop is not None and (reason := should_stop()):
+                self._stop(container)
+                return None, False, reason
+
+    def _stop(self, container: Any) -> None:
+        """``docker stop`` (SIGTERM, grace, SIGKILL), then ``kill`` in case it is still up."""
+        try:
+            container.stop(timeout=math.ceil(self.kill_grace))
+        except _ENGINE_ERRORS as exc:
+            logger.warning("docker stop of {} failed ({}); killing it", container.id[:12], exc)
+        with contextlib.suppress(APIError):  # 409/404: it is not running any more
+            container.kill()
+
+    def _create(self, client: Any, kwargs: dict[str, Any], request: StepRequest) -> Any:
+        try:
+            container = client.containers.create(**kwargs)
+        except ImageNotFound as exc:
+            raise RuntimeUnavailableError(self._image_missing()) from exc
+        except APIError as exc:
+            msg = f"Docker refused to create the container of step {request.name!r}: {_why(exc)}"
+            raise RuntimeUnavailableError(msg) from exc
+        except _ENGINE_ERRORS as exc:
+            raise RuntimeUnavailableError(self._unreachable(exc)) from exc
+        logger.debug(
+            "step {} runs in container {} ({})", request.name, container.id[:12], self.cfg.image
+        )
+        return container
+
+    def _start(self, container: Any, request: StepRequest) -> None:
+        try:
+            container.start()
+        except APIError as exc:
+            why = _why(exc)
+            argv0 = request.argv[0]
+            if "executable file not found" in why or (
+                "no such file" in why.lower() and argv0 in why
+            ):
+                msg = (
+                    f"agent executable {argv0!r} is not in the image {self.cfg.image!r}: "
+                    "install it in the image (docker/worker/Dockerfile) or fix the command"
+                )
+                raise AgentNotInstalledError(msg) from exc
+            msg = f"container of step {request.name!r} could not start: {why}"
+            raise RuntimeUnavailableError(msg) from exc
+
+    @contextlib.contextmanager
+    def _client(self) -> Iterator[Any]:
+        """A connected client, closed afterwards; connection failures are translated."""
+        try:
+            client = self._client_factory()
+        except (*_ENGINE_ERRORS, OSError) as exc:
+            raise RuntimeUnavailableError(self._unreachable(exc)) from exc
+        try:
+            yield client
+        finally:
+            with contextlib.suppress(Exception):
+                client.close()
+
+    def _default_client(self) -> Any:
+        from prefect_docker.host import DockerHost
+
+        return DockerHost(base_url=self.cfg.base_url or None).get_client()
+
+    def _unreachable(self, exc: BaseException) -> str:
+        return (
+            f"the Docker engine at {self.address!r} is not reachable ({exc}): start Docker "
+            "(or fix docker.base_url / DOCKER_HOST), or set `runtime: process` in the worker "
+            "profile"
+        )
+
+    def _image_missing(self) -> str:
+        image = self.cfg.image
+        return (
+            f"the worker image {image!r} is not in the Docker engine at {self.address!r}: "
+            f"build it with `docker build -t {image} -f docker/worker/Dockerfile .`"
+        )
+
+
+def sweep(client: Any, project_id: str, keep_run_ids: set[str]) -> list[str]:
+    """Remove ``project_id``'s containers whose ``orchestra.run`` is not in ``keep_run_ids``.
+
+    Pass the runs still running. Returns the ids of the removed containers.
+    """
+    labels = [f"{sandbox.LABEL_PROJECT}={project_id}", f"{sandbox.LABEL_MANAGED}=true"]
+    removed: list[str] = []
+    try:
+        for container in client.containers.list(all=True, filters={"label": labels}):
+            if container.labels.get(sandbox.LABEL_RUN) in keep_run_ids:
+                continue
+            with contextlib.suppress(NotFound):  # removed meanwhile
+                container.remove(force=True)
+            removed.append(container.id)
+    except _ENGINE_ERRORS as exc:
+        msg = f"could not sweep the containers of project {project_id!r}: {exc}"
+        raise RuntimeUnavailableError(msg) from exc
+    if removed:
+        logger.info("removed {} leftover container(s) of project {}", len(removed), project_id)
+    return removed
+
+
+def _spawn(name: str, target: Callable[..., None], *args: Any) -> threading.Thread:
+    """Start a daemon thread in a copy of the caller's context (Prefect run logs need it)."""
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(target, *args), name=name[:60], daemon=True)
+    thread.start()
+    return thread
+
+
+def _read_logs(container: Any, stream: str, emit: Callable[[str, bytes], None]) -> None:
+    """Follow one stream of the container's logs, passing each line without its newline."""
+    pending = b""
+    try:
+        chunks = container.logs(
+            stream=True, follow=True, stdout=stream == "stdout", stderr=stream == "stderr"
+        )
+        for chunk in chunks:
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                emit(stream, line)
+            while len(pending) > MAX_LINE_BYTES:
+                emit(stream, pending[:MAX_LINE_BYTES])
+                pending = pending[MAX_LINE_BYTES:]
+    except _ENGINE_ERRORS as exc:  # e.g. the container was removed after a stop
+        logger.debug("{} of container {} ended: {}", stream, container.id[:12], exc)
+    finally:
+        if pending:
+            emit(stream, pending)
+
+
+def _feed_stdin(sock: Any, data: bytes) -> None:
+    """Write ``data`` to an attach socket, then half-close it: end-of-file for the agent."""
+    raw = getattr(sock, "_sock", sock)
+    try:
+        raw.sendall(data)
+        raw.shutdown(socket.SHUT_WR)
+    except OSError as exc:  # the step exited without reading all of its stdin
+        logger.debug("stdin of a step not fully delivered: {}", exc)
+
+
+def _remove(container: Any, step: str) -> None:
+    """``remove(force=True)``; a failure is logged (``sweep`` catches what is left)."""
+    try:
+        container.remove(force=True)
+    except NotFound:
+        pass
+    except _ENGINE_ERRORS as exc:
+        logger.warning("could not remove container {} of step {}: {}", container.id[:12], step, exc)
+
+
+def _is_poll_timeout(exc: requests.RequestException) -> bool:
+    """A ``wait(timeout=...)`` that ran out (over a unix socket it comes as ConnectionError)."""
+    if isinstance(exc, requests.Timeout):
+        return True
+    return any(isinstance(arg, urllib3.exceptions.TimeoutError) for arg in exc.args)
+
+
+def _why(exc: APIError) -> str:
+    return str(exc.explanation or exc)
+
+
+def _guarded(on_line: LineSink, step: str) -> LineSink:
+    """Wrap a sink so that its first exception is logged and it is dropped, not the output."""
+    broken = False
+
+    def sink(stream: str, line: str) -> None:
+        nonlocal broken
+        if broken:
+            return
+        try:
+            on_line(stream, line)
+        except Exception:
+            broken = True
+            logger.opt(exception=True).warning(
+                "on_line failed for step {}; its output is still captured", step
+            )
+
+    return sink

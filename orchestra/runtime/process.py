@@ -1,0 +1,276 @@
+"""The native runtime: runs a step as a local process in its own process group.
+
+The step gets exactly the environment the caller built (``os.environ`` is not inherited), its
+workspace as working directory, and a new session, so the whole tree of processes it starts can
+be signalled at once. Time limits and ``should_stop`` end the step with SIGTERM to the group,
+then SIGKILL after ``kill_grace`` seconds; whatever is left of the group when the main process
+has exited is SIGKILLed, so no orphan survives the step.
+
+``StepRequest.read_only_workspace`` cannot be enforced natively: the step runs as the current
+user with that user's file access. The Docker runtime enforces it with a read-only mount.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import select
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from loguru import logger
+
+from orchestra.errors import AgentError, AgentNotInstalledError
+from orchestra.runtime.base import (
+    LineSink,
+    OutputCollector,
+    StepRequest,
+    StepResult,
+    StopCheck,
+)
+
+_ByteSink = Callable[[str, bytes], None]
+"""Called with (stream, raw line) by a reader thread."""
+
+#: A line longer than this many bytes is passed on in pieces of this size.
+MAX_LINE_BYTES = 64 * 1024
+#: How long to wait for the output readers once the process group is gone.
+_READER_JOIN_SECONDS = 2.0
+#: How often a reader checks whether it has been asked to give up.
+_READER_POLL_MS = 100
+
+
+class ProcessRuntime:
+    """Runs steps as local processes; see the module docstring for the guarantees.
+
+    ``kill_grace`` is the time between SIGTERM and SIGKILL when a step is stopped;
+    ``poll_interval`` is how often the time limit and ``should_stop`` are checked.
+    """
+
+    name = "process"
+
+    def __init__(self, *, kill_grace: float = 5.0, poll_interval: float = 0.1) -> None:
+        self.kill_grace = kill_grace
+        self.poll_interval = poll_interval
+
+    def preflight(self, argv0: str) -> None:
+        """Raise AgentNotInstalledError unless ``argv0`` names an executable.
+
+        A bare name is looked up on this process's PATH; a path must exist and be executable.
+        """
+        if "/" not in argv0:
+            if shutil.which(argv0) is not None:
+                return
+            where = "was not found on PATH"
+        else:
+            path = Path(argv0)
+            if path.is_file() and os.access(path, os.X_OK):
+                return
+            where = "is not an executable file" if path.exists() else "does not exist"
+        msg = (
+            f"agent executable {argv0!r} {where}: install it, put it on PATH, "
+            "or fix the command in the worker profile"
+        )
+        raise AgentNotInstalledError(msg)
+
+    def run(
+        self,
+        request: StepRequest,
+        on_line: LineSink | None = None,
+        should_stop: StopCheck | None = None,
+    ) -> StepResult:
+        """Run the step to completion, time limit or stop; never raises for its own failure.
+
+        Raises AgentNotInstalledError when ``argv[0]`` cannot be executed. If waiting is
+        interrupted (KeyboardInterrupt, an exception from ``should_stop``), the process group
+        is SIGKILLed before the exception propagates.
+        """
+        argv = list(request.argv)
+        if not argv:
+            msg = f"step {request.name!r} has an empty argv: the agent adapter built no command"
+            raise AgentError(msg)
+        request.output_dir.mkdir(parents=True, exist_ok=True)
+        lock = threading.Lock()
+        collector = OutputCollector(_guarded(on_line, request.name) if on_line else None)
+
+        def emit(stream: str, raw: bytes) -> None:
+            text = raw.decode("utf-8", errors="replace").removesuffix("\r")
+            with lock:
+                collector.line(stream, text)
+
+        started = time.monotonic()
+        proc = _start(request, argv)
+        give_up = threading.Event()
+        readers = [
+            _start_reader(pipe, stream, emit, give_up, request.name)
+            for pipe, stream in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
+        ]
+        timed_out, stopped_reason, finished = False, None, False
+        try:
+            timed_out, stopped_reason = self._wait(proc, started + request.timeout, should_stop)
+            finished = True
+        finally:
+            if not finished:
+                _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+            # The main process is gone; its descendants go with it.
+            _signal_group(proc.pid, signal.SIGKILL)
+            duration = time.monotonic() - started
+            _finish_readers(proc, readers, give_up, request.name)
+        with lock:
+            return StepResult(
+                exit_code=proc.returncode,
+                duration=duration,
+                timed_out=timed_out,
+                stdout=collector.text("stdout"),
+                stderr=collector.text("stderr"),
+                output_tail=collector.tail(),
+                stopped_reason=stopped_reason,
+            )
+
+    def _wait(
+        self, proc: subprocess.Popen[bytes], deadline: float, should_stop: StopCheck | None
+    ) -> tuple[bool, str | None]:
+        """Wait for the process; stop it on the deadline or when asked. (timed_out, reason)."""
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                proc.wait(timeout=max(0.0, min(self.poll_interval, remaining)))
+            except subprocess.TimeoutExpired:
+                pass
+            else:
+                return False, None
+            if time.monotonic() >= deadline:
+                self._stop(proc)
+                return True, None
+            if should_stop is not None and (reason := should_stop()):
+                self._stop(proc)
+                return False, reason
+
+    def _stop(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGTERM the process group, then SIGKILL it if the main process outlives the grace."""
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=self.kill_grace)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _start(request: StepRequest, argv: list[str]) -> subprocess.Popen[bytes]:
+    """Start the step in a new session; translate an unusable executable."""
+    stdin = request.stdin_path.open("rb") if request.stdin_path is not None else None
+    try:
+        return subprocess.Popen(
+            argv,
+            cwd=request.workspace,
+            env=dict(request.env),
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except (FileNotFoundError, PermissionError) as exc:
+        if exc.filename != argv[0]:
+            raise  # the workspace, not the executable
+        msg = (
+            f"step {request.name!r} cannot execute {argv[0]!r} ({exc.strerror}): install it, "
+            "put it on the step's PATH, or fix the command in the worker profile"
+        )
+        raise AgentNotInstalledError(msg) from exc
+    finally:
+        if stdin is not None:
+            stdin.close()  # the child has its own copy
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to a process group that may already be gone."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def _guarded(on_line: LineSink, step: str) -> LineSink:
+    """Wrap a sink so that its first exception is logged and it is dropped, not the output."""
+    broken = False
+
+    def sink(stream: str, line: str) -> None:
+        nonlocal broken
+        if broken:
+            return
+        try:
+            on_line(stream, line)
+        except Exception:
+            broken = True
+            logger.opt(exception=True).warning(
+                "on_line failed for step {}; its output is still captured", step
+            )
+
+    return sink
+
+
+def _start_reader(
+    pipe: IO[bytes] | None,
+    stream: str,
+    emit: _ByteSink,
+    give_up: threading.Event,
+    step: str,
+) -> threading.Thread:
+    """Start a thread that reads ``pipe`` in a copy of the caller's context (Prefect logs)."""
+    assert pipe is not None  # Popen was given PIPE
+    context = contextvars.copy_context()
+    thread = threading.Thread(
+        target=context.run,
+        args=(_read_lines, pipe.fileno(), stream, emit, give_up),
+        name=f"orchestra-{step}-{stream}",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def _read_lines(fd: int, stream: str, emit: _ByteSink, give_up: threading.Event) -> None:
+    """Read ``fd`` until EOF (or ``give_up``), passing each line without its newline."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    pending = b""
+    while not give_up.is_set():
+        if not poller.poll(_READER_POLL_MS):
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            emit(stream, line)
+        while len(pending) >= MAX_LINE_BYTES:
+            emit(stream, pending[:MAX_LINE_BYTES])
+            pending = pending[MAX_LINE_BYTES:]
+    if pending:
+        emit(stream, pending)
+
+
+def _finish_readers(
+    proc: subprocess.Popen[bytes],
+    readers: list[threading.Thread],
+    give_up: threading.Event,
+    step: str,
+) -> None:
+    """Join the readers (bounded); close the pipes of those that finished."""
+    deadline = time.monotonic() + _READER_JOIN_SECONDS
+    for reader in readers:
+        reader.join(timeout=max(0.0, deadline - time.monotonic()))
+    if any(reader.is_alive() for reader in readers):
+        # A descendant that left the process group still holds the pipes open.
+        logger.warning("step {}: output still open after the process group ended; dropped", step)
+        give_up.set()
+        for reader in readers:
+            reader.join(timeout=1.0)
+    for reader, pipe in zip(readers, (proc.stdout, proc.stderr), strict=True):
+        if pipe is not None and not reader.is_alive():
+            pipe.close()
