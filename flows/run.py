@@ -17,7 +17,7 @@ from rich.console import Console
 from orchestra.errors import OrchestraError
 from orchestra.prefect_env import configure_prefect_env, ui_hint
 
-console = Console(stderr=False, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -1,0 +1,48 @@
+# Orchestra — the README's commands. Everything installs into .venv from pinned constraints.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= .demo/project
+
+.PHONY: help venv demo test check unit integration bench test-image schema clean
+
+help:
+	@echo "make demo   - run one offline cycle on the demo project (process runtime, scripted agent)"
+	@echo "make test   - lint, type-check and run every test"
+	@echo "make check  - ruff (lint + format check) and mypy strict on orchestra/ and flows/"
+	@echo "make bench  - run the benchmarks and write docs/benchmarks.md"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	rm -rf $(DEMO_DIR)
+	$(BIN)/python examples/demo/setup_demo.py $(DEMO_DIR)
+	$(BIN)/python -m flows.run --project $(DEMO_DIR)
+
+check: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+schema: venv
+	$(BIN)/orchestra schema > schema/orchestra.schema.json
+
+test-image:
+	scripts/build-test-image.sh
+
+test: check
+	$(BIN)/pytest
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache
