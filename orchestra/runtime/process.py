@@ -108,12 +108,11 @@ class ProcessRuntime:
         started = time.monotonic()
         proc = _start(request, argv)
         give_up = threading.Event()
-        readers = [
-            _start_reader(pipe, stream, emit, give_up, request.name)
-            for pipe, stream in ((proc.stdout, "stdout"), (proc.stderr, "stderr"))
-        ]
+        readers: list[threading.Thread] = []
         timed_out, stopped_reason, finished = False, None, False
         try:
+            for pipe, stream in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
+                readers.append(_start_reader(pipe, stream, emit, give_up, request.name))
             timed_out, stopped_reason = self._wait(proc, started + request.timeout, should_stop)
             finished = True
         finally:
@@ -123,7 +122,7 @@ class ProcessRuntime:
             # The main process is gone; its descendants go with it.
             _signal_group(proc.pid, signal.SIGKILL)
             duration = time.monotonic() - started
-            _finish_readers(proc, readers, give_up, request.name)
+            _finish_readers(proc, readers, give_up)
         with lock:
             return StepResult(
                 exit_code=proc.returncode,
@@ -160,7 +159,8 @@ class ProcessRuntime:
         try:
             proc.wait(timeout=self.kill_grace)
         except subprocess.TimeoutExpired:
-            pass
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def _start(request: StepRequest, argv: list[str]) -> subprocess.Popen[bytes]:
@@ -215,11 +215,7 @@ def _guarded(on_line: LineSink, step: str) -> LineSink:
 
 
 def _start_reader(
-    pipe: IO[bytes] | None,
-    stream: str,
-    emit: _ByteSink,
-    give_up: threading.Event,
-    step: str,
+    pipe: IO[bytes] | None, stream: str, emit: _ByteSink, give_up: threading.Event, step: str
 ) -> threading.Thread:
     """Start a thread that reads ``pipe`` in a copy of the caller's context (Prefect logs)."""
     assert pipe is not None  # Popen was given PIPE
@@ -256,10 +252,7 @@ def _read_lines(fd: int, stream: str, emit: _ByteSink, give_up: threading.Event)
 
 
 def _finish_readers(
-    proc: subprocess.Popen[bytes],
-    readers: list[threading.Thread],
-    give_up: threading.Event,
-    step: str,
+    proc: subprocess.Popen[bytes], readers: list[threading.Thread], give_up: threading.Event
 ) -> None:
     """Join the readers (bounded); close the pipes of those that finished."""
     deadline = time.monotonic() + _READER_JOIN_SECONDS
@@ -267,10 +260,10 @@ def _finish_readers(
         reader.join(timeout=max(0.0, deadline - time.monotonic()))
     if any(reader.is_alive() for reader in readers):
         # A descendant that left the process group still holds the pipes open.
-        logger.warning("step {}: output still open after the process group ended; dropped", step)
+        logger.warning("process {}: a descendant outside its group holds the output open", proc.pid)
         give_up.set()
         for reader in readers:
             reader.join(timeout=1.0)
-    for reader, pipe in zip(readers, (proc.stdout, proc.stderr), strict=True):
-        if pipe is not None and not reader.is_alive():
-            pipe.close()
+    for index, pipe in enumerate((proc.stdout, proc.stderr)):
+        if pipe is not None and not (index < len(readers) and readers[index].is_alive()):
+            pipe.close()  # a pipe still being read stays open: its fd must not be reused
