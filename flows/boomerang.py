@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from prefect.runtime import flow_run
 from prefect.client.schemas.objects import State
+from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from flows.steps import step_runner
@@ -36,7 +36,9 @@ def roocode_boomerang(
         proj.preflight(run_id, include_planner=False)
         got = proj.queue.claim(path, run_id=run_id)
         if got is None:
-            return Failed(message=f"{path.name} could not be claimed (taken, or malformed: see rejected/)")
+            return Failed(
+                message=f"{path.name} could not be claimed (taken, or malformed: see rejected/)"
+            )
         claimed = got
     folder = Path(run_dir) if run_dir else proj.runs_dir / run_id / claimed.task.task_id
     outcome = run_task(proj, claimed.task, run_id=run_id, runner=step_runner(proj), run_dir=folder)

@@ -7,17 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from prefect.runtime import flow_run
 from prefect.client.schemas.objects import State
+from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed
 
 from flows.boomerang import roocode_boomerang
 from flows.plan import infinite_orchestra_plan
 from orchestra.cycle import CycleSummary, read_outcome, stop_after
 from orchestra.errors import CycleError
-from orchestra.project import open_project
+from orchestra.guards import CycleSkipped, check_start, cycle_lock, record_cycle_start
+from orchestra.project import Project, open_project
 from orchestra.queue import default_is_alive
 from orchestra.reports import publish_cycle_artifact
+from orchestra.schedules import pause_deployment_schedules
 
 
 @flow(name="infinite-orchestra", log_prints=True)
@@ -27,16 +29,37 @@ def infinite_orchestra(
     goal: str | None = None,
     max_tasks: int | None = None,
     plan_only: bool = False,
+    scheduled: bool = False,
 ) -> State[Any]:
-    """One cycle. Everything is checked before the first task is claimed."""
+    """One cycle. Everything is checked before the first task is claimed.
+
+    ``scheduled`` (set by the deployments) adds the idle gate and the daily budget.
+    """
     files = config_files or []
     proj = open_project(project, files, goal=goal, max_tasks=max_tasks)
+    trigger = proj.config.workflows.triggers.infinite_orchestra
+    try:
+        check_start(
+            proj.root,
+            scheduled=scheduled,
+            idle_minutes=trigger.idle_minutes,
+            max_cycles=proj.config.limits.max_cycles_per_day,
+            email=proj.config.git.author_email,
+        )
+        with cycle_lock(proj.root):
+            return _cycle(proj, files, goal, plan_only=plan_only)
+    except CycleSkipped as skipped:
+        return Completed(name="Skipped", message=f"skipped: {skipped}")
+
+
+def _cycle(proj: Project, files: list[str], goal: str | None, *, plan_only: bool) -> State[Any]:
     run_id = str(flow_run.get_id() or "local")
     proj.preflight(run_id)
+    proj.queue.pending()  # an unreadable queue stops here, before anything moves
+    record_cycle_start(proj.root, run_id)
     wf = proj.config.workflows.infinite_orchestra
     run_dir = proj.runs_dir / run_id
     summary = CycleSummary(str(proj.root), str(proj.layout.queue), str(run_dir))
-    proj.queue.pending()  # an unreadable queue stops here, before anything moves
     summary.recovered = [p.name for p in proj.queue.recover(default_is_alive)]
 
     if not proj.queue.pending():
@@ -69,19 +92,28 @@ def infinite_orchestra(
             task_name=claimed.task.task_id,
             return_state=True,
         )
-        summary.tasks.append(read_outcome(task_dir, claimed.task.task_id, state.message or "crashed"))
+        summary.tasks.append(
+            read_outcome(task_dir, claimed.task.task_id, state.message or "crashed")
+        )
         summary.stop_reason = stop_after(
             summary,
             continue_on_failure=wf.continue_on_failure,
             max_consecutive=proj.config.limits.max_consecutive_failures,
         )
+    if "consecutive" in summary.stop_reason and deployment.get_id():
+        paused = pause_deployment_schedules(str(deployment.get_id()))
+        summary.stop_reason += f"; {paused} schedule(s) of this deployment paused"
     return _finish(summary, proj.project_id)
 
 
 def _finish(summary: CycleSummary, project_id: str) -> State[Any]:
     publish_cycle_artifact(summary.tasks, project_id, summary.headline())
     Path(summary.runs_dir).mkdir(parents=True, exist_ok=True)
-    (Path(summary.runs_dir) / "cycle.json").write_text(json.dumps(summary.to_dict(), indent=2), encoding="utf-8")
+    (Path(summary.runs_dir) / "cycle.json").write_text(
+        json.dumps(summary.to_dict(), indent=2), encoding="utf-8"
+    )
     if summary.failed:
-        return Failed(message=f"cycle finished with failures: {summary.headline()}", data=summary.to_dict())
+        return Failed(
+            message=f"cycle finished with failures: {summary.headline()}", data=summary.to_dict()
+        )
     return Completed(message=summary.headline(), data=summary.to_dict())

@@ -22,13 +22,21 @@ console = Console(highlight=False, soft_wrap=True)
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line of one ad-hoc cycle."""
-    parser = argparse.ArgumentParser(prog="python -m flows.run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.run", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--project", default=".", help="git repository to work on (default: .)")
-    parser.add_argument("--config", action="append", default=[], metavar="FILE", help="extra config overlay")
+    parser.add_argument(
+        "--config", action="append", default=[], metavar="FILE", help="extra config overlay"
+    )
     parser.add_argument("--goal", help="what the planner works towards (overrides the config)")
-    parser.add_argument("--max-tasks", type=int, help="tasks to run this cycle (overrides the config)")
+    parser.add_argument(
+        "--max-tasks", type=int, help="tasks to run this cycle (overrides the config)"
+    )
     parser.add_argument("--plan-only", action="store_true", help="fill the queue, run nothing")
-    parser.add_argument("--dry-run", action="store_true", help="check everything and show what would run")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="check everything and show what would run"
+    )
     return parser.parse_args(argv)
 
 
@@ -36,7 +44,9 @@ def _check(args: argparse.Namespace) -> Any:
     """Open the project and preflight the workers: fast feedback, before Prefect starts."""
     from orchestra.project import open_project
 
-    project = open_project(args.project, args.config, goal=args.goal, max_tasks=args.max_tasks, log=False)
+    project = open_project(
+        args.project, args.config, goal=args.goal, max_tasks=args.max_tasks, log=False
+    )
     project.preflight("preflight")
     return project
 
@@ -46,10 +56,14 @@ def _dry_run(project: Any) -> int:
     wf = project.config.workflows.infinite_orchestra
     console.print(f"[bold]Dry run[/] for {project.root} (config: {', '.join(project.sources)})")
     if not pending:
-        console.print(f"queue {project.layout.queue} is empty: the planner ({wf.planner}) would run first")
+        console.print(
+            f"queue {project.layout.queue} is empty: the planner ({wf.planner}) would run first"
+        )
     for path in pending[: wf.max_tasks_per_cycle]:
         console.print(f"would run {path.name}")
-    steps = " → ".join(f"{s.id} ({s.worker})" for s in project.config.workflows.roocode_boomerang.steps)
+    steps = " → ".join(
+        f"{s.id} ({s.worker})" for s in project.config.workflows.roocode_boomerang.steps
+    )
     console.print(f"workflow: {steps}")
     return 0
 
@@ -69,12 +83,14 @@ def _report(data: dict[str, Any], ok: bool, message: str, project_home: str) -> 
     for col in ("task", "title", "status", "steps", "reason"):
         table.add_column(col)
     for task in data.get("tasks", []):
-        table.add_row(*(str(task.get(c, ""))[:80] for c in ("task", "title", "status", "steps", "reason")))
+        table.add_row(
+            *(str(task.get(c, ""))[:80] for c in ("task", "title", "status", "steps", "reason"))
+        )
     console.print(table)
     console.print(f"[bold]{data.get('headline', message)}[/]")
     console.print(f"queue: {data.get('queue_dir')}  reports: {data.get('runs_dir')}")
     console.print(ui_hint(project_home))
-    console.print(("[green]cycle succeeded[/]" if ok else f"[red]cycle failed:[/] {message}"))
+    console.print("[green]cycle succeeded[/]" if ok else f"[red]cycle failed:[/] {message}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,9 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return_state=True,
     )
     message = state.message or state.name or "unknown state"
+    if state.name == "Skipped":
+        console.print(f"[yellow]cycle not run:[/] {message}")
+        return 1
     try:
         data = state.result(raise_on_failure=False)
-    except Exception as exc:  # noqa: BLE001 - the state carries the reason; show it, don't trace
+    except Exception as exc:
         data = exc
     if isinstance(data, BaseException):
         console.print(f"[red]cycle failed:[/] {data}")

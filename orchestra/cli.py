@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib.resources import files
 from pathlib import Path
@@ -14,7 +15,9 @@ from rich.table import Table
 from orchestra.config_loader import schema_text
 from orchestra.errors import OrchestraError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run AI coding agents on a git repository.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Run AI coding agents on a git repository."
+)
 console = Console(highlight=False, soft_wrap=True)
 
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="git repository (default: .)")]
@@ -32,7 +35,10 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 @app.command()
-def init(project: ProjectOpt = Path("."), force: bool = typer.Option(False, help="replace an orchestra.yaml")) -> None:
+def init(
+    project: ProjectOpt = Path(),
+    force: bool = typer.Option(False, help="replace an orchestra.yaml"),
+) -> None:
     """Write a conservative orchestra.yaml and keep .orchestra/ out of git (via .git/info/exclude)."""
     from orchestra.gitops import check_project, git
 
@@ -66,7 +72,7 @@ def schema() -> None:
 
 
 @app.command()
-def queue(project: ProjectOpt = Path(".")) -> None:
+def queue(project: ProjectOpt = Path()) -> None:
     """List the queue, running, done, failed and rejected tasks."""
     from orchestra.project import open_project
 
@@ -88,8 +94,10 @@ def queue(project: ProjectOpt = Path(".")) -> None:
 
 @app.command()
 def run(
-    project: ProjectOpt = Path("."),
-    config: Annotated[list[Path] | None, typer.Option("--config", help="extra config overlay")] = None,
+    project: ProjectOpt = Path(),
+    config: Annotated[
+        list[Path] | None, typer.Option("--config", help="extra config overlay")
+    ] = None,
     goal: Annotated[str | None, typer.Option(help="what the planner works towards")] = None,
     max_tasks: Annotated[int | None, typer.Option(help="tasks to run this cycle")] = None,
     plan_only: bool = False,
@@ -111,7 +119,7 @@ def run(
 @app.command()
 def doctor(
     what: Annotated[str, typer.Argument(help="all | memory")] = "all",
-    project: ProjectOpt = Path("."),
+    project: ProjectOpt = Path(),
 ) -> None:
     """Check config, git, workers (Docker, images, agent CLIs) and memory; say how to fix each."""
     from orchestra.doctor import run_checks
@@ -121,7 +129,7 @@ def doctor(
 
 
 @app.command()
-def stop(project: ProjectOpt = Path(".")) -> None:
+def stop(project: ProjectOpt = Path()) -> None:
     """Kill switch: create .orchestra/STOP; the running step stops and no new cycle starts."""
     from orchestra.stopping import stop_file
 
@@ -129,10 +137,21 @@ def stop(project: ProjectOpt = Path(".")) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("stopped by `orchestra stop`\n", encoding="utf-8")
     console.print(f"created {path}: running steps stop, cycles skip until `orchestra resume`")
+    if os.environ.get("PREFECT_API_URL"):
+        from orchestra.schedules import pause_all
+
+        try:
+            paused = pause_all()
+        except Exception as exc:  # the kill switch file already stops everything
+            console.print(f"[yellow]could not pause schedules on {os.environ['PREFECT_API_URL']}:[/] {exc}")
+        else:
+            console.print(f"paused schedules: {', '.join(paused) or 'none were active'}")
+    else:
+        console.print("PREFECT_API_URL is not set: no schedules paused (they skip while STOP exists)")
 
 
 @app.command()
-def resume(project: ProjectOpt = Path(".")) -> None:
+def resume(project: ProjectOpt = Path()) -> None:
     """Undo `orchestra stop`."""
     from orchestra.stopping import stop_file
 

@@ -12,8 +12,8 @@ from loguru import logger
 
 from orchestra.gitops import create_workspace, current_branch, remove_workspace
 from orchestra.project import Project
-from orchestra.taskfile import validate_task_text
 from orchestra.steps import StepContext, StepRecord, visible_paths
+from orchestra.taskfile import validate_task_text
 from orchestra.taskrun import StepRunner
 
 _NUMBER = re.compile(r"^task-(\d+)")
@@ -36,7 +36,7 @@ def highest_task_number(project: Project) -> int:
     layout = project.layout
     for folder in (layout.queue, layout.running, layout.done, layout.failed, layout.rejected):
         try:
-            names = os.listdir(folder)
+            names = [entry.name for entry in folder.iterdir()]
         except FileNotFoundError:
             continue
         for name in names:
@@ -75,7 +75,9 @@ def accept_staged(project: Project, staging: Path, *, limit: int) -> PlanResult:
     return result
 
 
-def plan(project: Project, *, run_id: str, runner: StepRunner, run_dir: Path, memory: str) -> PlanResult:
+def plan(
+    project: Project, *, run_id: str, runner: StepRunner, run_dir: Path, memory: str
+) -> PlanResult:
     """Run the planner once and move its valid task files into the queue."""
     wf = project.config.workflows.infinite_orchestra
     room = wf.max_queue - len(project.queue.pending())
