@@ -1,0 +1,1 @@
+"""calc: a tiny arithmetic library, the project the Orchestra demo works on."""
