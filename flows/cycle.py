@@ -13,9 +13,18 @@ from prefect.states import Completed, Failed
 
 from flows.boomerang import roocode_boomerang
 from flows.plan import infinite_orchestra_plan
-from orchestra.cycle import CycleSummary, read_outcome, stop_after
+from orchestra.cycle import (
+    CycleSummary,
+    memory_state,
+    memory_summary,
+    open_memory,
+    read_outcome,
+    remember,
+    stop_after,
+)
 from orchestra.errors import CycleError
 from orchestra.guards import CycleSkipped, check_start, cycle_lock, record_cycle_start
+from orchestra.memory import BestEffortStore
 from orchestra.project import Project, open_project
 from orchestra.queue import default_is_alive
 from orchestra.reports import publish_cycle_artifact
@@ -57,23 +66,46 @@ def _cycle(proj: Project, files: list[str], goal: str | None, *, plan_only: bool
     proj.preflight(run_id)
     proj.queue.pending()  # an unreadable queue stops here, before anything moves
     record_cycle_start(proj.root, run_id)
-    wf = proj.config.workflows.infinite_orchestra
-    run_dir = proj.runs_dir / run_id
-    summary = CycleSummary(str(proj.root), str(proj.layout.queue), str(run_dir))
+    summary = CycleSummary(str(proj.root), str(proj.layout.queue), str(proj.runs_dir / run_id))
     summary.recovered = [p.name for p in proj.queue.recover(default_is_alive)]
+    with open_memory(proj) as memory:
+        _plan(proj, files, goal, summary, memory)
+        if not plan_only:
+            _run_tasks(proj, files, run_id, summary, memory)
+        summary.memory = memory_state(memory)
+    if "consecutive" in summary.stop_reason and deployment.get_id():
+        paused = pause_deployment_schedules(str(deployment.get_id()))
+        summary.stop_reason += f"; {paused} schedule(s) of this deployment paused"
+    return _finish(summary, proj.project_id)
 
-    if not proj.queue.pending():
-        planned = infinite_orchestra_plan(
-            project=str(proj.root), config_files=files, goal=goal, run_dir=str(run_dir)
-        )
-        summary.planned = list(planned["accepted"])
-        summary.rejected = list(planned["rejected"])
-    if plan_only:
-        return _finish(summary, proj.project_id)
+
+def _plan(
+    proj: Project,
+    files: list[str],
+    goal: str | None,
+    summary: CycleSummary,
+    memory: BestEffortStore,
+) -> None:
+    if proj.queue.pending():
+        return  # plan only when the queue is empty
+    planned = infinite_orchestra_plan(
+        project=str(proj.root),
+        config_files=files,
+        goal=goal,
+        run_dir=summary.runs_dir,
+        memory=memory_summary(memory, proj),
+    )
+    summary.planned = list(planned["accepted"])
+    summary.rejected = list(planned["rejected"])
+
+
+def _run_tasks(
+    proj: Project, files: list[str], run_id: str, summary: CycleSummary, memory: BestEffortStore
+) -> None:
+    wf = proj.config.workflows.infinite_orchestra
     pending = proj.queue.pending()
     if not pending:
         raise CycleError(f'No task files found in "{proj.layout.queue}"')
-
     taken = 0
     for path in pending:
         if taken >= wf.max_tasks_per_cycle or summary.stop_reason:
@@ -83,7 +115,7 @@ def _cycle(proj: Project, files: list[str], goal: str | None, *, plan_only: bool
             summary.rejected.append(f"{path.name}: malformed or taken (see rejected/)")
             continue
         taken += 1
-        task_dir = run_dir / claimed.task.task_id
+        task_dir = Path(summary.runs_dir) / claimed.task.task_id
         state = roocode_boomerang(
             project=str(proj.root),
             task_file=str(claimed.task.path),
@@ -92,18 +124,14 @@ def _cycle(proj: Project, files: list[str], goal: str | None, *, plan_only: bool
             task_name=claimed.task.task_id,
             return_state=True,
         )
-        summary.tasks.append(
-            read_outcome(task_dir, claimed.task.task_id, state.message or "crashed")
-        )
+        outcome = read_outcome(task_dir, claimed.task.task_id, state.message or "crashed")
+        summary.tasks.append(outcome)
+        remember(memory, proj, run_id, outcome)
         summary.stop_reason = stop_after(
             summary,
             continue_on_failure=wf.continue_on_failure,
             max_consecutive=proj.config.limits.max_consecutive_failures,
         )
-    if "consecutive" in summary.stop_reason and deployment.get_id():
-        paused = pause_deployment_schedules(str(deployment.get_id()))
-        summary.stop_reason += f"; {paused} schedule(s) of this deployment paused"
-    return _finish(summary, proj.project_id)
 
 
 def _finish(summary: CycleSummary, project_id: str) -> State[Any]:

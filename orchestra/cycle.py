@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from orchestra.logging import register_secrets
+from orchestra.memory import (
+    BestEffortStore,
+    TaskStatus,
+    open_best_effort,
+    record_task_outcome,
+    summarize,
+)
+from orchestra.project import Project
 
 
 @dataclass
@@ -20,6 +31,7 @@ class CycleSummary:
     rejected: list[str] = field(default_factory=list)
     tasks: list[dict[str, Any]] = field(default_factory=list)
     stop_reason: str = ""
+    memory: str = "available"
 
     @property
     def done(self) -> list[dict[str, Any]]:
@@ -37,6 +49,8 @@ class CycleSummary:
             f"planned {len(self.planned)}, ran {len(self.tasks)}, archived {len(self.done)}, "
             f"failed {len(self.failed)}, rejected {len(self.rejected)}"
         )
+        if self.memory != "available":
+            text += f"; memory {self.memory}"
         return f"{text}; stopped: {self.stop_reason}" if self.stop_reason else text
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,5 +82,43 @@ def stop_after(summary: CycleSummary, *, continue_on_failure: bool, max_consecut
             break
         streak += 1
     if streak >= max_consecutive:
-        return f"{streak} consecutive failed tasks (limits.max_consecutive_failures {max_consecutive})"
+        return (
+            f"{streak} consecutive failed tasks (limits.max_consecutive_failures {max_consecutive})"
+        )
     return ""
+
+
+def open_memory(project: Project) -> BestEffortStore:
+    """The cycle's memory: best-effort, one warning per cycle when the backend is down."""
+    cfg = project.config.memory
+    register_secrets([os.environ.get("NEO4J_PASSWORD", "")])
+    return open_best_effort(
+        cfg.backend, project=project.root, path=cfg.path, max_items=cfg.max_items
+    )
+
+
+def remember(
+    memory: BestEffortStore, project: Project, cycle_id: str, task: dict[str, Any]
+) -> None:
+    """Record one task's outcome so the next planner sees it."""
+    status: TaskStatus = "done" if task.get("status") == "done" else "failed"
+    record_task_outcome(
+        memory,
+        project_id=project.project_id,
+        cycle_id=cycle_id,
+        task_id=str(task.get("task", "?")),
+        title=str(task.get("title", "")),
+        status=status,
+        reason=str(task.get("reason", ""))[:500],
+        max_items=project.config.memory.max_items,
+    )
+
+
+def memory_summary(memory: BestEffortStore, project: Project) -> str:
+    """The short summary the planner's prompt includes."""
+    return summarize(memory, project.project_id)
+
+
+def memory_state(memory: BestEffortStore) -> str:
+    """'available', or why not — shown in the cycle's artifact."""
+    return "available" if memory.available else f"unavailable: {memory.error}"

@@ -21,11 +21,12 @@ from orchestra.agents import (
     allowed_env,
     build_invocation,
     parse_outcome,
+    state_dirs,
 )
-from orchestra.prompting import render_prompt
 from orchestra.config import WRITING_ROLES, WorkerProfile
 from orchestra.handoff import Handoff, Verdict, parse_handoff
 from orchestra.logging import redact, register_secrets
+from orchestra.prompting import render_prompt
 from orchestra.runtime.base import StepRequest, StopCheck, WorkerRuntime
 
 StepStatus = Literal["ok", "failed", "timeout", "stopped"]
@@ -87,7 +88,7 @@ class StepRecord:
         return data
 
 
-class StepFailed(Exception):  # noqa: N818 - a signal carrying the record, not an error type of ours
+class StepFailed(Exception):
     """Raised inside the Prefect task so the task run shows Failed; carries the record."""
 
     def __init__(self, record: StepRecord) -> None:
@@ -102,19 +103,26 @@ def visible_paths(profile: WorkerProfile, workspace: Path, output_dir: Path) -> 
     return str(workspace), str(output_dir)
 
 
-def step_env(profile: WorkerProfile, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The agent's environment: only the profile's `env` and `pass_env` (plus PATH/HOME natively)."""
+def step_env(
+    profile: WorkerProfile,
+    adapter_env: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The agent's environment, later wins: allowlisted host variables (PATH/HOME natively,
+    plus `pass_env`) → the adapter's own (state dirs) → the profile's `env`."""
     source = os.environ if environ is None else environ
-    names = list(profile.pass_env)
     env: dict[str, str] = {}
     if profile.runtime == "process":
         env.update(allowed_env(source, list(PROCESS_BASE_ENV)))
         # The interpreter running Orchestra stays findable (venvs are often not on PATH).
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
-    passed = allowed_env(source, names)
+        env["PATH"] = os.pathsep.join(
+            [str(Path(sys.executable).parent), env.get("PATH", os.defpath)]
+        )
+    passed = allowed_env(source, list(profile.pass_env))
     register_secrets(passed.values())
     register_secrets(profile.env.values())
     env.update(passed)
+    env.update(adapter_env or {})
     env.update(profile.env)
     return env
 
@@ -156,8 +164,10 @@ def run_step(
     state_dir = ctx.output_dir / ".state"
     state_dir.mkdir(exist_ok=True)
     invocation = _invocation(ctx)
-    env = step_env(ctx.profile, environ)
-    env.update(invocation.env)
+    if ctx.verify_command is None:
+        for folder in state_dirs(ctx.profile.agent, str(state_dir)):
+            Path(folder).mkdir(parents=True, exist_ok=True)  # e.g. CODEX_HOME must be writable
+    env = step_env(ctx.profile, invocation.env, environ)
     env.update(ctx.extra_env)
     request = StepRequest(
         argv=invocation.argv,
@@ -210,8 +220,18 @@ def run_step(
         cost_usd=outcome.cost_usd,
         handoff=handoff,
     )
-    (ctx.output_dir / "result.json").write_text(json.dumps(record.to_json(), indent=2), encoding="utf-8")
+    (ctx.output_dir / "result.json").write_text(
+        json.dumps(record.to_json(), indent=2), encoding="utf-8"
+    )
     event = bound.bind(event=status)
     log = event.info if record.ok else event.warning
-    log("  {} · {} ({}) {} in {:.1f}s {}", ctx.task_id, ctx.step_id, ctx.worker_id, status, result.duration, message)
+    log(
+        "  {} · {} ({}) {} in {:.1f}s {}",
+        ctx.task_id,
+        ctx.step_id,
+        ctx.worker_id,
+        status,
+        result.duration,
+        message,
+    )
     return record
