@@ -23,7 +23,9 @@ def _project_checks(project: Path) -> tuple[list[Check], object | None]:
     checks: list[Check] = [("project and config", "ok", f"{proj.root} ({', '.join(proj.sources)})")]
     for worker_id in proj.workflow_workers():
         profile = proj.worker(worker_id)
-        where = profile.runtime if profile.docker is None else f"docker image {profile.docker.image}"
+        where = (
+            profile.runtime if profile.docker is None else f"docker image {profile.docker.image}"
+        )
         label = f"worker {worker_id} ({profile.agent}, {where})"
         try:
             from orchestra.agents import executable
@@ -36,11 +38,11 @@ def _project_checks(project: Path) -> tuple[list[Check], object | None]:
     return checks, proj
 
 
-def _prefect_check() -> Check:
+def _prefect_check(project: Path) -> Check:
     api = os.environ.get("PREFECT_API_URL")
     if api:
         return ("prefect", "ok", f"API {api}")
-    home = os.environ.get("PREFECT_HOME", "<project>/.orchestra/prefect")
+    home = os.environ.get("PREFECT_HOME") or str(project / ".orchestra" / "prefect")
     return ("prefect", "ok", f"ephemeral server, runs kept in PREFECT_HOME={home}")
 
 
@@ -60,7 +62,7 @@ def run_checks(project: Path, what: str, console: Console) -> int:
         project_checks, proj = _project_checks(project)
         if what == "all":
             checks += project_checks
-            checks.append(_prefect_check())
+            checks.append(_prefect_check(project))
         if proj is not None:
             checks.append(_memory_check(proj))
         elif what == "memory":
