@@ -408,11 +408,12 @@ class TestPathologicalInput:
         ],
     )
     def test_long_lines_parse_in_linear_time(self, line: str) -> None:
-        """A 100k-character line of repeated markup parses well under a second."""
+        """A 100k-character line of repeated markup parses without catastrophic backtracking."""
         started = time.perf_counter()
         parse_handoff(f"# Summary\n{line}\n")
         parse_verdict(line)
-        assert time.perf_counter() - started < 1.0
+        # A generous bound: the quadratic version took 25 s; linear parsing takes milliseconds.
+        assert time.perf_counter() - started < 10.0
 
 
 class TestPublicSurface:
