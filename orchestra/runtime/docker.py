@@ -1,26 +1,33 @@
 """The Docker runtime: runs a step in a fresh, sandboxed container, then removes it.
 
-One step = one container: create → start → stream its logs line by line (stdout and stderr
-apart, in threads that carry the caller's context, so Prefect run logs work) → poll ``wait``
-while checking the time limit and ``should_stop`` (at most every ``poll_interval`` seconds) →
-on a time limit or a stop: ``stop`` (SIGTERM, ``kill_grace`` seconds, SIGKILL) and ``kill`` →
-always ``remove(force=True)``. The sandbox policy (mounts, env, path and loopback rewriting,
-the refused Docker socket, resource limits) lives in :mod:`orchestra.runtime.sandbox`.
+One step = one container: create → attach → start → read its output line by line (stdout and
+stderr apart, in a thread that carries the caller's context, so Prefect run logs work) → poll
+``wait`` while checking the time limit and ``should_stop`` (at most every ``poll_interval``
+seconds, ≤ 0.5) → on a time limit or a stop: ``stop`` (SIGTERM, ``kill_grace`` seconds, SIGKILL),
+then ``kill`` → always ``remove(force=True)``. Containers run with an init process, so SIGTERM
+reaches the agent (PID 1 would ignore it) and a missing executable is reported by the init as
+``exec <argv0> failed``, which ``run`` turns into :class:`AgentNotInstalledError`. The sandbox
+policy (mounts, env, path and loopback rewriting, the refused Docker socket, limits) lives in
+:mod:`orchestra.runtime.sandbox`.
 
-The engine is reached through ``prefect_docker.host.DockerHost(...).get_client()`` (sync
+The engine is reached through ``prefect_docker.host.DockerHost(...).get_client()`` (the sync
 docker SDK; prefect-docker's container tasks are async and are not used).
 
-**Stdin.** The prompt file (``StepRequest.stdin_path``) is sent through the engine's attach
-API, not through a shell: the container is created with ``stdin_open`` (the SDK then sets
-``StdinOnce``), a stdin-only attach socket is opened before ``start``, and a thread writes the
-file's bytes and half-closes the socket, which the engine turns into end-of-file on the
-agent's stdin. That works in any image — including ones without ``/bin/sh`` — and never puts
-the prompt on a command line. A step that does not read its stdin is not blocked: the writer
-thread gives up when the container goes away. Without ``stdin_path`` stdin is empty.
+**Output.** The runtime attaches to the created container *before* starting it and
+demultiplexes the attach stream. ``logs(follow=True)`` was tried first: on container exit it
+sometimes loses the last lines (a trailing line without newline most often); attach does not.
 
-**Preflight** checks the engine, the image and the profile's own mounts. It cannot check that
-the agent's executable exists in the image without starting a container; ``run`` reports a
-missing executable as :class:`AgentNotInstalledError` when the container fails to start.
+**Stdin.** The prompt file (``StepRequest.stdin_path``) goes through the same attach socket,
+not through a shell: the container is created with ``stdin_open`` (the SDK then sets
+``StdinOnce``), a thread writes the file's bytes and half-closes the socket, which the engine
+turns into end-of-file on the agent's stdin while the output keeps flowing. This works in any
+image — also ones without ``/bin/sh`` (wrapping argv in ``sh -c 'exec "$@" < file'`` would
+not) — and never puts the prompt on a command line. A step that never reads its stdin is not
+blocked: the writer gives up when the container goes away. Without ``stdin_path`` stdin is
+empty.
+
+**Preflight** checks the engine, the image and the profile's own mounts. Whether ``argv0``
+exists in the image cannot be checked without starting a container; ``run`` reports it.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from typing import Any
 import requests
 import urllib3
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.utils.socket import STDERR, STDOUT, SocketError, frames_iter
 from loguru import logger
 
 from orchestra.config import DockerConfig
@@ -50,7 +58,7 @@ ClientFactory = Callable[[], Any]
 
 #: A line longer than this many bytes is passed on in pieces of this size.
 MAX_LINE_BYTES = 64 * 1024
-#: How long to wait for the log readers once the container has exited.
+#: How long to wait for the output reader once the container has exited.
 _READER_JOIN_SECONDS = 5.0
 _ENGINE_ERRORS = (DockerException, requests.RequestException)
 
@@ -145,49 +153,53 @@ class DockerRuntime:
         with self._client() as client:
             container = self._create(client, kwargs, request)
             started = time.monotonic()
-            readers: list[threading.Thread] = []
-            stdin_sock: Any = None
+            sock: Any = None
+            reader: threading.Thread | None = None
             finished = False
             try:
+                sock = _attach(container, stdin=stdin_data is not None)
+                container.start()
                 if stdin_data is not None:
-                    stdin_sock = container.attach_socket(params={"stdin": 1, "stream": 1})
-                self._start(container, request)
-                if stdin_sock is not None:
-                    _spawn(f"orchestra-{request.name}-stdin", _feed_stdin, stdin_sock, stdin_data)
-                readers = [
-                    _spawn(
-                        f"orchestra-{request.name}-{stream}", _read_logs, container, stream, emit
-                    )
-                    for stream in ("stdout", "stderr")
-                ]
+                    _spawn(f"orchestra-{request.name}-stdin", _feed_stdin, sock, stdin_data)
+                reader = _spawn(f"orchestra-{request.name}-output", _read_output, sock, emit)
                 exit_code, timed_out, reason = self._wait(
                     container, started + request.timeout, should_stop
                 )
                 finished = True
             except _ENGINE_ERRORS as exc:
-                msg = (
-                    f"Docker engine at {self.address!r} failed during step {request.name!r}: {exc}"
-                )
+                msg = f"Docker ({self.address!r}) could not run step {request.name!r}: {exc}"
                 raise RuntimeUnavailableError(msg) from exc
             finally:
                 duration = time.monotonic() - started
-                if finished:  # the container has exited: its log streams end by themselves
-                    for reader in readers:
-                        reader.join(_READER_JOIN_SECONDS)
+                if finished and reader is not None:  # exited: the engine ends the stream
+                    reader.join(_READER_JOIN_SECONDS)
                 _remove(container, request.name)
-                if stdin_sock is not None:
-                    with contextlib.suppress(OSError):
-                        stdin_sock.close()
+                if sock is not None:
+                    _close(sock)
         with lock:
+            stderr = collector.text("stderr")
+            if exit_code in (126, 127):
+                self._check_exec(kwargs["entrypoint"][0], stderr.partition("\n")[0], request)
             return StepResult(
                 exit_code=exit_code,
                 duration=duration,
                 timed_out=timed_out,
                 stdout=collector.text("stdout"),
-                stderr=collector.text("stderr"),
+                stderr=stderr,
                 output_tail=collector.tail(),
                 stopped_reason=reason,
             )
+
+    def _check_exec(self, argv0: str, first_line: str, request: StepRequest) -> None:
+        """Raise AgentNotInstalledError if the init process could not exec ``argv0``."""
+        if first_line.startswith("[FATAL tini") and f"exec {argv0} failed" in first_line:
+            why = first_line.rpartition(": ")[2]
+            msg = (
+                f"step {request.name!r} cannot execute {argv0!r} in the image "
+                f"{self.cfg.image!r} ({why}): install it in the image "
+                "(docker/worker/Dockerfile) or fix the command in the worker profile"
+            )
+            raise AgentNotInstalledError(msg)
 
     def _wait(
         self, container: Any, deadline: float, should_stop: StopCheck | None
@@ -224,7 +236,8 @@ class DockerRuntime:
         except ImageNotFound as exc:
             raise RuntimeUnavailableError(self._image_missing()) from exc
         except APIError as exc:
-            msg = f"Docker refused to create the container of step {request.name!r}: {_why(exc)}"
+            why = exc.explanation or exc
+            msg = f"Docker refused to create the container of step {request.name!r}: {why}"
             raise RuntimeUnavailableError(msg) from exc
         except _ENGINE_ERRORS as exc:
             raise RuntimeUnavailableError(self._unreachable(exc)) from exc
@@ -232,23 +245,6 @@ class DockerRuntime:
             "step {} runs in container {} ({})", request.name, container.id[:12], self.cfg.image
         )
         return container
-
-    def _start(self, container: Any, request: StepRequest) -> None:
-        try:
-            container.start()
-        except APIError as exc:
-            why = _why(exc)
-            argv0 = request.argv[0]
-            if "executable file not found" in why or (
-                "no such file" in why.lower() and argv0 in why
-            ):
-                msg = (
-                    f"agent executable {argv0!r} is not in the image {self.cfg.image!r}: "
-                    "install it in the image (docker/worker/Dockerfile) or fix the command"
-                )
-                raise AgentNotInstalledError(msg) from exc
-            msg = f"container of step {request.name!r} could not start: {why}"
-            raise RuntimeUnavailableError(msg) from exc
 
     @contextlib.contextmanager
     def _client(self) -> Iterator[Any]:
@@ -290,13 +286,13 @@ def sweep(client: Any, project_id: str, keep_run_ids: set[str]) -> list[str]:
     """
     labels = [f"{sandbox.LABEL_PROJECT}={project_id}", f"{sandbox.LABEL_MANAGED}=true"]
     removed: list[str] = []
-    try:
-        for container in client.containers.list(all=True, filters={"label": labels}):
-            if container.labels.get(sandbox.LABEL_RUN) in keep_run_ids:
+    try:  # the low-level list: no per-container inspect that races with removals
+        for summary in client.api.containers(all=True, filters={"label": labels}):
+            if (summary.get("Labels") or {}).get(sandbox.LABEL_RUN) in keep_run_ids:
                 continue
             with contextlib.suppress(NotFound):  # removed meanwhile
-                container.remove(force=True)
-            removed.append(container.id)
+                client.api.remove_container(summary["Id"], force=True)
+            removed.append(summary["Id"])
     except _ENGINE_ERRORS as exc:
         msg = f"could not sweep the containers of project {project_id!r}: {exc}"
         raise RuntimeUnavailableError(msg) from exc
@@ -313,35 +309,58 @@ def _spawn(name: str, target: Callable[..., None], *args: Any) -> threading.Thre
     return thread
 
 
-def _read_logs(container: Any, stream: str, emit: Callable[[str, bytes], None]) -> None:
-    """Follow one stream of the container's logs, passing each line without its newline."""
-    pending = b""
+def _attach(container: Any, *, stdin: bool) -> Any:
+    """Attach to the created container's output (and stdin) before it starts: nothing is lost."""
+    params = {"stdout": 1, "stderr": 1, "stream": 1}
+    if stdin:
+        params["stdin"] = 1
+    sock = container.attach_socket(params=params)
+    candidates: list[Any] = [sock, getattr(sock, "_sock", None)]
+    for candidate in candidates:
+        if hasattr(candidate, "settimeout"):
+            candidate.settimeout(None)  # a step may be silent for longer than the API timeout
+    return sock
+
+
+def _read_output(sock: Any, emit: Callable[[str, bytes], None]) -> None:
+    """Demultiplex the attach stream, passing each line without its newline, until it ends."""
+    names = {STDOUT: "stdout", STDERR: "stderr"}
+    pending = {"stdout": b"", "stderr": b""}
     try:
-        chunks = container.logs(
-            stream=True, follow=True, stdout=stream == "stdout", stderr=stream == "stderr"
-        )
-        for chunk in chunks:
-            *lines, pending = (pending + chunk).split(b"\n")
+        for stream_id, chunk in frames_iter(sock, False):
+            stream = names.get(stream_id, "stdout")
+            *lines, rest = (pending[stream] + chunk).split(b"\n")
             for line in lines:
                 emit(stream, line)
-            while len(pending) > MAX_LINE_BYTES:
-                emit(stream, pending[:MAX_LINE_BYTES])
-                pending = pending[MAX_LINE_BYTES:]
-    except _ENGINE_ERRORS as exc:  # e.g. the container was removed after a stop
-        logger.debug("{} of container {} ended: {}", stream, container.id[:12], exc)
+            while len(rest) > MAX_LINE_BYTES:
+                emit(stream, rest[:MAX_LINE_BYTES])
+                rest = rest[MAX_LINE_BYTES:]
+            pending[stream] = rest
+    except (OSError, ValueError, SocketError) as exc:  # closed after a stop or an engine error
+        logger.debug("output stream of a step ended: {}", exc)
     finally:
-        if pending:
-            emit(stream, pending)
+        for stream, rest in pending.items():
+            if rest:
+                emit(stream, rest)
 
 
 def _feed_stdin(sock: Any, data: bytes) -> None:
-    """Write ``data`` to an attach socket, then half-close it: end-of-file for the agent."""
+    """Write ``data`` to the attach socket, then half-close it: end-of-file for the agent."""
     raw = getattr(sock, "_sock", sock)
     try:
         raw.sendall(data)
         raw.shutdown(socket.SHUT_WR)
     except OSError as exc:  # the step exited without reading all of its stdin
         logger.debug("stdin of a step not fully delivered: {}", exc)
+
+
+def _close(sock: Any) -> None:
+    """Shut the attach socket down (wakes a blocked reader) and close it."""
+    raw = getattr(sock, "_sock", sock)
+    with contextlib.suppress(OSError):
+        raw.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
 
 
 def _remove(container: Any, step: str) -> None:
@@ -359,10 +378,6 @@ def _is_poll_timeout(exc: requests.RequestException) -> bool:
     if isinstance(exc, requests.Timeout):
         return True
     return any(isinstance(arg, urllib3.exceptions.TimeoutError) for arg in exc.args)
-
-
-def _why(exc: APIError) -> str:
-    return str(exc.explanation or exc)
 
 
 def _guarded(on_line: LineSink, step: str) -> LineSink:

@@ -8,6 +8,8 @@ and the worker's :class:`DockerConfig`:
   :data:`CONTAINER_OUTPUT_DIR`; extra ``volumes`` as bind mounts. No mount may expose the Docker
   socket (the socket itself, a folder holding it, any ``docker.sock``): an agent with the socket
   owns the host, so that is a :class:`SandboxPolicyError`, whatever the profile says.
+- **Env**: only ``request.env`` plus ``HOME=/tmp``; host ``PATH``/``HOME`` passed through
+  unchanged are dropped (they name host folders).
 - **Paths**: host paths of the mounted folders in argv and env values are rewritten to their
   container paths (:func:`container_paths`, :func:`rewrite_paths`).
 - **Loopback**: env values naming the host loopback (``localhost``, ``127.x.x.x``, ``[::1]``, as
@@ -50,6 +52,8 @@ LABEL_MANAGED = "orchestra.managed"
 
 #: Env keys whose values are host lists *not* to proxy: rewriting them would proxy localhost.
 _NO_LOOPBACK_REWRITE = frozenset({"NO_PROXY", "no_proxy"})
+#: Env keys whose host values mean nothing in the image.
+_HOST_ONLY = frozenset({"PATH", "HOME"})
 _LOOPBACK = re.compile(
     r"(?<![\w.-])(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])(?![\w-]|\.\w)", re.IGNORECASE
 )
@@ -146,14 +150,23 @@ def rewrite_loopback(value: str, bridge_host: str) -> str:
 
 
 def container_env(
-    request: StepRequest, cfg: DockerConfig, paths: Mapping[str, str]
+    request: StepRequest,
+    cfg: DockerConfig,
+    paths: Mapping[str, str],
+    environ: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The container's environment: ``HOME`` plus ``request.env``, rewritten for the container.
 
-    Nothing else from the host is passed. Errors name the key, never the value.
+    Nothing else from the host is passed. ``PATH`` and ``HOME`` passed through from the host
+    (the same value as in ``environ``) are dropped: they name host folders, so the image's
+    PATH and ``HOME=/tmp`` apply; any other value for them is kept. Errors name the key, never
+    the value.
     """
+    environ = os.environ if environ is None else environ
     env = {"HOME": CONTAINER_HOME}
     for key, value in request.env.items():
+        if key in _HOST_ONLY and environ.get(key) == value:
+            continue
         if not key or "=" in key or "\0" in key or "\0" in value:
             msg = (
                 f"env key {key!r} of step {request.name!r} is not a valid variable name "
@@ -253,7 +266,7 @@ def container_kwargs(
         "image": cfg.image,
         "entrypoint": [rewrite_paths(argv[0], paths)],
         "command": [rewrite_paths(arg, paths) for arg in argv[1:]],
-        "environment": container_env(request, cfg, paths),
+        "environment": container_env(request, cfg, paths, environ),
         "user": cfg.user or user or host_user(),
         "working_dir": cfg.workdir,
         "labels": container_labels(request, project_id, run_id),
