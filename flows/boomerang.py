@@ -11,6 +11,7 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
+from flows.hooks import sweep_on_exit
 from flows.steps import step_runner
 from orchestra.lifecycle import finish, load_claim
 from orchestra.project import open_project
@@ -18,7 +19,13 @@ from orchestra.reports import publish_task_artifact, write_task_report
 from orchestra.taskrun import run_task
 
 
-@flow(name="roocode-boomerang", flow_run_name="{task_name}", log_prints=True)
+@flow(
+    name="roocode-boomerang",
+    flow_run_name="{task_name}",
+    log_prints=True,
+    on_crashed=[sweep_on_exit],
+    on_cancellation=[sweep_on_exit],
+)
 def roocode_boomerang(
     project: str,
     task_file: str,

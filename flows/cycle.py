@@ -12,6 +12,7 @@ from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed
 
 from flows.boomerang import roocode_boomerang
+from flows.hooks import sweep_on_exit
 from flows.plan import infinite_orchestra_plan
 from orchestra.cycle import (
     CycleSummary,
@@ -29,9 +30,15 @@ from orchestra.project import Project, open_project
 from orchestra.queue import default_is_alive
 from orchestra.reports import publish_cycle_artifact
 from orchestra.schedules import pause_deployment_schedules
+from orchestra.sweeping import sweep_orphans
 
 
-@flow(name="infinite-orchestra", log_prints=True)
+@flow(
+    name="infinite-orchestra",
+    log_prints=True,
+    on_crashed=[sweep_on_exit],
+    on_cancellation=[sweep_on_exit],
+)
 def infinite_orchestra(
     project: str = ".",
     config_files: list[str] | None = None,
@@ -66,8 +73,10 @@ def _cycle(proj: Project, files: list[str], goal: str | None, *, plan_only: bool
     proj.preflight(run_id)
     proj.queue.pending()  # an unreadable queue stops here, before anything moves
     record_cycle_start(proj.root, run_id)
+    swept = sweep_orphans(proj)
     summary = CycleSummary(str(proj.root), str(proj.layout.queue), str(proj.runs_dir / run_id))
     summary.recovered = [p.name for p in proj.queue.recover(default_is_alive)]
+    summary.swept = len(swept)
     with open_memory(proj) as memory:
         _plan(proj, files, goal, summary, memory)
         if not plan_only:

@@ -64,13 +64,19 @@ def read_yaml(path: Path) -> Tree:
     return data
 
 
-def _merge(base: Tree, over: Mapping[str, Any], origin: str, prov: dict[KeyPath, str], at: KeyPath) -> None:
+def _merge(
+    base: Tree, over: Mapping[str, Any], origin: str, prov: dict[KeyPath, str], at: KeyPath
+) -> None:
     for key, value in over.items():
         path = (*at, str(key))
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
             _merge(base[key], value, origin, prov, path)
         else:
-            base[key] = json.loads(json.dumps(value, default=str)) if isinstance(value, (dict, list)) else value
+            base[key] = (
+                json.loads(json.dumps(value, default=str))
+                if isinstance(value, (dict, list))
+                else value
+            )
         prov[path] = origin
 
 
@@ -111,6 +117,8 @@ def _explain(exc: ValidationError, prov: Mapping[KeyPath, str]) -> str:
         else:
             reason = str(err["msg"]).removeprefix("Value error, ")
             lines.append(f"{origin}: {key}: {reason} (got {err.get('input')!r})")
+    if len(lines) == 1:  # the usual case: one line, so a CLI prints one line
+        return f"invalid configuration: {lines[0]}"
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 

@@ -32,6 +32,7 @@ class CycleSummary:
     tasks: list[dict[str, Any]] = field(default_factory=list)
     stop_reason: str = ""
     memory: str = "available"
+    swept: int = 0
 
     @property
     def done(self) -> list[dict[str, Any]]:

@@ -63,7 +63,9 @@ def check_project(project: Path) -> Path:
         check=False,
     )
     if head.returncode != 0:
-        msg = f"project {str(project)!r} has no commits yet; commit once so tasks can branch from it"
+        msg = (
+            f"project {str(project)!r} has no commits yet; commit once so tasks can branch from it"
+        )
         raise ProjectError(msg)
     return Path(inside.stdout.strip())
 
@@ -102,7 +104,9 @@ def create_workspace(project: Path, root: Path, task_id: str, base: str) -> Task
     return TaskWorkspace(path=path, branch=branch, base=base, base_commit=base_commit)
 
 
-def commit_all(ws: TaskWorkspace, *, message: str, author_name: str, author_email: str) -> str | None:
+def commit_all(
+    ws: TaskWorkspace, *, message: str, author_name: str, author_email: str
+) -> str | None:
     """Commit every change in the clone; return the new commit, or None when nothing changed."""
     git(ws.path, "add", "--all")
     if not git(ws.path, "status", "--porcelain"):
@@ -120,7 +124,9 @@ def fetch_branch(project: Path, ws: TaskWorkspace) -> None:
 def write_patch(ws: TaskWorkspace, dest: Path) -> Path:
     """Write the task's commits as one patch file."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(git(ws.path, "format-patch", "--stdout", f"{ws.base_commit}..HEAD") + "\n", encoding="utf-8")
+    dest.write_text(
+        git(ws.path, "format-patch", "--stdout", f"{ws.base_commit}..HEAD") + "\n", encoding="utf-8"
+    )
     return dest
 
 

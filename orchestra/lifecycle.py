@@ -29,5 +29,7 @@ def finish(queue: TaskQueue, claimed: Claimed, outcome: TaskOutcome) -> Path:
         where = queue.archive(claimed)
     else:
         where = queue.fail(claimed, reason=outcome.reason, report=task_markdown(outcome))
-    logger.bind(task_id=outcome.task_id, event=outcome.status).info("{} {} → {}", outcome.task_id, outcome.status, where)
+    logger.bind(task_id=outcome.task_id, event=outcome.status).info(
+        "{} {} → {}", outcome.task_id, outcome.status, where
+    )
     return where

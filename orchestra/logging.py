@@ -60,7 +60,9 @@ def redact(text: str) -> str:
 
 def rfc3339(moment: datetime) -> str:
     """``2026-01-06T12:34:56.789Z``: UTC with milliseconds."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def _prefect_ids() -> dict[str, str]:
@@ -145,7 +147,9 @@ _handlers: list[int] = []
 _sink: JsonlSink | None = None
 
 
-def setup_logging(log_file: Path, *, level: str = "info", console_level: str | None = "warning") -> Path:
+def setup_logging(
+    log_file: Path, *, level: str = "info", console_level: str | None = "warning"
+) -> Path:
     """(Re)configure loguru for this process: JSONL file, Prefect bridge, optional stderr."""
     global _sink  # noqa: PLW0603 - loguru is process-global; so is our handler bookkeeping
     reset_logging()

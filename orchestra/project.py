@@ -91,7 +91,9 @@ class Project:
         return list(dict.fromkeys(ids))
 
     def preflight(self, run_id: str, *, include_planner: bool = True) -> None:
-        """Check every worker can run before anything is claimed; raises with the fix."""
+        """Check the queue folder reads and every worker can run, before anything is claimed;
+        raises with the fix."""
+        self.queue.pending()  # an unreadable queue_dir is bad input, like a bad config
         for worker_id in self.workflow_workers(include_planner=include_planner):
             profile = self.worker(worker_id)
             self.runtime(profile, run_id).preflight(executable(profile.agent, profile.command))

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orchestra.errors import ConfigError, PathEscapeError, QueueError, TaskFileError
+from orchestra.owner import process_alive
 from orchestra.paths import resolve_in_project
 from orchestra.taskfile import (
     MAX_TASK_CHARS,
@@ -135,17 +136,7 @@ class Claimed:
 
 def default_is_alive(record: ClaimRecord) -> bool:
     """Same host: is the pid still running. Another host: assume alive (we cannot tell)."""
-    if record.host != socket.gethostname():
-        return True
-    if record.pid <= 0:
-        return False
-    try:
-        os.kill(record.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, it belongs to someone else
-    return True
+    return process_alive(record.host, record.pid)
 
 
 class TaskQueue:

@@ -86,12 +86,18 @@ def publish_task_artifact(outcome: TaskOutcome, project_id: str) -> None:
 CYCLE_COLUMNS = ("task", "title", "status", "steps", "cost_usd", "reason", "report")
 
 
-def publish_cycle_artifact(tasks: Sequence[Mapping[str, Any]], project_id: str, summary: str) -> None:
+def publish_cycle_artifact(
+    tasks: Sequence[Mapping[str, Any]], project_id: str, summary: str
+) -> None:
     """Attach the cycle's table (one row per task) to the current Prefect run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     rows = [{col: redact(str(t.get(col, "")))[:300] for col in CYCLE_COLUMNS} for t in tasks]
     if rows:
-        create_table_artifact(table=rows, key=artifact_key(project_id, "cycle"), description=summary)
+        create_table_artifact(
+            table=rows, key=artifact_key(project_id, "cycle"), description=summary
+        )
     else:
-        create_markdown_artifact(markdown=f"# Cycle\n\n{summary}\n", key=artifact_key(project_id, "cycle"))
+        create_markdown_artifact(
+            markdown=f"# Cycle\n\n{summary}\n", key=artifact_key(project_id, "cycle")
+        )

@@ -26,6 +26,7 @@ from orchestra.agents import (
 from orchestra.config import WRITING_ROLES, WorkerProfile
 from orchestra.handoff import Handoff, Verdict, parse_handoff
 from orchestra.logging import redact, register_secrets
+from orchestra.owner import OWNER_LABEL, owner_label
 from orchestra.prompting import render_prompt
 from orchestra.runtime.base import StepRequest, StopCheck, WorkerRuntime
 
@@ -177,7 +178,11 @@ def run_step(
         env=env,
         stdin_path=ctx.output_dir / "prompt.md" if invocation.stdin_path else None,
         read_only_workspace=ctx.profile.role not in WRITING_ROLES,
-        labels={"orchestra.task": ctx.task_id, "orchestra.step": ctx.step_id},
+        labels={
+            "orchestra.task": ctx.task_id,
+            "orchestra.step": ctx.step_id,
+            OWNER_LABEL: owner_label(),
+        },
         name=f"{ctx.task_id}-{ctx.step_id}",
     )
     bound = logger.bind(task_id=ctx.task_id, step=ctx.step_id, worker=ctx.worker_id)

@@ -29,8 +29,8 @@ from orchestra.gitops import (
 )
 from orchestra.handoff import Handoff, build_carry, fingerprint
 from orchestra.project import Project
-from orchestra.taskfile import TaskFile
 from orchestra.steps import StepContext, StepRecord
+from orchestra.taskfile import TaskFile
 from orchestra.workflow import StepSequencer
 
 StepRunner = Callable[[StepContext], StepRecord]
@@ -83,7 +83,9 @@ class TaskRun:
         )
         return max(1.0, min(float(limit), self.deadline - time.monotonic()))
 
-    def context(self, step: StepConfig, ws: TaskWorkspace, verify: str | None = None) -> StepContext:
+    def context(
+        self, step: StepConfig, ws: TaskWorkspace, verify: str | None = None
+    ) -> StepContext:
         """Build the StepContext for ``step`` (or for the verify gate)."""
         cfg = self.project.config
         profile = self.project.worker(step.worker)
@@ -110,7 +112,9 @@ class TaskRun:
             model=model,
             values={
                 "task": self.task.text,
-                "carry": build_carry(self.blocks, max_chars=cfg.workflows.roocode_boomerang.max_carry_chars)
+                "carry": build_carry(
+                    self.blocks, max_chars=cfg.workflows.roocode_boomerang.max_carry_chars
+                )
                 or "(none yet)",
                 "goal": cfg.workflows.infinite_orchestra.goal,
                 "task_id": self.task.task_id,
@@ -146,7 +150,9 @@ def _steps_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
         tr.blocks.append((record.title, record.handoff))
         seq.record(step, record.verdict)
     if seq.last_verdict == "CHANGES_REQUESTED":
-        return f"review still requests changes after {len(seq.ran)} steps (max_steps {wf.max_steps})"
+        return (
+            f"review still requests changes after {len(seq.ran)} steps (max_steps {wf.max_steps})"
+        )
     return None
 
 
@@ -156,7 +162,9 @@ def _verify_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
         return None
     # The gate runs where the code was written: the runtime of the first writing step.
     steps = tr.project.config.workflows.roocode_boomerang.steps
-    writer = next((s for s in steps if tr.project.worker(s.worker).role in WRITING_ROLES), steps[-1])
+    writer = next(
+        (s for s in steps if tr.project.worker(s.worker).role in WRITING_ROLES), steps[-1]
+    )
     gate = StepConfig(id="verify", worker=writer.worker, title="Verify")
     record = tr.run(tr.context(gate, ws, verify=command))
     if record.ok:
@@ -222,5 +230,7 @@ def run_task(
     finally:
         outcome.steps = tr.records
         remove_workspace(ws.path)
-    logger.bind(task_id=task.task_id).info("{} {}: {}", task.task_id, outcome.status, outcome.reason)
+    logger.bind(task_id=task.task_id).info(
+        "{} {}: {}", task.task_id, outcome.status, outcome.reason
+    )
     return outcome

@@ -23,7 +23,18 @@ def _git_repo(path: Path) -> Path:
     (path / "README.md").write_text("hello\n")
     subprocess.run(["git", "-C", str(path), "add", "-A"], check=True)
     subprocess.run(
-        ["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
+        [
+            "git",
+            "-C",
+            str(path),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "init",
+        ],
         check=True,
     )
     return path
@@ -69,7 +80,10 @@ class TestInit:
         assert not parsed.workflows.triggers.self_improve_on_idle.enabled
         assert ".orchestra/" in (repo / ".git" / "info" / "exclude").read_text().splitlines()
         status = subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True, check=True
+            ["git", "-C", str(repo), "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         assert status.strip() == "?? orchestra.yaml"
 
@@ -103,7 +117,10 @@ class TestCheckedInConfig:
     def test_24x7_overlay_switches_the_trigger_on(self) -> None:
         """examples/24x7.yaml is a valid overlay that enables the cycle's trigger."""
         config = load_config(
-            ROOT, overlays=[ROOT / "examples" / "24x7.yaml"], environ={}, user_file=ROOT / "none.yaml"
+            ROOT,
+            overlays=[ROOT / "examples" / "24x7.yaml"],
+            environ={},
+            user_file=ROOT / "none.yaml",
         ).config
         assert config.workflows.triggers.infinite_orchestra.enabled
 
