@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from orchestra.errors import OrchestraError
 from orchestra.prefect_env import configure_prefect_env, ui_hint
@@ -96,16 +97,18 @@ def _report(data: dict[str, Any], ok: bool, message: str, project_home: str) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one cycle and return the process exit code."""
     args = parse_args(argv)
-    prefect_home = configure_prefect_env(Path(args.project).expanduser().resolve())
+    from loguru import logger
+
+    logger.remove()  # the console shows progress and errors; the details go to the JSONL log
+    logger.add(sys.stderr, level="WARNING", format="{level:<8} {message}")
     try:
         project = _check(args)
     except OrchestraError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
+    prefect_home = configure_prefect_env(project.root)
     if args.dry_run:
         return _dry_run(project)
-
-    from loguru import logger
 
     from flows.cycle import infinite_orchestra
 
@@ -121,14 +124,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     message = state.message or state.name or "unknown state"
     if state.name == "Skipped":
-        console.print(f"[yellow]cycle not run:[/] {message}")
+        console.print(f"[yellow]cycle not run:[/] {escape(message)}")
         return 1
     try:
         data = state.result(raise_on_failure=False)
     except Exception as exc:
         data = exc
     if isinstance(data, BaseException):
-        console.print(f"[red]cycle failed:[/] {data}")
+        console.print(f"[red]cycle failed:[/] {escape(str(data))}")
         console.print(ui_hint(prefect_home))
         return 1
     _report(data if isinstance(data, dict) else {}, state.is_completed(), message, prefect_home)

@@ -283,7 +283,7 @@ def find_missing(workspace: Path) -> tuple[dict[str, tuple[str, str]], list[str]
 
 def task_text(name: str, test_file: str, target: str) -> str:
     """The task file for adding the missing function ``name``."""
-    command = f"python -m unittest {target}"
+    command = f"python3 -m unittest {target}"
     code = KNOWN_FUNCTIONS.get(name)
     if code is None:
         title = f"Add calc.ops.{name} (needs a human)"

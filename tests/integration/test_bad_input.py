@@ -174,14 +174,6 @@ class TestBadInput:
         assert snapshot(project) == before
         assert not (project / ".orchestra" / "running").exists()
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "bug in flows/run.py: configure_prefect_env creates <project>/.orchestra/prefect "
-            "before the project is checked, so a mistyped --project is created and then "
-            "reported as 'not a git repository'"
-        ),
-    )
     def test_missing_project_folder(
         self,
         project: Path,
@@ -197,13 +189,6 @@ class TestBadInput:
         assert "does not exist" in only_line(out)
         assert not missing.exists()
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason=(
-            "bug in flows/run.py: the error is printed as rich markup, so `[...]` in a path "
-            "or value is swallowed (needs rich.markup.escape)"
-        ),
-    )
     def test_message_printed_verbatim(
         self, project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

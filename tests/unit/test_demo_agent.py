@@ -228,7 +228,7 @@ class TestPlanner:
             _, front, body = text.split("---\n", 2)
             assert yaml.safe_load(front) == {
                 "title": f"Add calc.ops.{name.lower()}",
-                "verify": f"python -m unittest tests.test_ops.Test{name}",
+                "verify": f"python3 -m unittest tests.test_ops.Test{name}",
             }
             for heading in (
                 "# Goal",
@@ -267,7 +267,7 @@ class TestPlanner:
         )
         tasks = plan(workspace, tmp_path)
         power = tasks["task-3.md"]
-        assert "verify: python -m unittest tests.test_power.TestPower" in power
+        assert "verify: python3 -m unittest tests.test_power.TestPower" in power
         assert "NEEDS A HUMAN" in power
         assert "```python" not in power
 

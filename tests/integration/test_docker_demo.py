@@ -1,0 +1,105 @@
+"""The whole demo cycle with every step in a Docker container (issue: Docker workers)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestra.errors import RuntimeUnavailableError
+from orchestra.project import open_project
+
+_load = importlib.util.spec_from_file_location
+SETUP_DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo" / "setup_demo.py"
+
+#: A Debian root filesystem with python3 and git, made by scripts/build-orchestrator-image.sh.
+DEMO_IMAGE = "orchestra-base:bookworm"
+
+pytestmark = [pytest.mark.docker, pytest.mark.prefect, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def demo_image(docker_client: Any) -> str:
+    """The python3 image the demo agent runs in; missing → fail in CI, skip elsewhere."""
+    from docker.errors import ImageNotFound
+
+    try:
+        docker_client.images.get(DEMO_IMAGE)
+    except ImageNotFound:
+        reason = f"image {DEMO_IMAGE!r} is missing: run scripts/build-orchestrator-image.sh"
+        if os.environ.get("CI"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    return DEMO_IMAGE
+
+
+def _setup_demo(dest: Path, image: str) -> Path:
+    spec = _load("orchestra_tests_setup_demo_docker", SETUP_DEMO)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return Path(module.setup(dest, docker_image=image))
+
+
+def _containers(project_id: str) -> list[str]:
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=orchestra.project={project_id}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()
+
+
+class TestDockerDemo:
+    def test_demo_cycle_passes_with_docker_runtime(
+        self, tmp_path: Path, demo_image: str, prefect_api: str
+    ) -> None:
+        """Every step runs in a container; both tasks are archived; no container is left."""
+        from flows.cycle import infinite_orchestra
+
+        project = _setup_demo(tmp_path / "demo", demo_image)
+        opened = open_project(project, log=False)
+        assert {opened.worker(w).runtime for w in opened.workflow_workers()} == {"docker"}
+        state = infinite_orchestra(project=str(project), return_state=True)
+        assert state.is_completed(), state.message
+        done = sorted(p.name for p in (project / ".orchestra" / "done").glob("task-*.md"))
+        assert len(done) == 2
+        assert _containers(opened.project_id) == []
+        ops = subprocess.run(
+            ["git", "-C", str(project), "show", "orchestra/task-02:calc/ops.py"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "def multiply" in ops
+
+    def test_unreachable_engine_stops_before_any_claim(
+        self, tmp_path: Path, demo_image: str
+    ) -> None:
+        """DOCKER_HOST at a missing socket: preflight names the address; the queue is untouched."""
+        project = _setup_demo(tmp_path / "demo", demo_image)
+        queue = project / ".orchestra" / "queue"
+        queue.mkdir(parents=True)
+        (queue / "task-1.md").write_text("# Goal\nx\n# Acceptance criteria\ny\n", encoding="utf-8")
+        before = sorted(p.name for p in queue.iterdir())
+        old = os.environ.get("DOCKER_HOST")
+        os.environ["DOCKER_HOST"] = f"unix://{tmp_path}/no-such-docker.sock"
+        try:
+            opened = open_project(project, log=False)
+            with pytest.raises(RuntimeUnavailableError) as caught:
+                opened.preflight("test")
+        finally:
+            if old is None:
+                os.environ.pop("DOCKER_HOST", None)
+            else:
+                os.environ["DOCKER_HOST"] = old
+        assert "no-such-docker.sock" in str(caught.value)
+        assert "runtime: process" in str(caught.value)
+        assert sorted(p.name for p in queue.iterdir()) == before
+        assert not (project / ".orchestra" / "running").exists()
