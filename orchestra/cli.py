@@ -143,11 +143,15 @@ def stop(project: ProjectOpt = Path()) -> None:
         try:
             paused = pause_all()
         except Exception as exc:  # the kill switch file already stops everything
-            console.print(f"[yellow]could not pause schedules on {os.environ['PREFECT_API_URL']}:[/] {exc}")
+            console.print(
+                f"[yellow]could not pause schedules on {os.environ['PREFECT_API_URL']}:[/] {exc}"
+            )
         else:
             console.print(f"paused schedules: {', '.join(paused) or 'none were active'}")
     else:
-        console.print("PREFECT_API_URL is not set: no schedules paused (they skip while STOP exists)")
+        console.print(
+            "PREFECT_API_URL is not set: no schedules paused (they skip while STOP exists)"
+        )
 
 
 @app.command()
