@@ -24,7 +24,13 @@ from orchestra.cycle import (
     stop_after,
 )
 from orchestra.errors import CycleError
-from orchestra.guards import CycleSkipped, check_start, cycle_lock, record_cycle_start
+from orchestra.guards import (
+    CycleSkipped,
+    check_start,
+    cycle_lock,
+    kill_switch_reason,
+    record_cycle_start,
+)
 from orchestra.memory import BestEffortStore
 from orchestra.project import Project, open_project
 from orchestra.queue import default_is_alive
@@ -117,6 +123,8 @@ def _run_tasks(
         raise CycleError(f'No task files found in "{proj.layout.queue}"')
     taken = 0
     for path in pending:
+        # `orchestra stop` mid-cycle: claim nothing more (each claim would cost an attempt).
+        summary.stop_reason = summary.stop_reason or kill_switch_reason(proj.root)
         if taken >= wf.max_tasks_per_cycle or summary.stop_reason:
             break
         claimed = proj.queue.claim(path, run_id=run_id)

@@ -61,11 +61,17 @@ def cycle_lock(project: Path, *, now: datetime | None = None) -> Iterator[None]:
         fh.close()  # closing releases the flock, also when the process dies
 
 
+def kill_switch_reason(project: Path) -> str:
+    """Why ``orchestra stop`` forbids work now; '' when the kill switch is not set."""
+    if not stop_file(project).exists():
+        return ""
+    return f"kill switch {str(stop_file(project))!r} is set; run `orchestra resume` to allow cycles"
+
+
 def check_kill_switch(project: Path) -> None:
     """Skip when ``orchestra stop`` set the kill switch."""
-    if stop_file(project).exists():
-        msg = f"kill switch {str(stop_file(project))!r} is set; run `orchestra resume` to allow cycles"
-        raise CycleSkipped(msg)
+    if reason := kill_switch_reason(project):
+        raise CycleSkipped(reason)
 
 
 def count_cycles_today(project: Path, *, now: datetime | None = None) -> int:
