@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
 from prefect import flow
 from prefect.client.schemas.objects import State
 from prefect.runtime import deployment, flow_run
@@ -24,6 +25,7 @@ from orchestra.cycle import (
     stop_after,
 )
 from orchestra.errors import CycleError
+from orchestra.gitops import remove_orphan_workspaces
 from orchestra.guards import (
     CycleSkipped,
     check_start,
@@ -32,6 +34,7 @@ from orchestra.guards import (
     record_cycle_start,
 )
 from orchestra.memory import BestEffortStore
+from orchestra.planning import PLANNER_TASK_ID
 from orchestra.project import Project, open_project
 from orchestra.queue import default_is_alive
 from orchestra.reports import publish_cycle_artifact
@@ -82,6 +85,7 @@ def _cycle(proj: Project, files: list[str], goal: str | None, *, plan_only: bool
     swept = sweep_orphans(proj)
     summary = CycleSummary(str(proj.root), str(proj.layout.queue), str(proj.runs_dir / run_id))
     summary.recovered = [p.name for p in proj.queue.recover(default_is_alive)]
+    _remove_orphan_clones(proj)
     summary.swept = len(swept)
     with open_memory(proj) as memory:
         _plan(proj, files, goal, summary, memory)
@@ -92,6 +96,14 @@ def _cycle(proj: Project, files: list[str], goal: str | None, *, plan_only: bool
         paused = pause_deployment_schedules(str(deployment.get_id()))
         summary.stop_reason += f"; {paused} schedule(s) of this deployment paused"
     return _finish(summary, proj.project_id)
+
+
+def _remove_orphan_clones(proj: Project) -> None:
+    """Clones of tasks no longer claimed were left by a dead run (the planner's is its own)."""
+    claimed = {p.stem for p in proj.queue.listing()["running"]}
+    removed = remove_orphan_workspaces(proj.worktrees_dir, claimed | {PLANNER_TASK_ID})
+    if removed:
+        logger.info("removed clones left by dead runs: {}", ", ".join(removed))
 
 
 def _plan(

@@ -133,3 +133,17 @@ def write_patch(ws: TaskWorkspace, dest: Path) -> Path:
 def remove_workspace(ws_path: Path) -> None:
     """Delete a task clone (our own folder under .orchestra/worktrees)."""
     shutil.rmtree(ws_path, ignore_errors=True)
+
+
+def remove_orphan_workspaces(root: Path, keep: set[str]) -> list[str]:
+    """Delete the clones under ``root`` not named in ``keep`` (a dead run's leftovers); return them.
+
+    Call it after recovering dead claims, with the task ids still in ``running/``: a clone
+    whose task is not claimed belongs to a run that died before removing it.
+    """
+    if not root.is_dir():
+        return []
+    orphans = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in keep)
+    for name in orphans:
+        remove_workspace(root / name)
+    return orphans
