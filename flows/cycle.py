@@ -25,7 +25,7 @@ from orchestra.cycle import (
     stop_after,
 )
 from orchestra.errors import CycleError
-from orchestra.gitops import remove_orphan_workspaces
+from orchestra.gitops import orphan_workspaces, remove_workspace
 from orchestra.guards import (
     CycleSkipped,
     check_start,
@@ -38,6 +38,7 @@ from orchestra.planning import PLANNER_TASK_ID
 from orchestra.project import Project, open_project
 from orchestra.queue import default_is_alive
 from orchestra.reports import publish_cycle_artifact
+from orchestra.runtime.process import kill_processes_in
 from orchestra.schedules import pause_deployment_schedules
 from orchestra.sweeping import sweep_orphans
 
@@ -99,11 +100,16 @@ def _cycle(proj: Project, files: list[str], goal: str | None, *, plan_only: bool
 
 
 def _remove_orphan_clones(proj: Project) -> None:
-    """Clones of tasks no longer claimed were left by a dead run (the planner's is its own)."""
+    """Clones of tasks no longer claimed were left by a dead run (the planner's is its own):
+    stop the agents still working in them, then remove them."""
     claimed = {p.stem for p in proj.queue.listing()["running"]}
-    removed = remove_orphan_workspaces(proj.worktrees_dir, claimed | {PLANNER_TASK_ID})
-    if removed:
-        logger.info("removed clones left by dead runs: {}", ", ".join(removed))
+    orphans = orphan_workspaces(proj.worktrees_dir, claimed | {PLANNER_TASK_ID})
+    killed = kill_processes_in(orphans)
+    for path in orphans:
+        remove_workspace(path)
+    if orphans:
+        names = ", ".join(p.name for p in orphans)
+        logger.info("removed clones left by dead runs: {} (killed pids {})", names, killed)
 
 
 def _plan(

@@ -135,15 +135,12 @@ def remove_workspace(ws_path: Path) -> None:
     shutil.rmtree(ws_path, ignore_errors=True)
 
 
-def remove_orphan_workspaces(root: Path, keep: set[str]) -> list[str]:
-    """Delete the clones under ``root`` not named in ``keep`` (a dead run's leftovers); return them.
+def orphan_workspaces(root: Path, keep: set[str]) -> list[Path]:
+    """The clones under ``root`` not named in ``keep``: left by a run that died.
 
     Call it after recovering dead claims, with the task ids still in ``running/``: a clone
     whose task is not claimed belongs to a run that died before removing it.
     """
     if not root.is_dir():
         return []
-    orphans = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in keep)
-    for name in orphans:
-        remove_workspace(root / name)
-    return orphans
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in keep)
