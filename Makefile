@@ -6,13 +6,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= .demo/project
 
-.PHONY: help venv demo test check unit integration bench test-image schema clean
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+STACK = $(COMPOSE) -p orchestra -f docker/compose.yaml --profile core --profile memory --profile logs
+
+.PHONY: help venv demo demo-docker test check bench test-image schema stack-up stack-down clean
 
 help:
 	@echo "make demo   - run one offline cycle on the demo project (process runtime, scripted agent)"
 	@echo "make test   - lint, type-check and run every test"
 	@echo "make check  - ruff (lint + format check) and mypy strict on orchestra/ and flows/"
 	@echo "make bench  - run the benchmarks and write docs/benchmarks.md"
+	@echo "make stack-up / stack-down - the Compose ops stack (docs/docker.md)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +30,18 @@ demo: venv
 	rm -rf $(DEMO_DIR)
 	$(BIN)/python examples/demo/setup_demo.py $(DEMO_DIR)
 	$(BIN)/python -m flows.run --project $(DEMO_DIR)
+
+demo-docker: venv
+	scripts/build-orchestrator-image.sh
+	rm -rf $(DEMO_DIR)
+	$(BIN)/python examples/demo/setup_demo.py $(DEMO_DIR) --docker orchestra-base:bookworm
+	$(BIN)/python -m flows.run --project $(DEMO_DIR)
+
+stack-up:
+	DOCKER_GID=$${DOCKER_GID:-$$(stat -c %g /var/run/docker.sock)} $(STACK) up -d --build
+
+stack-down:
+	$(STACK) down
 
 check: venv
 	$(BIN)/ruff check .
