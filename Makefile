@@ -38,7 +38,7 @@ demo-docker: venv
 	$(BIN)/python -m flows.run --project $(DEMO_DIR)
 
 stack-up:
-	DOCKER_GID=$${DOCKER_GID:-$$(stat -c %g /var/run/docker.sock)} $(STACK) up -d --build
+	ORCHESTRA_PROJECT=$${ORCHESTRA_PROJECT:-$(CURDIR)} DOCKER_GID=$${DOCKER_GID:-$$(stat -c %g /var/run/docker.sock)} $(STACK) up -d --build
 
 stack-down:
 	$(STACK) down

@@ -289,9 +289,36 @@ def container_kwargs(
     return kwargs
 
 
+HOST_PATH_MAP_ENV = "ORCHESTRA_HOST_PATH_MAP"
+
+
+def engine_side_path(source: Path, environ: Mapping[str, str] | None = None) -> str:
+    """The path the *engine* sees for ``source``.
+
+    When Orchestra itself runs in a container (the Compose stack's worker), the engine resolves
+    bind sources on the host: ``ORCHESTRA_HOST_PATH_MAP=/project=/home/me/repo`` maps the
+    worker's path prefix back to the host's. Relative or empty host sides are ignored.
+    """
+    env = os.environ if environ is None else environ
+    text = str(source)
+    for pair in filter(None, env.get(HOST_PATH_MAP_ENV, "").split(",")):
+        inner, _, host = pair.partition("=")
+        inner, host = inner.rstrip("/"), host.rstrip("/")
+        if not inner or not host.startswith("/"):
+            continue
+        if text == inner or text.startswith(inner + "/"):
+            return host + text[len(inner) :]
+    return text
+
+
 def _bind(source: Path, target: str, *, read_only: bool) -> dict[str, Any]:
     """A bind mount in the engine's ``HostConfig.Mounts`` form (colons in paths are fine)."""
-    return {"Type": "bind", "Source": str(source), "Target": target, "ReadOnly": read_only}
+    return {
+        "Type": "bind",
+        "Source": engine_side_path(source),
+        "Target": target,
+        "ReadOnly": read_only,
+    }
 
 
 def _is_docker_socket_file(path: Path) -> bool:

@@ -384,3 +384,25 @@ class TestEngineAddress:
         assert sandbox.engine_address(DockerConfig(image="i"), env) == "tcp://h:2375"
         cfg = DockerConfig(image="i", base_url="unix:///x.sock")
         assert sandbox.engine_address(cfg, env) == "unix:///x.sock"
+
+
+class TestEngineSidePath:
+    def test_worker_path_is_mapped_to_the_host_path(self) -> None:
+        """A workspace under the mapped prefix is mounted from the host's path."""
+        env = {sandbox.HOST_PATH_MAP_ENV: "/project=/home/me/repo"}
+        got = sandbox.engine_side_path(Path("/project/.orchestra/worktrees/task-01"), env)
+        assert got == "/home/me/repo/.orchestra/worktrees/task-01"
+
+    def test_paths_outside_the_prefix_and_relative_maps_are_unchanged(self) -> None:
+        """Only whole path components match, and a relative host side is ignored."""
+        assert (
+            sandbox.engine_side_path(
+                Path("/projects/x"), {sandbox.HOST_PATH_MAP_ENV: "/project=/h"}
+            )
+            == "/projects/x"
+        )
+        assert (
+            sandbox.engine_side_path(Path("/project/x"), {sandbox.HOST_PATH_MAP_ENV: "/project=.."})
+            == "/project/x"
+        )
+        assert sandbox.engine_side_path(Path("/project/x"), {}) == "/project/x"
