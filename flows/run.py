@@ -7,6 +7,7 @@ Exit codes: 0 the cycle succeeded; 1 it ran but a task failed or the queue staye
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,6 +70,10 @@ def _dry_run(project: Any) -> int:
     return 0
 
 
+def _not_progress(record: Any) -> bool:
+    return "event" not in record["extra"]
+
+
 def _progress_sink(message: Any) -> None:
     record = message.record
     event = record["extra"].get("event")
@@ -100,13 +105,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from loguru import logger
 
     logger.remove()  # the console shows progress and errors; the details go to the JSONL log
-    logger.add(sys.stderr, level="WARNING", format="{level:<8} {message}")
+    logger.add(sys.stderr, level="WARNING", format="{level:<8} {message}", filter=_not_progress)
     try:
         project = _check(args)
     except OrchestraError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
     prefect_home = configure_prefect_env(project.root)
+    # Step output goes to the Prefect UI and the JSONL log; the console shows progress lines.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     if args.dry_run:
         return _dry_run(project)
 

@@ -8,6 +8,7 @@ holds both together): ``timestamp`` (RFC 3339 UTC, milliseconds, ``Z``), ``level
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -153,7 +154,8 @@ def setup_logging(
     """(Re)configure loguru for this process: JSONL file, Prefect bridge, optional stderr."""
     global _sink  # noqa: PLW0603 - loguru is process-global; so is our handler bookkeeping
     reset_logging()
-    logger.remove()
+    with contextlib.suppress(ValueError):
+        logger.remove(0)  # loguru's default stderr handler; handlers others added stay
     _sink = JsonlSink(log_file)
     lvl = level.upper()
     _handlers.append(logger.add(_sink, level=lvl, catch=True))
