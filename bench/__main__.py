@@ -1,0 +1,328 @@
+"""``python -m bench``: run every benchmark and write ``docs/benchmarks.md``.
+
+    python -m bench [--only NAME] [--output FILE]
+
+Benchmarks (each module is imported only when it runs; a missing or broken one is recorded as
+"not run" with the reason, and the others still run):
+
+queue     ``discover()`` over 10,000 task files vs a bare ``os.scandir``; target ratio ≤ 3
+memory    one cycle's memory work on a store of 10,000 items; target median < 50 ms
+overhead  per-step time of an Orchestra cycle vs a plain Prefect flow; target ratio ≤ 1.25
+
+The results are printed as JSON and written as markdown (machine, date, one table per bench).
+The exit status is 0 whenever the report was written, whatever the results; read PASS/MISS there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = REPO / "docs" / "benchmarks.md"
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One benchmark: how to run it, which number is checked and against what."""
+
+    name: str
+    module: str
+    title: str
+    what: str
+    call: Callable[[Any], dict[str, Any]]
+    metric: str
+    """The key of the checked number in the result."""
+    target_text: str
+    passes: Callable[[float], bool]
+    unit: str
+    """Unit of the checked number ("x" for a ratio)."""
+    rows: Sequence[tuple[str, str, str]] = ()
+    """(key, label, unit) of the numbers shown in the table, in order."""
+
+
+@dataclass
+class Outcome:
+    bench: Bench
+    status: str  # "PASS", "MISS" or "not run"
+    seconds: float = 0.0
+    result: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+
+BENCHES: tuple[Bench, ...] = (
+    Bench(
+        name="queue",
+        module="bench.bench_queue",
+        title="Queue discovery",
+        what=(
+            "`orchestra.queue.discover()` over a folder of 10,000 task files (plus non-task files),"
+            " against a bare `os.scandir` name listing of the same folder; median of 7 runs each."
+        ),
+        call=lambda m: m.run(10_000),
+        metric="ratio",
+        target_text="discover / scandir ≤ 3",
+        passes=lambda v: v <= 3,
+        unit="x",
+        rows=(
+            ("discover_median_s", "discover() median", "s"),
+            ("scandir_median_s", "os.scandir median", "s"),
+            ("ratio", "discover / scandir", "x"),
+            ("discover_names_median_s", "discover_names() median (no Path objects)", "s"),
+            ("names_ratio", "discover_names / scandir", "x"),
+        ),
+    ),
+    Bench(
+        name="memory",
+        module="bench.bench_memory",
+        title="Memory per cycle",
+        what=(
+            "The memory work of one cycle (4 task outcomes recorded + one summary) on a SQLite"
+            " store that already holds 10,000 items; median over the simulated cycles."
+        ),
+        call=lambda m: m.run(10_000),
+        metric="median_cycle_ms",
+        target_text="median < 50 ms",
+        passes=lambda v: v < 50,
+        unit="ms",
+        rows=(
+            ("items", "items in the store", ""),
+            ("cycles", "cycles measured", ""),
+            ("median_cycle_ms", "median per cycle", "ms"),
+            ("max_cycle_ms", "slowest cycle", "ms"),
+            ("items_after", "items after trimming", ""),
+        ),
+    ),
+    Bench(
+        name="overhead",
+        module="bench.bench_overhead",
+        title="Per-step orchestration overhead (process runtime)",
+        what=(
+            "20 tasks x 4 steps of `bench/fast_agent.py` (writes a handoff, exits at once), in one"
+            " process: (a) a real `infinite-orchestra` cycle (git clone per task, subflow per"
+            " task, task run per step, `ProcessRuntime`); (b) a plain Prefect flow, subflow per"
+            " task, 4 `@task`s doing `subprocess.run` of the same argv; (c) 80 raw"
+            " `subprocess.run` calls. Ephemeral Prefect API in a temporary `PREFECT_HOME`, warmed"
+            " up by a 1-task cycle. Per step = wall time / 80; medians over the runs listed."
+        ),
+        call=lambda m: m.run(20, 4),
+        metric="ratio_vs_prefect",
+        target_text="Orchestra / plain Prefect ≤ 1.25",
+        passes=lambda v: v <= 1.25,
+        unit="x",
+        rows=(
+            ("orchestra_per_step_ms", "Orchestra, per step", "ms"),
+            ("prefect_per_step_ms", "plain Prefect, per step", "ms"),
+            ("raw_per_step_ms", "raw subprocess.run, per step", "ms"),
+            ("ratio_vs_prefect", "Orchestra / plain Prefect", "x"),
+            ("ratio_vs_raw", "Orchestra / raw", "x"),
+            ("orchestra_agent_step_ms", "Orchestra: agent process per step (result.json)", "ms"),
+            ("orchestra_orchestration_per_step_ms", "Orchestra: the rest, per step", "ms"),
+            ("prefect_agent_step_ms", "plain Prefect: subprocess.run per step", "ms"),
+            ("prefect_overhead_per_step_ms", "plain Prefect minus raw, per step", "ms"),
+            ("orchestra_cycle_s", "Orchestra cycles (wall)", "s"),
+            ("prefect_run_s", "plain Prefect runs (wall)", "s"),
+            ("raw_run_s", "raw runs (wall)", "s"),
+            ("warmup_cycle_s", "warm-up cycle incl. API start (not counted)", "s"),
+        ),
+    ),
+)
+
+
+def run_bench(bench: Bench) -> Outcome:
+    """Import and run one bench; never raises for the bench's own failure."""
+    print(f"== {bench.name}: running {bench.module} ...", file=sys.stderr, flush=True)
+    try:
+        module = importlib.import_module(bench.module)
+    except Exception as exc:
+        return Outcome(bench, "not run", reason=f"{bench.module} cannot be imported: {exc!r}")
+    started = time.perf_counter()
+    try:
+        result = bench.call(module)
+    except Exception as exc:
+        traceback.print_exc()
+        reason = f"{bench.module}.run() raised {exc!r}"
+        return Outcome(bench, "not run", time.perf_counter() - started, reason=reason)
+    seconds = time.perf_counter() - started
+    value = result.get(bench.metric)
+    if not isinstance(value, int | float):
+        reason = f"result has no number under {bench.metric!r}"
+        return Outcome(bench, "not run", seconds, result, reason)
+    status = "PASS" if bench.passes(float(value)) else "MISS"
+    return Outcome(bench, status, seconds, result)
+
+
+# --- machine -----------------------------------------------------------------------------------
+
+
+def _proc_field(path: str, key: str) -> str | None:
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip() == key:
+            return value.strip()
+    return None
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _git_commit() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages (other work on the machine skews timings)."""
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def machine() -> dict[str, str]:
+    """What the numbers were measured on."""
+    uname = platform.uname()
+    mem_kb = _proc_field("/proc/meminfo", "MemTotal")
+    ram = "unknown"
+    if mem_kb and mem_kb.split()[0].isdigit():
+        ram = f"{int(mem_kb.split()[0]) / 1024 / 1024:.1f} GiB"
+    return {
+        "os": f"{uname.system} {uname.release} {uname.version} {uname.machine}",
+        "cpu": _proc_field("/proc/cpuinfo", "model name") or uname.processor or "unknown",
+        "cores": str(os.cpu_count() or "unknown"),
+        "ram": ram,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "prefect": _version("prefect"),
+        "commit": _git_commit(),
+    }
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, unit: str) -> str:
+    if isinstance(value, list):
+        return ", ".join(_fmt(v, "") for v in value) + (f" {unit}" if unit else "")
+    if isinstance(value, float):
+        text = f"{value:.3g}" if abs(value) < 0.01 else f"{value:,.3f}".rstrip("0").rstrip(".")
+    else:
+        text = str(value)
+    if unit == "x":
+        return f"{text}x"
+    return f"{text} {unit}".strip()
+
+
+def render(outcomes: Sequence[Outcome], info: dict[str, str], when: dt.datetime) -> str:
+    """The markdown report."""
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `python -m bench` (`make bench`); do not edit by hand.",
+        "",
+        f"- Date: {when.strftime('%Y-%m-%d %H:%M')} UTC",
+        f"- Machine: {info['os']}",
+        f"- CPU: {info['cpu']}, {info['cores']} cores; RAM {info['ram']}",
+        f"- Python {info['python']}, Prefect {info['prefect']}",
+        f"- Commit: {info['commit']} (plus uncommitted work, if any)",
+        f"- Load average (1/5/15 min): {info['load_before']} before, {info['load_after']} after",
+        "",
+        "## Summary",
+        "",
+        "| Bench | Measured | Target | Result |",
+        "|---|---|---|---|",
+    ]
+    for out in outcomes:
+        b = out.bench
+        measured = _fmt(out.result[b.metric], b.unit) if out.status != "not run" else "—"
+        result = out.status if out.status != "not run" else f"not run: {out.reason}"
+        lines.append(f"| {b.name} | {measured} | {b.target_text} | {result} |")
+    for out in outcomes:
+        b = out.bench
+        lines += ["", f"## {b.title} (`{b.name}`)", "", b.what, ""]
+        if out.status == "not run":
+            lines += [f"**Not run**: {out.reason}"]
+            continue
+        lines += ["| Metric | Value |", "|---|---|"]
+        for key, label, unit in b.rows:
+            if key in out.result:
+                lines.append(f"| {label} | {_fmt(out.result[key], unit)} |")
+        lines += [
+            f"| **Target** | {b.target_text} |",
+            f"| **Result** | **{out.status}** ({_fmt(out.result[b.metric], b.unit)}) |",
+            "",
+            f"Bench wall time: {out.seconds:.1f} s.",
+        ]
+    lines += [
+        "",
+        "## How to reproduce",
+        "",
+        "```sh",
+        "make bench                          # = .venv/bin/python -m bench",
+        ".venv/bin/python -m bench --only overhead   # one bench (the others: not run)",
+        "BENCH_PROFILE=1 .venv/bin/python bench/bench_overhead.py   # + cProfile of one cycle",
+        "```",
+        "",
+        "Timings on a small shared machine move by 10-20 % between runs (the overhead bench shows"
+        " every run it took the median of); compare ratios, not absolute times.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    names = [b.name for b in BENCHES]
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=names, help="run just this bench")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown report")
+    args = parser.parse_args(argv)
+    when = dt.datetime.now(dt.UTC)
+    load_before = load_average()
+    outcomes = []
+    for bench in BENCHES:
+        if args.only and bench.name != args.only:
+            outcomes.append(Outcome(bench, "not run", reason=f"skipped (--only {args.only})"))
+            continue
+        outcomes.append(run_bench(bench))
+    info = machine() | {"load_before": load_before, "load_after": load_average()}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(render(outcomes, info, when), encoding="utf-8")
+    summary = {o.bench.name: {"status": o.status, "reason": o.reason, **o.result} for o in outcomes}
+    print(json.dumps({"machine": info, "benches": summary}, indent=2))
+    for o in outcomes:
+        print(f"{o.bench.name}: {o.status}{' (' + o.reason + ')' if o.reason else ''}")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

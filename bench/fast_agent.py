@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""A scripted agent that does almost nothing, for measuring orchestration overhead.
+
+    fast_agent.py PROMPT_FILE WORKSPACE OUTPUT_DIR
+
+Reads the ``Role:`` and ``Step:`` lines of the prompt, writes a minimal ``OUTPUT_DIR/handoff.md``
+(different per step, so Orchestra's "repeated handoff" check never fires) and exits 0 at once.
+A reviewer's handoff ends with ``Verdict: APPROVE``. Standard library only; no output on stdout.
+"""
+
+import sys
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        sys.stderr.write("usage: fast_agent.py PROMPT_FILE WORKSPACE OUTPUT_DIR\n")
+        return 2
+    prompt_file, _workspace, output_dir = argv
+    role, step = "agent", "step"
+    with open(prompt_file, encoding="utf-8") as handle:  # noqa: PTH123 - no pathlib import: start-up time
+        for line in handle:
+            if line.startswith("Role:"):
+                role = line[5:].strip()
+            elif line.startswith("Step:"):
+                step = line[5:].strip()
+    text = (
+        f"## Summary\n\nfast agent played {role} for step {step}.\n\n"
+        "## Actions\n\nNone.\n\n## Artifacts\n\nNone.\n\n## Risks\n\nNone.\n\n"
+        f"## Next\n\nContinue after {step}.\n"
+    )
+    if role == "reviewer":
+        text += "\nVerdict: APPROVE\n"
+    with open(f"{output_dir}/handoff.md", "w", encoding="utf-8") as handle:  # noqa: PTH123
+        handle.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
