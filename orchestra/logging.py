@@ -146,14 +146,19 @@ def _stderr_sink(message: Message) -> None:
 
 _handlers: list[int] = []
 _sink: JsonlSink | None = None
+_configured: tuple[str, str, str | None] | None = None
 
 
 def setup_logging(
     log_file: Path, *, level: str = "info", console_level: str | None = "warning"
 ) -> Path:
     """(Re)configure loguru for this process: JSONL file, Prefect bridge, optional stderr."""
-    global _sink  # noqa: PLW0603 - loguru is process-global; so is our handler bookkeeping
+    global _sink, _configured  # noqa: PLW0603 - loguru is process-global; so is our bookkeeping
+    wanted = (str(log_file), level, console_level)
+    if _sink is not None and _configured == wanted:
+        return log_file  # a subflow of the same cycle: keep the handlers (each add costs ~5 ms)
     reset_logging()
+    _configured = wanted
     with contextlib.suppress(ValueError):
         logger.remove(0)  # loguru's default stderr handler; handlers others added stay
     _sink = JsonlSink(log_file)

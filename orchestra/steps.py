@@ -200,7 +200,7 @@ def run_step(
         timed_out=result.timed_out,
         output_dir=ctx.output_dir,
     )
-    handoff = parse_handoff(outcome.text) if ctx.verify_command is None else Handoff()
+    handoff = parse_handoff(redact(outcome.text)) if ctx.verify_command is None else Handoff()
     status = _status(outcome, result.timed_out, result.stopped_reason)
     message = outcome.message
     if status == "timeout":

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -138,20 +138,17 @@ class ProcessRuntime:
         self, proc: subprocess.Popen[bytes], deadline: float, should_stop: StopCheck | None
     ) -> tuple[bool, str | None]:
         """Wait for the process; stop it on the deadline or when asked. (timed_out, reason)."""
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                proc.wait(timeout=max(0.0, min(self.poll_interval, remaining)))
-            except subprocess.TimeoutExpired:
-                pass
-            else:
-                return False, None
-            if time.monotonic() >= deadline:
-                self._stop(proc)
-                return True, None
-            if should_stop is not None and (reason := should_stop()):
-                self._stop(proc)
-                return False, reason
+        with _exit_waiter(proc) as exited:
+            while True:
+                remaining = deadline - time.monotonic()
+                if exited(max(0.0, min(self.poll_interval, remaining))):
+                    return False, None
+                if time.monotonic() >= deadline:
+                    self._stop(proc)
+                    return True, None
+                if should_stop is not None and (reason := should_stop()):
+                    self._stop(proc)
+                    return False, reason
 
     def _stop(self, proc: subprocess.Popen[bytes]) -> None:
         """SIGTERM the process group, then SIGKILL it if the main process outlives the grace."""
@@ -161,6 +158,37 @@ class ProcessRuntime:
         except subprocess.TimeoutExpired:
             _signal_group(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@contextlib.contextmanager
+def _exit_waiter(proc: subprocess.Popen[bytes]) -> Iterator[Callable[[float], bool]]:
+    """Yields a function that waits up to N seconds for ``proc`` to exit and says whether it did.
+
+    On Linux a pidfd wakes us the moment the process exits; Popen.wait(timeout) polls with
+    sleeps that grow to 50 ms, which adds ~20 ms to every short step.
+    """
+    try:
+        pidfd: int | None = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        pidfd = None
+
+    def wait(seconds: float) -> bool:
+        if pidfd is not None:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            poller.poll(seconds * 1000)
+            return proc.poll() is not None
+        try:
+            proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    try:
+        yield wait
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 def _start(request: StepRequest, argv: list[str]) -> subprocess.Popen[bytes]:
