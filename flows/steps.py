@@ -20,7 +20,7 @@ from orchestra.stopping import StopWatcher
 def step(ctx: StepContext, project: Project) -> StepRecord:
     """Run one agent step; a failed step fails the task run but keeps its record."""
     runtime = project.runtime(ctx.profile, ctx.run_id)
-    watcher = StopWatcher(project.root, flow_run.get_id())
+    watcher = StopWatcher(project.root, [flow_run.get_id(), flow_run.get_root_flow_run_id()])
     record = run_step(ctx, runtime, should_stop=watcher)
     if not record.ok:
         raise StepFailed(record)

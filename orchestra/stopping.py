@@ -7,6 +7,7 @@ wait loop polls this: the ``.orchestra/STOP`` file, and the flow run's state tur
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
@@ -22,10 +23,11 @@ class StopWatcher:
     """Callable for ``should_stop``: returns a reason, or None to keep going."""
 
     def __init__(
-        self, project: Path, flow_run_id: str | None, *, api_interval: float = 2.0
+        self, project: Path, flow_run_ids: Sequence[str | None], *, api_interval: float = 2.0
     ) -> None:
         self._stop_file = stop_file(project)
-        self._flow_run_id = flow_run_id
+        # The step's own run and its root (the cycle): cancelling either stops the step.
+        self._flow_run_ids = list(dict.fromkeys(r for r in flow_run_ids if r))
         self._api_interval = api_interval
         self._next_api_check = 0.0
         self._cancelled = False
@@ -33,9 +35,9 @@ class StopWatcher:
     def __call__(self) -> str | None:
         if self._stop_file.exists():
             return f"kill switch {str(self._stop_file)!r} is set (`orchestra resume` clears it)"
-        if self._flow_run_id and not self._cancelled and time.monotonic() >= self._next_api_check:
+        if self._flow_run_ids and not self._cancelled and time.monotonic() >= self._next_api_check:
             self._next_api_check = time.monotonic() + self._api_interval
-            self._cancelled = _is_cancelling(self._flow_run_id)
+            self._cancelled = any(_is_cancelling(run_id) for run_id in self._flow_run_ids)
         if self._cancelled:
             return "the flow run was cancelled"
         return None

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests_support_demo import setup_demo_with_docker
 
 from orchestra.errors import RuntimeUnavailableError
 from orchestra.project import open_project
-
-_load = importlib.util.spec_from_file_location
-SETUP_DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo" / "setup_demo.py"
 
 #: A Debian root filesystem with python3 and git, made by scripts/build-orchestrator-image.sh.
 DEMO_IMAGE = "orchestra-base:bookworm"
@@ -22,28 +19,10 @@ DEMO_IMAGE = "orchestra-base:bookworm"
 pytestmark = [pytest.mark.docker, pytest.mark.prefect, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def demo_image(docker_client: Any) -> str:
-    """The python3 image the demo agent runs in; missing → fail in CI, skip elsewhere."""
-    from docker.errors import ImageNotFound
-
-    try:
-        docker_client.images.get(DEMO_IMAGE)
-    except ImageNotFound:
-        reason = f"image {DEMO_IMAGE!r} is missing: run scripts/build-orchestrator-image.sh"
-        if os.environ.get("CI"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    return DEMO_IMAGE
-
-
-def _setup_demo(dest: Path, image: str) -> Path:
-    spec = _load("orchestra_tests_setup_demo_docker", SETUP_DEMO)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return Path(module.setup(dest, docker_image=image))
+@pytest.fixture
+def docker_demo(tmp_path: Path, docker_client: Any) -> Path:
+    """The demo project with every step in the python3 image (missing: fail in CI, else skip)."""
+    return setup_demo_with_docker(tmp_path / "demo", DEMO_IMAGE, docker_client)
 
 
 def _containers(project_id: str) -> list[str]:
@@ -58,12 +37,12 @@ def _containers(project_id: str) -> list[str]:
 
 class TestDockerDemo:
     def test_demo_cycle_passes_with_docker_runtime(
-        self, tmp_path: Path, demo_image: str, prefect_api: str
+        self, docker_demo: Path, prefect_api: str
     ) -> None:
         """Every step runs in a container; both tasks are archived; no container is left."""
         from flows.cycle import infinite_orchestra
 
-        project = _setup_demo(tmp_path / "demo", demo_image)
+        project = docker_demo
         opened = open_project(project, log=False)
         assert {opened.worker(w).runtime for w in opened.workflow_workers()} == {"docker"}
         state = infinite_orchestra(project=str(project), return_state=True)
@@ -83,7 +62,7 @@ class TestDockerDemo:
         self, tmp_path: Path, demo_image: str
     ) -> None:
         """DOCKER_HOST at a missing socket: preflight names the address; the queue is untouched."""
-        project = _setup_demo(tmp_path / "demo", demo_image)
+        project = docker_demo
         queue = project / ".orchestra" / "queue"
         queue.mkdir(parents=True)
         (queue / "task-1.md").write_text("# Goal\nx\n# Acceptance criteria\ny\n", encoding="utf-8")
