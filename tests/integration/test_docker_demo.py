@@ -59,7 +59,7 @@ class TestDockerDemo:
         assert "def multiply" in ops
 
     def test_unreachable_engine_stops_before_any_claim(
-        self, tmp_path: Path, demo_image: str
+        self, tmp_path: Path, docker_demo: Path
     ) -> None:
         """DOCKER_HOST at a missing socket: preflight names the address; the queue is untouched."""
         project = docker_demo
