@@ -61,6 +61,8 @@ class Outcome:
     seconds: float = 0.0
     result: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    details: str = ""
+    """The bench module's own ``report(result)`` markdown, when it has one."""
 
 
 BENCHES: tuple[Bench, ...] = (
@@ -139,6 +141,35 @@ BENCHES: tuple[Bench, ...] = (
             ("warmup_cycle_s", "warm-up cycle incl. API start (not counted)", "s"),
         ),
     ),
+    Bench(
+        name="docker",
+        module="bench.bench_docker",
+        title="Per-step overhead of the Docker runtime",
+        what=(
+            "`true` in `orchestra-test:latest`: (a) `docker run --rm`, (b) the bare docker SDK"
+            " create/start/wait/remove, (c) `DockerRuntime.run()` with the default sandbox;"
+            " rotated rounds, medians. Plus N concurrent steps until the per-step time doubles."
+        ),
+        call=lambda m: m.run(),
+        metric="ratio_step_vs_sdk",
+        target_text="Docker step / bare SDK ≤ 1.10",
+        passes=lambda v: v <= 1.10,
+        unit="x",
+    ),
+    Bench(
+        name="soak",
+        module="bench.bench_soak",
+        title="Soak: back-to-back cycles",
+        what=(
+            "Back-to-back cycles in one process with a fast scripted agent on the process"
+            " runtime: RSS and open descriptors at start and end, leftovers, disk used."
+        ),
+        call=lambda m: m.run(),
+        metric="rss_growth_pct",
+        target_text="RSS growth < 10 %, descriptors flat, no leftovers",
+        passes=lambda v: v < 10,
+        unit="%",
+    ),
 )
 
 
@@ -162,7 +193,9 @@ def run_bench(bench: Bench) -> Outcome:
         reason = f"result has no number under {bench.metric!r}"
         return Outcome(bench, "not run", seconds, result, reason)
     status = "PASS" if bench.passes(float(value)) else "MISS"
-    return Outcome(bench, status, seconds, result)
+    report = getattr(module, "report", None)
+    details = report(result) if callable(report) else ""
+    return Outcome(bench, status, seconds, result, details=details)
 
 
 # --- machine -----------------------------------------------------------------------------------
@@ -271,6 +304,12 @@ def render(outcomes: Sequence[Outcome], info: dict[str, str], when: dt.datetime)
         lines += ["", f"## {b.title} (`{b.name}`)", "", b.what, ""]
         if out.status == "not run":
             lines += [f"**Not run**: {out.reason}"]
+            continue
+        if out.details:
+            lines += [out.details.strip(), ""]
+        if not b.rows:
+            lines += [f"**Result: {out.status}** ({_fmt(out.result[b.metric], b.unit)})"]
+            lines += ["", f"Bench wall time: {out.seconds:.1f} s."]
             continue
         lines += ["| Metric | Value |", "|---|---|"]
         for key, label, unit in b.rows:
