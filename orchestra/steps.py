@@ -141,6 +141,9 @@ def _invocation(ctx: StepContext) -> Invocation:
         return Invocation(argv=["/bin/sh", "-c", ctx.verify_command], env={}, stdin_path=None)
     ws_seen, out_seen = visible_paths(ctx.profile, ctx.workspace, ctx.output_dir)
     prompt = render_prompt(ctx.prompt_name, workspace=ws_seen, output_dir=out_seen, **ctx.values)
+    # Task text and earlier handoffs may name host paths; in a container they must not.
+    for host, seen in ((ctx.output_dir, out_seen), (ctx.workspace, ws_seen)):
+        prompt = prompt.replace(str(host), seen)
     (ctx.output_dir / "prompt.md").write_text(prompt, encoding="utf-8")
     return build_invocation(
         ctx.profile.agent,
