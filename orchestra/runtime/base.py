@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from loguru import logger
+
 #: How many lines of combined output a result keeps as its tail.
 TAIL_LINES = 40
 #: How many characters of stdout a result keeps for the agent adapter to parse.
@@ -105,3 +107,48 @@ class OutputCollector:
     def tail(self) -> str:
         """The last lines of both streams, interleaved as they arrived."""
         return "\n".join(self._tail)
+
+
+def guarded_sink(on_line: LineSink, step: str) -> LineSink:
+    """Wrap a sink so that its first exception is logged and it is dropped, not the output."""
+    broken = False
+
+    def sink(stream: str, line: str) -> None:
+        nonlocal broken
+        if broken:
+            return
+        try:
+            on_line(stream, line)
+        except Exception:
+            broken = True
+            logger.opt(exception=True).warning(
+                "on_line failed for step {}; its output is still captured", step
+            )
+
+    return sink
+
+
+#: A line longer than this many bytes is passed on in pieces of this size.
+MAX_LINE_BYTES = 64 * 1024
+
+
+class LineSplitter:
+    """Turns arbitrary byte chunks of one stream into lines (without their newline)."""
+
+    def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
+        self._pending = b""
+        self._max = max_line
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The complete lines ``chunk`` finishes; overlong lines come out in pieces."""
+        *lines, rest = (self._pending + chunk).split(b"\n")
+        while len(rest) >= self._max:
+            lines.append(rest[: self._max])
+            rest = rest[self._max :]
+        self._pending = rest
+        return lines
+
+    def flush(self) -> bytes:
+        """What is left after the stream ended (an unterminated last line), or b""."""
+        rest, self._pending = self._pending, b""
+        return rest

@@ -51,13 +51,19 @@ from loguru import logger
 from orchestra.config import DockerConfig
 from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError
 from orchestra.runtime import sandbox
-from orchestra.runtime.base import LineSink, OutputCollector, StepRequest, StepResult, StopCheck
+from orchestra.runtime.base import (
+    LineSink,
+    LineSplitter,
+    OutputCollector,
+    StepRequest,
+    StepResult,
+    StopCheck,
+    guarded_sink,
+)
 
 ClientFactory = Callable[[], Any]
 """Returns a connected ``docker.DockerClient`` (raises DockerException when it cannot)."""
 
-#: A line longer than this many bytes is passed on in pieces of this size.
-MAX_LINE_BYTES = 64 * 1024
 #: How long to wait for the output reader once the container has exited.
 _READER_JOIN_SECONDS = 5.0
 _ENGINE_ERRORS = (DockerException, requests.RequestException)
@@ -144,7 +150,7 @@ class DockerRuntime:
         stdin_data = request.stdin_path.read_bytes() if request.stdin_path is not None else None
         request.output_dir.mkdir(parents=True, exist_ok=True)
         lock = threading.Lock()
-        collector = OutputCollector(_guarded(on_line, request.name) if on_line else None)
+        collector = OutputCollector(guarded_sink(on_line, request.name) if on_line else None)
 
         def emit(stream: str, raw: bytes) -> None:
             text = raw.decode("utf-8", errors="replace").removesuffix("\r")
@@ -331,22 +337,17 @@ def _attach(container: Any, *, stdin: bool) -> Any:
 def _read_output(sock: Any, emit: Callable[[str, bytes], None]) -> None:
     """Demultiplex the attach stream, passing each line without its newline, until it ends."""
     names = {STDOUT: "stdout", STDERR: "stderr"}
-    pending = {"stdout": b"", "stderr": b""}
+    splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
     try:
         for stream_id, chunk in frames_iter(sock, False):
             stream = names.get(stream_id, "stdout")
-            *lines, rest = (pending[stream] + chunk).split(b"\n")
-            for line in lines:
+            for line in splitters[stream].feed(chunk):
                 emit(stream, line)
-            while len(rest) > MAX_LINE_BYTES:
-                emit(stream, rest[:MAX_LINE_BYTES])
-                rest = rest[MAX_LINE_BYTES:]
-            pending[stream] = rest
     except (OSError, ValueError, SocketError) as exc:  # closed after a stop or an engine error
         logger.debug("output stream of a step ended: {}", exc)
     finally:
-        for stream, rest in pending.items():
-            if rest:
+        for stream, splitter in splitters.items():
+            if rest := splitter.flush():
                 emit(stream, rest)
 
 
@@ -384,22 +385,3 @@ def _is_poll_timeout(exc: requests.RequestException) -> bool:
     if isinstance(exc, requests.Timeout):
         return True
     return any(isinstance(arg, urllib3.exceptions.TimeoutError) for arg in exc.args)
-
-
-def _guarded(on_line: LineSink, step: str) -> LineSink:
-    """Wrap a sink so that its first exception is logged and it is dropped, not the output."""
-    broken = False
-
-    def sink(stream: str, line: str) -> None:
-        nonlocal broken
-        if broken:
-            return
-        try:
-            on_line(stream, line)
-        except Exception:
-            broken = True
-            logger.opt(exception=True).warning(
-                "on_line failed for step {}; its output is still captured", step
-            )
-
-    return sink

@@ -30,17 +30,17 @@ from loguru import logger
 from orchestra.errors import AgentError, AgentNotInstalledError
 from orchestra.runtime.base import (
     LineSink,
+    LineSplitter,
     OutputCollector,
     StepRequest,
     StepResult,
     StopCheck,
+    guarded_sink,
 )
 
 _ByteSink = Callable[[str, bytes], None]
 """Called with (stream, raw line) by a reader thread."""
 
-#: A line longer than this many bytes is passed on in pieces of this size.
-MAX_LINE_BYTES = 64 * 1024
 #: How long to wait for the output readers once the process group is gone.
 _READER_JOIN_SECONDS = 2.0
 #: How often a reader checks whether it has been asked to give up.
@@ -98,7 +98,7 @@ class ProcessRuntime:
             raise AgentError(msg)
         request.output_dir.mkdir(parents=True, exist_ok=True)
         lock = threading.Lock()
-        collector = OutputCollector(_guarded(on_line, request.name) if on_line else None)
+        collector = OutputCollector(guarded_sink(on_line, request.name) if on_line else None)
 
         def emit(stream: str, raw: bytes) -> None:
             text = raw.decode("utf-8", errors="replace").removesuffix("\r")
@@ -246,25 +246,6 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _guarded(on_line: LineSink, step: str) -> LineSink:
-    """Wrap a sink so that its first exception is logged and it is dropped, not the output."""
-    broken = False
-
-    def sink(stream: str, line: str) -> None:
-        nonlocal broken
-        if broken:
-            return
-        try:
-            on_line(stream, line)
-        except Exception:
-            broken = True
-            logger.opt(exception=True).warning(
-                "on_line failed for step {}; its output is still captured", step
-            )
-
-    return sink
-
-
 def _start_reader(
     pipe: IO[bytes] | None, stream: str, emit: _ByteSink, give_up: threading.Event, step: str
 ) -> threading.Thread:
@@ -285,21 +266,17 @@ def _read_lines(fd: int, stream: str, emit: _ByteSink, give_up: threading.Event)
     """Read ``fd`` until EOF (or ``give_up``), passing each line without its newline."""
     poller = select.poll()
     poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
-    pending = b""
+    splitter = LineSplitter()
     while not give_up.is_set():
         if not poller.poll(_READER_POLL_MS):
             continue
         chunk = os.read(fd, 65536)
         if not chunk:
             break
-        *lines, pending = (pending + chunk).split(b"\n")
-        for line in lines:
+        for line in splitter.feed(chunk):
             emit(stream, line)
-        while len(pending) >= MAX_LINE_BYTES:
-            emit(stream, pending[:MAX_LINE_BYTES])
-            pending = pending[MAX_LINE_BYTES:]
-    if pending:
-        emit(stream, pending)
+    if rest := splitter.flush():
+        emit(stream, rest)
 
 
 def _finish_readers(
