@@ -7,6 +7,7 @@ returns a :class:`StepResult`. It owns time limits and cleanup: the flows never 
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,30 +84,41 @@ class WorkerRuntime(Protocol):
 
 
 class OutputCollector:
-    """Collects a step's output: capped full text per stream plus a shared tail of lines."""
+    """Collects a step's output: capped full text per stream plus a shared tail of lines.
+
+    Thread-safe: the runtimes feed it from one reader thread per stream.
+    """
 
     def __init__(self, on_line: LineSink | None = None, tail_lines: int = TAIL_LINES) -> None:
         self._on_line = on_line
+        self._lock = threading.Lock()
         self._tail: deque[str] = deque(maxlen=tail_lines)
         self._chunks: dict[str, list[str]] = {"stdout": [], "stderr": []}
         self._sizes: dict[str, int] = {"stdout": 0, "stderr": 0}
 
     def line(self, stream: str, text: str) -> None:
         """Record one line (without its newline) from ``stream``."""
-        self._tail.append(text)
-        if self._sizes[stream] < MAX_CAPTURE_CHARS:
-            self._chunks[stream].append(text)
-            self._sizes[stream] += len(text) + 1
-        if self._on_line is not None:
-            self._on_line(stream, text)
+        with self._lock:
+            self._tail.append(text)
+            if self._sizes[stream] < MAX_CAPTURE_CHARS:
+                self._chunks[stream].append(text)
+                self._sizes[stream] += len(text) + 1
+            if self._on_line is not None:
+                self._on_line(stream, text)
+
+    def raw_line(self, stream: str, raw: bytes) -> None:
+        """Record one undecoded line (UTF-8, invalid bytes replaced, a trailing CR dropped)."""
+        self.line(stream, raw.decode("utf-8", errors="replace").removesuffix("\r"))
 
     def text(self, stream: str) -> str:
         """The captured text of one stream (capped at MAX_CAPTURE_CHARS)."""
-        return "\n".join(self._chunks[stream])
+        with self._lock:
+            return "\n".join(self._chunks[stream])
 
     def tail(self) -> str:
         """The last lines of both streams, interleaved as they arrived."""
-        return "\n".join(self._tail)
+        with self._lock:
+            return "\n".join(self._tail)
 
 
 def guarded_sink(on_line: LineSink, step: str) -> LineSink:

@@ -149,13 +149,8 @@ class DockerRuntime:
         kwargs["name"] = sandbox.container_name(request, uuid.uuid4().hex[:10])
         stdin_data = request.stdin_path.read_bytes() if request.stdin_path is not None else None
         request.output_dir.mkdir(parents=True, exist_ok=True)
-        lock = threading.Lock()
         collector = OutputCollector(guarded_sink(on_line, request.name) if on_line else None)
-
-        def emit(stream: str, raw: bytes) -> None:
-            text = raw.decode("utf-8", errors="replace").removesuffix("\r")
-            with lock:
-                collector.line(stream, text)
+        emit = collector.raw_line
 
         with self._client() as client:
             container = self._create(client, kwargs, request)
@@ -183,19 +178,18 @@ class DockerRuntime:
                 _remove(container, request.name)
                 if sock is not None:
                     _close(sock)
-        with lock:
-            stderr = collector.text("stderr")
-            if exit_code in (126, 127):
-                self._check_exec(kwargs["entrypoint"][0], stderr.partition("\n")[0], request)
-            return StepResult(
-                exit_code=exit_code,
-                duration=duration,
-                timed_out=timed_out,
-                stdout=collector.text("stdout"),
-                stderr=stderr,
-                output_tail=collector.tail(),
-                stopped_reason=reason,
-            )
+        stderr = collector.text("stderr")
+        if exit_code in (126, 127):
+            self._check_exec(kwargs["entrypoint"][0], stderr.partition("\n")[0], request)
+        return StepResult(
+            exit_code=exit_code,
+            duration=duration,
+            timed_out=timed_out,
+            stdout=collector.text("stdout"),
+            stderr=stderr,
+            output_tail=collector.tail(),
+            stopped_reason=reason,
+        )
 
     def _check_exec(self, argv0: str, first_line: str, request: StepRequest) -> None:
         """Raise AgentNotInstalledError if the init process could not exec ``argv0``."""

@@ -97,13 +97,8 @@ class ProcessRuntime:
             msg = f"step {request.name!r} has an empty argv: the agent adapter built no command"
             raise AgentError(msg)
         request.output_dir.mkdir(parents=True, exist_ok=True)
-        lock = threading.Lock()
         collector = OutputCollector(guarded_sink(on_line, request.name) if on_line else None)
-
-        def emit(stream: str, raw: bytes) -> None:
-            text = raw.decode("utf-8", errors="replace").removesuffix("\r")
-            with lock:
-                collector.line(stream, text)
+        emit = collector.raw_line
 
         started = time.monotonic()
         proc = _start(request, argv)
@@ -123,16 +118,15 @@ class ProcessRuntime:
             _signal_group(proc.pid, signal.SIGKILL)
             duration = time.monotonic() - started
             _finish_readers(proc, readers, give_up)
-        with lock:
-            return StepResult(
-                exit_code=proc.returncode,
-                duration=duration,
-                timed_out=timed_out,
-                stdout=collector.text("stdout"),
-                stderr=collector.text("stderr"),
-                output_tail=collector.tail(),
-                stopped_reason=stopped_reason,
-            )
+        return StepResult(
+            exit_code=proc.returncode,
+            duration=duration,
+            timed_out=timed_out,
+            stdout=collector.text("stdout"),
+            stderr=collector.text("stderr"),
+            output_tail=collector.tail(),
+            stopped_reason=stopped_reason,
+        )
 
     def _wait(
         self, proc: subprocess.Popen[bytes], deadline: float, should_stop: StopCheck | None
