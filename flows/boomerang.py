@@ -13,6 +13,7 @@ from prefect.states import Completed, Failed
 
 from flows.hooks import sweep_on_exit
 from flows.steps import step_runner
+from orchestra.guards import kill_switch_reason
 from orchestra.lifecycle import finish, load_claim
 from orchestra.project import open_project
 from orchestra.reports import publish_task_artifact, write_task_report
@@ -40,6 +41,8 @@ def roocode_boomerang(
     if path.parent.resolve() == proj.layout.running.resolve():
         claimed = load_claim(proj.queue, path)
     else:
+        if reason := kill_switch_reason(proj.root):
+            return Completed(name="Skipped", message=f"skipped: {reason}")
         proj.preflight(run_id, include_planner=False)
         got = proj.queue.claim(path, run_id=run_id)
         if got is None:

@@ -175,6 +175,18 @@ class TestKillSwitch:
         assert "kill switch" in (state.message or "")
         assert snapshot_queue(queued) == before
 
+    def test_stop_file_stops_task_flow(self, queued: Path) -> None:
+        """A roocode-boomerang run of its own (deployment) with STOP set claims nothing."""
+        from flows.boomerang import roocode_boomerang
+
+        (queued / ".orchestra" / "STOP").write_text("stopped\n", encoding="utf-8")
+        before = snapshot_queue(queued)
+        task = queued / ".orchestra" / "queue" / "task-01.md"
+        state = roocode_boomerang(project=str(queued), task_file=str(task), return_state=True)
+        assert state.name == "Skipped", state.message
+        assert "kill switch" in (state.message or "")
+        assert snapshot_queue(queued) == before
+
     @pytest.mark.slow
     def test_stop_during_step(
         self,
