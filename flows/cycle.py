@@ -20,6 +20,7 @@ from orchestra.cycle import (
     memory_state,
     memory_summary,
     open_memory,
+    over_budget,
     read_outcome,
     remember,
     stop_after,
@@ -166,7 +167,7 @@ def _run_tasks(
             summary,
             continue_on_failure=wf.continue_on_failure,
             max_consecutive=proj.config.limits.max_consecutive_failures,
-        )
+        ) or over_budget(summary, proj.config.limits.max_cost_usd_per_cycle)
 
 
 def _finish(summary: CycleSummary, project_id: str) -> State[Any]:

@@ -89,6 +89,18 @@ def stop_after(summary: CycleSummary, *, continue_on_failure: bool, max_consecut
     return ""
 
 
+def over_budget(summary: CycleSummary, max_cost_usd: float | None) -> str:
+    """Why the cycle takes no more tasks because of what the agents reported spending ('' to go on)."""
+    if max_cost_usd is None:
+        return ""
+    spent = sum(float(t.get("cost_usd") or 0.0) for t in summary.tasks)
+    if spent < max_cost_usd:
+        return ""
+    return (
+        f"agents reported ${spent:.2f} this cycle (limits.max_cost_usd_per_cycle {max_cost_usd:g})"
+    )
+
+
 def open_memory(project: Project) -> BestEffortStore:
     """The cycle's memory: best-effort, one warning per cycle when the backend is down."""
     cfg = project.config.memory

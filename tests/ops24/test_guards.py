@@ -315,3 +315,26 @@ class TestFailureLimits:
         assert step["status"] == "timeout"
         assert float(step["duration"].removesuffix("s")) < 8, "the step was not cut short"
         assert agent_pids(queued) == []
+
+
+class TestCostBudget:
+    """limits.max_cost_usd_per_cycle stops a cycle from taking more tasks."""
+
+    @pytest.mark.slow
+    def test_budget_reached_stops_taking_tasks(
+        self,
+        project: Path,
+        demo_task: Callable[[str], str],
+        ops_env: pytest.MonkeyPatch,
+        run_cycle: Callable[..., Any],
+    ) -> None:
+        """With a budget of $0, the cycle takes no task after the first; the state says why."""
+        queue_tasks(project, demo_task, "multiply", "divide")
+        ops_env.setenv("ORCHESTRA_LIMITS__MAX_COST_USD_PER_CYCLE", "0")
+        state = run_cycle(project)
+        assert state.is_completed(), state.message
+        assert "stopped: agents reported $0.00 this cycle (limits.max_cost_usd_per_cycle 0)" in (
+            state.message or ""
+        )
+        assert [t["task"] for t in cycle_json(project, state)["tasks"]] == ["task-01"]
+        assert task_files(project)["queue"] == ["task-02.md"]
