@@ -3,6 +3,8 @@
 ``crash`` runs ``python -m flows.run`` on a demo project with two tasks queued and a slow agent,
 waits until the first task's first step runs, then SIGKILLs the cycle's process group and the
 agent's (its own session). The next cycle then runs in process, without the slow agent.
+``orphan`` kills the cycle's process group alone (an OOM kill, say): its agent, in a session of
+its own, runs on in the dead run's clone until the next cycle stops it.
 """
 
 from __future__ import annotations
