@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from loguru import logger
 from prefect import flow
@@ -57,19 +57,21 @@ def infinite_orchestra(
     max_tasks: int | None = None,
     plan_only: bool = False,
     scheduled: bool = False,
+    trigger: Literal["infinite_orchestra", "self_improve_on_idle"] = "infinite_orchestra",
 ) -> State[Any]:
     """One cycle. Everything is checked before the first task is claimed.
 
-    ``scheduled`` (set by the deployments) adds the idle gate and the daily budget.
+    ``scheduled`` (set by the deployments) adds the idle gate and the daily budget, with the
+    idle rule of ``trigger`` (workflows.triggers.<trigger>).
     """
     files = config_files or []
     proj = open_project(project, files, goal=goal, max_tasks=max_tasks)
-    trigger = proj.config.workflows.triggers.infinite_orchestra
+    rule = getattr(proj.config.workflows.triggers, trigger)
     try:
         check_start(
             proj.root,
             scheduled=scheduled,
-            idle_minutes=trigger.idle_minutes,
+            idle_minutes=rule.idle_minutes,
             max_cycles=proj.config.limits.max_cycles_per_day,
             email=proj.config.git.author_email,
         )

@@ -138,7 +138,11 @@ def stop(project: ProjectOpt = Path()) -> None:
     path.write_text("stopped by `orchestra stop`\n", encoding="utf-8")
     console.print(f"created {path}: running steps stop, cycles skip until `orchestra resume`")
     if os.environ.get("PREFECT_API_URL"):
+        from loguru import logger
+
         from orchestra.schedules import pause_all
+
+        logger.remove()  # the console line below says what was paused
 
         try:
             paused = pause_all()

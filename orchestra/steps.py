@@ -209,7 +209,7 @@ def run_step(
     if status == "timeout":
         message = f"timed out after {ctx.timeout:.0f} s (stopped, then killed)"
     elif status == "stopped":
-        message = f"stopped: {result.stopped_reason}"
+        message = result.stopped_reason or "stopped"
     elif status == "failed" and not message:
         message = f"exit code {result.exit_code}"
     record = StepRecord(

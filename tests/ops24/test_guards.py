@@ -108,6 +108,17 @@ class TestIdleGate:
         assert state.is_completed(), state.message
         assert cycles_started(queued) == 1
 
+    def test_self_improve_uses_its_own_idle_rule(
+        self, queued: Path, run_cycle: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """trigger=self_improve_on_idle reads that trigger's idle_minutes, not the cycle's."""
+        monkeypatch.setenv("ORCHESTRA_WORKFLOWS__TRIGGERS__SELF_IMPROVE_ON_IDLE__IDLE_MINUTES", "0")
+        state = run_cycle(queued, scheduled=True, plan_only=True, trigger="self_improve_on_idle")
+        assert state.name != "Skipped", state.message
+        gated = run_cycle(queued, scheduled=True, plan_only=True)
+        assert gated.name == "Skipped"
+        assert "a commit by demo@example.com" in (gated.message or "")
+
     def test_ad_hoc_not_gated(self, queued: Path, run_cycle: Callable[..., Any]) -> None:
         """An ad-hoc cycle (scheduled=False) runs despite uncommitted changes and a fresh commit."""
         (queued / "notes.txt").write_text("my unsaved thoughts\n", encoding="utf-8")
