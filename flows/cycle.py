@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from loguru import logger
 from prefect import flow
 from prefect.client.schemas.objects import State
 from prefect.runtime import deployment, flow_run
@@ -26,7 +25,6 @@ from orchestra.cycle import (
     stop_after,
 )
 from orchestra.errors import CycleError
-from orchestra.gitops import orphan_workspaces, remove_workspace
 from orchestra.guards import (
     CycleSkipped,
     check_start,
@@ -34,14 +32,12 @@ from orchestra.guards import (
     kill_switch_reason,
     record_cycle_start,
 )
+from orchestra.housekeeping import tidy
 from orchestra.memory import BestEffortStore
-from orchestra.planning import PLANNER_TASK_ID
 from orchestra.project import Project, open_project
-from orchestra.queue import default_is_alive
 from orchestra.reports import publish_cycle_artifact
-from orchestra.runtime.process import kill_processes_in
+from orchestra.retention import disk_usage
 from orchestra.schedules import pause_deployment_schedules
-from orchestra.sweeping import sweep_orphans
 
 
 @flow(
@@ -86,11 +82,9 @@ def _cycle(proj: Project, files: list[str], goal: str | None, *, plan_only: bool
     proj.preflight(run_id)
     proj.queue.pending()  # an unreadable queue stops here, before anything moves
     record_cycle_start(proj.root, run_id)
-    swept = sweep_orphans(proj)
     summary = CycleSummary(str(proj.root), str(proj.layout.queue), str(proj.runs_dir / run_id))
-    summary.recovered = [p.name for p in proj.queue.recover(default_is_alive)]
-    _remove_orphan_clones(proj)
-    summary.swept = len(swept)
+    tidied = tidy(proj, run_id)
+    summary.recovered, summary.swept = tidied.recovered, len(tidied.containers)
     with open_memory(proj) as memory:
         _plan(proj, files, goal, summary, memory)
         if not plan_only:
@@ -99,20 +93,8 @@ def _cycle(proj: Project, files: list[str], goal: str | None, *, plan_only: bool
     if "consecutive" in summary.stop_reason and deployment.get_id():
         paused = pause_deployment_schedules(str(deployment.get_id()))
         summary.stop_reason += f"; {paused} schedule(s) of this deployment paused"
+    summary.disk_mb = round(disk_usage(proj.root / ".orchestra") / 1_000_000, 1)
     return _finish(summary, proj.project_id)
-
-
-def _remove_orphan_clones(proj: Project) -> None:
-    """Clones of tasks no longer claimed were left by a dead run (the planner's is its own):
-    stop the agents still working in them, then remove them."""
-    claimed = {p.stem for p in proj.queue.listing()["running"]}
-    orphans = orphan_workspaces(proj.worktrees_dir, claimed | {PLANNER_TASK_ID})
-    killed = kill_processes_in(orphans)
-    for path in orphans:
-        remove_workspace(path)
-    if orphans:
-        names = ", ".join(p.name for p in orphans)
-        logger.info("removed clones left by dead runs: {} (killed pids {})", names, killed)
 
 
 def _plan(

@@ -95,6 +95,7 @@ def _report(data: dict[str, Any], ok: bool, message: str, project_home: str) -> 
     console.print(table)
     console.print(f"[bold]{data.get('headline', message)}[/]")
     console.print(f"queue: {data.get('queue_dir')}  reports: {data.get('runs_dir')}")
+    console.print(f".orchestra/ uses {data.get('disk_mb', 0)} MB (old run folders are pruned)")
     console.print(ui_hint(project_home))
     console.print("[green]cycle succeeded[/]" if ok else f"[red]cycle failed:[/] {message}")
 

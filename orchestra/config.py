@@ -217,6 +217,9 @@ class LimitsConfig(Strict):
     """Stop taking tasks once agents reported this much cost in a cycle."""
     kill_grace_seconds: float = Field(10.0, ge=0)
     """Seconds between SIGTERM/stop and SIGKILL/kill when a step is stopped."""
+    keep_runs: int = Field(50, ge=1)
+    """Run folders (prompts, outputs, reports) kept under runs_dir; older ones are pruned at
+    the start of a cycle. Task files themselves are never deleted."""
 
 
 class MemoryConfig(Strict):
@@ -250,6 +253,8 @@ class LoggingConfig(Strict):
     """Lowest level written."""
     file: str = ".orchestra/logs/orchestra.jsonl"
     """JSONL log file (relative to the project); the LOG_FILE env var overrides it."""
+    max_bytes: int = Field(20_000_000, ge=10_000)
+    """Size at which the log file is rotated to `<file>.1` (one old file is kept)."""
 
 
 def _default_workers() -> dict[str, WorkerProfile]:

@@ -33,6 +33,7 @@ class CycleSummary:
     stop_reason: str = ""
     memory: str = "available"
     swept: int = 0
+    disk_mb: float = 0.0
 
     @property
     def done(self) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ _PREFECT_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critica
 #: Secret values shorter than this are not redacted: they would mangle ordinary words.
 MIN_SECRET_LEN = 6
 REDACTED = "***"
+DEFAULT_MAX_BYTES = 20_000_000
 
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
@@ -100,16 +101,28 @@ def to_json_line(record: Record) -> str:
 
 
 class JsonlSink:
-    """Appends one JSON line per record; reopens nothing, flushes every line."""
+    """Appends one JSON line per record, flushed at once; rotates to ``<file>.1`` at max_bytes.
 
-    def __init__(self, path: Path) -> None:
+    Rotation renames and reopens, which Alloy's file tailer follows; one old file is kept, so
+    the log never takes more than about twice ``max_bytes``.
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.max_bytes = max_bytes
         self._fh: TextIO = path.open("a", encoding="utf-8")
 
     def __call__(self, message: Message) -> None:
         self._fh.write(to_json_line(message.record) + "\n")
         self._fh.flush()
+        if self._fh.tell() >= self.max_bytes:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        self._fh.close()
+        self.path.replace(self.path.with_name(self.path.name + ".1"))
+        self._fh = self.path.open("a", encoding="utf-8")
 
     def close(self) -> None:
         """Close the file (loguru calls stop on remove)."""
@@ -150,7 +163,11 @@ _configured: tuple[str, str, str | None] | None = None
 
 
 def setup_logging(
-    log_file: Path, *, level: str = "info", console_level: str | None = "warning"
+    log_file: Path,
+    *,
+    level: str = "info",
+    console_level: str | None = "warning",
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Path:
     """(Re)configure loguru for this process: JSONL file, Prefect bridge, optional stderr."""
     global _sink, _configured  # noqa: PLW0603 - loguru is process-global; so is our bookkeeping
@@ -161,7 +178,7 @@ def setup_logging(
     _configured = wanted
     with contextlib.suppress(ValueError):
         logger.remove(0)  # loguru's default stderr handler; handlers others added stay
-    _sink = JsonlSink(log_file)
+    _sink = JsonlSink(log_file, max_bytes=max_bytes)
     lvl = level.upper()
     _handlers.append(logger.add(_sink, level=lvl, catch=True))
     _handlers.append(logger.add(prefect_sink, level=lvl, catch=True))

@@ -134,7 +134,12 @@ def open_project(
     )
     log_file = resolve_log_file(root, config.logging.file)
     if log:
-        setup_logging(log_file, level=config.logging.level, console_level=None)
+        setup_logging(
+            log_file,
+            level=config.logging.level,
+            console_level=None,
+            max_bytes=config.logging.max_bytes,
+        )
         logger.debug("config loaded from {}", ", ".join(loaded.sources))
     return Project(
         root=root,
