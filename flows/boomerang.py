@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from prefect.states import Completed, Failed
 from flows.hooks import sweep_on_exit
 from flows.steps import step_runner
 from orchestra.guards import kill_switch_reason
-from orchestra.lifecycle import finish, load_claim
+from orchestra.lifecycle import finish, load_claim, write_outcome
 from orchestra.project import open_project
 from orchestra.reports import publish_task_artifact, write_task_report
 from orchestra.taskrun import run_task
@@ -55,18 +54,7 @@ def roocode_boomerang(
     report = write_task_report(outcome)
     publish_task_artifact(outcome, proj.project_id)
     where = finish(proj.queue, claimed, outcome)
-    data = {
-        "task": outcome.task_id,
-        "title": outcome.title,
-        "status": outcome.status,
-        "reason": outcome.reason,
-        "steps": len(outcome.steps),
-        "cost_usd": outcome.cost_usd,
-        "report": str(report),
-        "moved_to": str(where),
-        "integration": outcome.integration,
-    }
-    (folder / "outcome.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    data = write_outcome(outcome, report=report, moved_to=where)
     if outcome.status == "done":
         return Completed(message=f"{outcome.task_id} done: {outcome.integration}", data=data)
     return Failed(message=f"{outcome.task_id} failed: {outcome.reason}", data=data)

@@ -3,7 +3,9 @@ on failure. Plus finding the claim of a task already moved into ``running/``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 
@@ -33,3 +35,22 @@ def finish(queue: TaskQueue, claimed: Claimed, outcome: TaskOutcome) -> Path:
         "{} {} → {}", outcome.task_id, outcome.status, where
     )
     return where
+
+
+def write_outcome(outcome: TaskOutcome, *, report: Path | None, moved_to: Path) -> dict[str, Any]:
+    """The task's outcome as the cycle reads it back: ``outcome.json`` in its run folder."""
+    data: dict[str, Any] = {
+        "task": outcome.task_id,
+        "title": outcome.title,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "steps": len(outcome.steps),
+        "cost_usd": outcome.cost_usd,
+        "report": str(report),
+        "moved_to": str(moved_to),
+        "integration": outcome.integration,
+    }
+    if outcome.run_dir is not None:
+        outcome.run_dir.mkdir(parents=True, exist_ok=True)
+        (outcome.run_dir / "outcome.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return data
