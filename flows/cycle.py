@@ -20,6 +20,7 @@ from orchestra.cycle import (
     memory_summary,
     open_memory,
     over_budget,
+    pauses_schedule,
     read_outcome,
     remember,
     stop_after,
@@ -90,7 +91,7 @@ def _cycle(proj: Project, files: list[str], goal: str | None, *, plan_only: bool
         if not plan_only:
             _run_tasks(proj, files, run_id, summary, memory)
         summary.memory = memory_state(memory)
-    if "consecutive" in summary.stop_reason and deployment.get_id():
+    if pauses_schedule(summary.stop_reason) and deployment.get_id():
         paused = pause_deployment_schedules(str(deployment.get_id()))
         summary.stop_reason += f"; {paused} schedule(s) of this deployment paused"
     summary.disk_mb = round(disk_usage(proj.root / ".orchestra") / 1_000_000, 1)

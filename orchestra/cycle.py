@@ -72,6 +72,15 @@ def read_outcome(run_dir: Path, task_id: str, fallback_reason: str) -> dict[str,
     return data
 
 
+#: In a stop reason: the failure streak, after which the running deployment pauses its schedule.
+FAILURE_STREAK = "consecutive failed tasks"
+
+
+def pauses_schedule(stop_reason: str) -> bool:
+    """Whether this stop reason should pause the schedule that started the cycle."""
+    return FAILURE_STREAK in stop_reason
+
+
 def stop_after(summary: CycleSummary, *, continue_on_failure: bool, max_consecutive: int) -> str:
     """Why the cycle takes no more tasks now ('' to go on)."""
     if not summary.tasks or summary.tasks[-1].get("status") == "done":
@@ -84,9 +93,7 @@ def stop_after(summary: CycleSummary, *, continue_on_failure: bool, max_consecut
             break
         streak += 1
     if streak >= max_consecutive:
-        return (
-            f"{streak} consecutive failed tasks (limits.max_consecutive_failures {max_consecutive})"
-        )
+        return f"{streak} {FAILURE_STREAK} (limits.max_consecutive_failures {max_consecutive})"
     return ""
 
 
