@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from orchestra.paths import read_agent_file
+
 FailureKind = Literal[
     "auth", "credentials", "unreachable", "timeout", "configuration", "environment", "error"
 ]
@@ -244,8 +246,8 @@ def parse_codex(
     )
     text = messages[-1] if messages else ""
     last_file = output_dir / "last-message.txt" if output_dir is not None else None
-    if not text and last_file is not None and last_file.is_file():
-        text = last_file.read_text(encoding="utf-8", errors="replace").strip()
+    if not text and last_file is not None:
+        text = (read_agent_file(last_file) or "").strip()
     if completed and exit_code == 0 and not turn_failed:
         return AgentOutcome(True, text, None, "", **extra)
     if turn_failed:

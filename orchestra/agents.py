@@ -31,6 +31,7 @@ from typing import Literal, get_args
 
 from orchestra.agent_parsing import PARSERS, AgentOutcome, FailureKind, one_line
 from orchestra.errors import ConfigError
+from orchestra.paths import read_agent_file
 
 AgentKind = Literal["opencode", "claude", "codex", "aider", "command"]
 ModelPolicy = Literal["dynamic", "sticky"]
@@ -276,10 +277,7 @@ def parse_outcome(
 def _read_handoff(output_dir: Path | None) -> str:
     if output_dir is None:
         return ""
-    path = output_dir / HANDOFF_FILE
-    if not path.is_file():
-        return ""
-    return path.read_text(encoding="utf-8", errors="replace").strip()
+    return (read_agent_file(output_dir / HANDOFF_FILE) or "").strip()
 
 
 def choose_model(

@@ -40,7 +40,7 @@ def init(
     force: bool = typer.Option(False, help="replace an orchestra.yaml"),
 ) -> None:
     """Write a conservative orchestra.yaml and keep .orchestra/ out of git (via .git/info/exclude)."""
-    from orchestra.gitops import check_project, git
+    from orchestra.gitops import check_project, ensure_excluded
 
     try:
         root = check_project(project.resolve())
@@ -52,16 +52,8 @@ def init(
     else:
         target.write_text(template_text(), encoding="utf-8")
         console.print(f"wrote {target} (nothing runs on its own: every trigger is off)")
-    exclude = Path(git(root, "rev-parse", "--git-path", "info/exclude"))
-    exclude = exclude if exclude.is_absolute() else root / exclude
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    lines = exclude.read_text(encoding="utf-8").splitlines() if exclude.exists() else []
-    missing = [e for e in EXCLUDES if e not in lines]
+    missing, exclude = ensure_excluded(root, EXCLUDES)
     if missing:
-        with exclude.open("a", encoding="utf-8") as fh:
-            if lines and lines[-1] != "":
-                fh.write("\n")
-            fh.write("\n".join(missing) + "\n")
         console.print(f"added {', '.join(missing)} to {exclude}")
 
 

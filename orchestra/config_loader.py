@@ -104,6 +104,13 @@ def _origin_of(loc: Sequence[int | str], prov: Mapping[KeyPath, str]) -> str:
     return BUILTIN
 
 
+def _shown_input(loc: Sequence[int | str], value: object) -> str:
+    """The offending value, unless it could carry a secret (env values, whole sections)."""
+    if "env" in loc or isinstance(value, dict | list):
+        return ""
+    return f" (got {value!r})"
+
+
 def _explain(exc: ValidationError, prov: Mapping[KeyPath, str]) -> str:
     lines = []
     for err in exc.errors():
@@ -116,7 +123,7 @@ def _explain(exc: ValidationError, prov: Mapping[KeyPath, str]) -> str:
             lines.append(f"{origin}: unknown key {key!r}; check its spelling (`orchestra schema`)")
         else:
             reason = str(err["msg"]).removeprefix("Value error, ")
-            lines.append(f"{origin}: {key}: {reason} (got {err.get('input')!r})")
+            lines.append(f"{origin}: {key}: {reason}{_shown_input(loc, err.get('input'))}")
     if len(lines) == 1:  # the usual case: one line, so a CLI prints one line
         return f"invalid configuration: {lines[0]}"
     return "invalid configuration:\n  " + "\n  ".join(lines)

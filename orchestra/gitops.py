@@ -9,6 +9,7 @@ the user's working tree and index are never touched.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -19,20 +20,36 @@ from orchestra.errors import ProjectError
 GIT_TIMEOUT = 120
 
 
+#: Applied to every git call: an agent may have written `.git/config` or hooks in its clone,
+#: and nothing it wrote may run on the host.
+SAFE_GIT = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null")
+
+
+def _git_env(extra: dict[str, str] | None) -> dict[str, str]:
+    # GIT_DIR, GIT_INDEX_FILE, ... inherited from a hook or CI would point git at another
+    # repository (possibly the user's index); we always name the repository by cwd.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(extra or {})
+    return env
+
+
 def git(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> str:
     """Run git in ``cwd`` and return stdout; failures raise ProjectError with git's message."""
     try:
         proc = subprocess.run(
-            ["git", *args],
+            ["git", *SAFE_GIT, *args],
             cwd=cwd,
             capture_output=True,
             text=True,
             timeout=GIT_TIMEOUT,
             check=False,
-            env=env,
+            env=_git_env(env),
         )
     except FileNotFoundError as exc:
         msg = "git is not installed or not on PATH; install git (apt-get install git)"
+        raise ProjectError(msg) from exc
+    except subprocess.TimeoutExpired as exc:
+        msg = f"git {' '.join(args)} in {str(cwd)!r} took over {GIT_TIMEOUT} s and was stopped"
         raise ProjectError(msg) from exc
     if check and proc.returncode != 0:
         msg = f"git {' '.join(args)} failed in {str(cwd)!r}: {proc.stderr.strip() or proc.stdout.strip()}"
@@ -84,6 +101,8 @@ class TaskWorkspace:
     branch: str
     base: str
     base_commit: str
+    config: bytes = b""
+    """`.git/config` as we created it; restored before the host runs git in the clone."""
 
 
 def branch_name(task_id: str) -> str:
@@ -101,13 +120,25 @@ def create_workspace(project: Path, root: Path, task_id: str, base: str) -> Task
     git(root, "clone", "--quiet", "--local", "--no-checkout", str(project), str(path))
     branch = branch_name(task_id)
     git(path, "checkout", "--quiet", "-B", branch, base_commit)
-    return TaskWorkspace(path=path, branch=branch, base=base, base_commit=base_commit)
+    config = (path / ".git" / "config").read_bytes()
+    return TaskWorkspace(
+        path=path, branch=branch, base=base, base_commit=base_commit, config=config
+    )
+
+
+def _distrust(ws: TaskWorkspace) -> None:
+    """Undo what an agent may have planted in the clone's `.git` (config, hooks)."""
+    git_dir = ws.path / ".git"
+    (git_dir / "config").unlink(missing_ok=True)  # a symlink is replaced, never followed
+    (git_dir / "config").write_bytes(ws.config)
+    shutil.rmtree(git_dir / "hooks", ignore_errors=True)
 
 
 def commit_all(
     ws: TaskWorkspace, *, message: str, author_name: str, author_email: str
 ) -> str | None:
     """Commit every change in the clone; return the new commit, or None when nothing changed."""
+    _distrust(ws)
     git(ws.path, "add", "--all")
     if not git(ws.path, "status", "--porcelain"):
         return None
@@ -118,11 +149,13 @@ def commit_all(
 
 def fetch_branch(project: Path, ws: TaskWorkspace) -> None:
     """Bring the task branch into the project's refs (working tree and index untouched)."""
-    git(project, "fetch", "--quiet", "--no-tags", str(ws.path), f"+{ws.branch}:{ws.branch}")
+    # No forced update: an existing orchestra/<task-id> of the user's is never replaced.
+    git(project, "fetch", "--quiet", "--no-tags", str(ws.path), f"{ws.branch}:{ws.branch}")
 
 
 def write_patch(ws: TaskWorkspace, dest: Path) -> Path:
     """Write the task's commits as one patch file."""
+    _distrust(ws)
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(
         git(ws.path, "format-patch", "--stdout", f"{ws.base_commit}..HEAD") + "\n", encoding="utf-8"
@@ -144,3 +177,21 @@ def orphan_workspaces(root: Path, keep: set[str]) -> list[Path]:
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in keep)
+
+
+def ensure_excluded(root: Path, entries: tuple[str, ...]) -> tuple[list[str], Path]:
+    """Add ``entries`` to the repository's `.git/info/exclude` (not a tracked file) once each.
+
+    Returns the entries added and the exclude file.
+    """
+    exclude = Path(git(root, "rev-parse", "--git-path", "info/exclude"))
+    exclude = exclude if exclude.is_absolute() else root / exclude
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    lines = exclude.read_text(encoding="utf-8").splitlines() if exclude.exists() else []
+    missing = [e for e in entries if e not in lines]
+    if missing:
+        with exclude.open("a", encoding="utf-8") as fh:
+            if lines and lines[-1] != "":
+                fh.write("\n")
+            fh.write("\n".join(missing) + "\n")
+    return missing, exclude

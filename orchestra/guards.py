@@ -105,7 +105,17 @@ def human_activity(
     project: Path, *, idle_minutes: int, orchestra_email: str, now: float | None = None
 ) -> str | None:
     """Why a human counts as active in the repository now, or None when it has been idle."""
-    status = git(project, "status", "--porcelain", "--untracked-files=normal")
+    # Orchestra's own folder is not human work; --no-optional-locks leaves the index alone.
+    status = git(
+        project,
+        "--no-optional-locks",
+        "status",
+        "--porcelain",
+        "--untracked-files=normal",
+        "--",
+        ".",
+        ":(exclude).orchestra",
+    )
     if status:
         lines = status.splitlines()
         more = f" and {len(lines) - 1} more" if len(lines) > 1 else ""

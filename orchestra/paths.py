@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from orchestra.errors import PathEscapeError
@@ -35,3 +37,30 @@ def ensure_inside(root: Path, candidate: Path, *, what: str = "path") -> Path:
         msg = f"{what} {str(candidate)!r} is outside {str(root_r)!r}; refusing to touch it"
         raise PathEscapeError(msg)
     return cand_r
+
+
+#: An agent's output folder is writable by the agent: never follow a link it planted there.
+MAX_AGENT_FILE_BYTES = 1_000_000
+
+
+def read_agent_file(path: Path) -> str | None:
+    """The text of a regular file the agent wrote, or None (missing, a symlink, not a file).
+
+    Opened with O_NOFOLLOW, so a link to a host file is refused, not read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return fh.read(MAX_AGENT_FILE_BYTES).decode("utf-8", errors="replace")
+
+
+def write_own_file(path: Path, text: str) -> None:
+    """Write a file of ours inside a folder an agent could write: replace, never follow."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)

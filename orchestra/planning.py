@@ -10,7 +10,8 @@ from pathlib import Path
 
 from loguru import logger
 
-from orchestra.gitops import create_workspace, current_branch, remove_workspace
+from orchestra.gitops import create_workspace, current_branch, git, remove_workspace
+from orchestra.paths import read_agent_file
 from orchestra.project import Project
 from orchestra.steps import StepContext, StepRecord, visible_paths
 from orchestra.taskfile import validate_task_text
@@ -42,6 +43,11 @@ def highest_task_number(project: Project) -> int:
         for name in names:
             if m := _NUMBER.match(name):
                 highest = max(highest, int(m.group(1)))
+    # Result branches count too: a reused number would collide with orchestra/task-NN.
+    refs = git(project.root, "for-each-ref", "--format=%(refname:short)", "refs/heads/orchestra/")
+    for ref in refs.splitlines():
+        if m := _NUMBER.match(ref.removeprefix("orchestra/")):
+            highest = max(highest, int(m.group(1)))
     return highest
 
 
@@ -57,7 +63,9 @@ def accept_staged(project: Project, staging: Path, *, limit: int) -> PlanResult:
     number = highest_task_number(project)
     project.layout.queue.mkdir(parents=True, exist_ok=True)
     for path in staged:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_agent_file(path)
+        if text is None:
+            continue  # replaced by a link or removed meanwhile: not a task file of the planner
         max_chars = project.config.workflows.roocode_boomerang.max_task_chars
         reason = validate_task_text(text, max_chars=max_chars)
         if reason is None and len(result.accepted) >= limit:

@@ -13,7 +13,7 @@ from orchestra.agents import executable
 from orchestra.config import OrchestraConfig, WorkerProfile
 from orchestra.config_loader import load_config
 from orchestra.errors import ConfigError
-from orchestra.gitops import check_project
+from orchestra.gitops import check_project, ensure_excluded
 from orchestra.logging import resolve_log_file, setup_logging
 from orchestra.paths import resolve_in_project
 from orchestra.queue import QueueLayout, TaskQueue
@@ -90,10 +90,24 @@ class Project:
         ids += [s.worker for s in wf.roocode_boomerang.steps]
         return list(dict.fromkeys(ids))
 
+    def prompt_names(self, *, include_planner: bool = True) -> list[str]:
+        """The prompt templates the workflow will render (checked by preflight)."""
+        wf = self.config.workflows
+        names = []
+        if include_planner:
+            names.append(self.worker(wf.infinite_orchestra.planner).prompt or "planner")
+        for step in wf.roocode_boomerang.steps:
+            names.append(step.prompt or self.worker(step.worker).prompt or step.id)
+        return list(dict.fromkeys(names))
+
     def preflight(self, run_id: str, *, include_planner: bool = True) -> None:
-        """Check the queue folder reads and every worker can run, before anything is claimed;
-        raises with the fix."""
+        """Check the queue folder reads, the prompts exist and every worker can run, before
+        anything is claimed; raises with the fix."""
+        from orchestra.prompting import prompt_text
+
         self.queue.pending()  # an unreadable queue_dir is bad input, like a bad config
+        for name in self.prompt_names(include_planner=include_planner):
+            prompt_text(name)  # a misspelt prompt fails here, not in the middle of a task
         for worker_id in self.workflow_workers(include_planner=include_planner):
             profile = self.worker(worker_id)
             self.runtime(profile, run_id).preflight(executable(profile.agent, profile.command))
@@ -134,6 +148,7 @@ def open_project(
     )
     log_file = resolve_log_file(root, config.logging.file)
     if log:
+        ensure_excluded(root, (".orchestra/",))  # our state never shows in the user's git status
         setup_logging(
             log_file,
             level=config.logging.level,

@@ -27,6 +27,7 @@ from orchestra.config import WRITING_ROLES, WorkerProfile
 from orchestra.handoff import Handoff, Verdict, parse_handoff
 from orchestra.logging import redact, register_secrets
 from orchestra.owner import OWNER_LABEL, owner_label
+from orchestra.paths import write_own_file
 from orchestra.prompting import render_prompt
 from orchestra.runtime.base import StepRequest, StopCheck, WorkerRuntime
 
@@ -144,7 +145,7 @@ def _invocation(ctx: StepContext) -> Invocation:
     # Task text and earlier handoffs may name host paths; in a container they must not.
     for host, seen in ((ctx.output_dir, out_seen), (ctx.workspace, ws_seen)):
         prompt = prompt.replace(str(host), seen)
-    (ctx.output_dir / "prompt.md").write_text(prompt, encoding="utf-8")
+    write_own_file(ctx.output_dir / "prompt.md", prompt)
     return build_invocation(
         ctx.profile.agent,
         prompt_file=f"{out_seen}/prompt.md",
@@ -228,9 +229,7 @@ def run_step(
         cost_usd=outcome.cost_usd,
         handoff=handoff,
     )
-    (ctx.output_dir / "result.json").write_text(
-        json.dumps(record.to_json(), indent=2), encoding="utf-8"
-    )
+    write_own_file(ctx.output_dir / "result.json", json.dumps(record.to_json(), indent=2))
     event = bound.bind(event=status)
     log = event.info if record.ok else event.warning
     log(

@@ -129,6 +129,19 @@ class TaskRun:
         return record
 
 
+def _step_problem(
+    step: StepConfig, record: StepRecord, role: str | None, last_print: str | None
+) -> str | None:
+    """Why the task must end after this step: failure, no verdict, or a repeated handoff."""
+    if not record.ok:
+        return f"{step.id} ({step.worker}) {record.status}: {record.message}"
+    if role == "reviewer" and record.verdict is None:
+        return f"{step.id} ({step.worker}) gave no verdict (expected `Verdict: APPROVE` or `Verdict: CHANGES_REQUESTED`)"
+    if not record.handoff.is_empty() and fingerprint(record.handoff) == last_print:
+        return f"{step.id} ({step.worker}) repeated the previous step's handoff word for word"
+    return None
+
+
 def _steps_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
     """Run the workflow's steps; return a failure reason or None."""
     wf = tr.project.config.workflows.roocode_boomerang
@@ -139,20 +152,17 @@ def _steps_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
         if time.monotonic() >= tr.deadline:
             return f"task wall clock of {tr.project.config.limits.task_wall_clock} s used up before {step.id}"
         record = tr.run(tr.context(step, ws))
-        if not record.ok:
-            return f"{step.id} ({step.worker}) {record.status}: {record.message}"
-        if roles.get(step.worker) == "reviewer" and record.verdict is None:
-            return f"{step.id} ({step.worker}) gave no verdict (expected `Verdict: APPROVE` or `Verdict: CHANGES_REQUESTED`)"
-        print_ = fingerprint(record.handoff)
-        if not record.handoff.is_empty() and print_ == last_print:
-            return f"{step.id} ({step.worker}) repeated the previous step's handoff word for word"
-        last_print = print_
+        if problem := _step_problem(step, record, roles.get(step.worker), last_print):
+            return problem
+        last_print = fingerprint(record.handoff)
         tr.blocks.append((record.title, record.handoff))
         seq.record(step, record.verdict)
     if seq.last_verdict == "CHANGES_REQUESTED":
         return (
             f"review still requests changes after {len(seq.ran)} steps (max_steps {wf.max_steps})"
         )
+    if seq.exhausted:
+        return f"max_steps {wf.max_steps} reached before the workflow finished (ran {len(seq.ran)} steps)"
     return None
 
 
@@ -218,18 +228,23 @@ def run_task(
     limits = project.config.limits
     tr = TaskRun(project, task, run_id, run_dir, runner, time.monotonic() + limits.task_wall_clock)
     outcome = TaskOutcome(task.task_id, task.title, "failed", "", run_dir=run_dir)
-    base = project.config.git.base_branch or current_branch(project.root)
-    ws = create_workspace(project.root, project.worktrees_dir, task.task_id, base)
+    ws: TaskWorkspace | None = None
     try:
+        base = project.config.git.base_branch or current_branch(project.root)
+        ws = create_workspace(project.root, project.worktrees_dir, task.task_id, base)
         reason = _steps_phase(tr, ws) or _verify_phase(tr, ws)
         if reason is None:
             _integrate(tr, ws, outcome)
             outcome.status, outcome.reason = "done", "all steps passed"
         else:
             outcome.reason = reason
+    except Exception as exc:  # the task fails with the reason; the claim is settled by the caller
+        logger.opt(exception=True).error("{} crashed: {}", task.task_id, exc)
+        outcome.status, outcome.reason = "failed", f"internal error: {type(exc).__name__}: {exc}"
     finally:
         outcome.steps = tr.records
-        remove_workspace(ws.path)
+        if ws is not None:
+            remove_workspace(ws.path)
     logger.bind(task_id=task.task_id).info(
         "{} {}: {}", task.task_id, outcome.status, outcome.reason
     )

@@ -118,6 +118,21 @@ class TestBadInput:
         assert "'wizard'" in line
         assert "'coder'" in line
 
+    def test_misspelt_prompt_name(
+        self, project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A step whose prompt does not exist stops the run before any claim, naming it."""
+        path = overlay(
+            tmp_path,
+            "workflows:\n  roocode_boomerang:\n    steps:\n"
+            "      - {id: implement, worker: coder, prompt: implemnt}\n",
+        )
+        code, out = run(capsys, "--project", str(project), "--config", str(path))
+        assert code == 2
+        line = only_line(out)
+        assert "no prompt named 'implemnt'" in line
+        assert "implement" in line
+
     def test_agent_not_installed(
         self, project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -244,3 +244,38 @@ class TestRecovery:
         assert names(running) == []
         [archived] = orchestra_dir(demo_project, "done").iterdir()
         assert attempts(archived) == 1
+
+
+class TestStepBudget:
+    def test_running_out_of_max_steps_before_review_fails_the_task(
+        self, demo_project: Path, demo_task: Callable[[str], str]
+    ) -> None:
+        """max_steps 2 (plan, implement; no review): the task fails, nothing is integrated."""
+        from orchestra.project import open_project
+        from orchestra.runtime.process import ProcessRuntime
+        from orchestra.steps import run_step
+        from orchestra.taskfile import parse_task
+        from orchestra.taskrun import run_task
+
+        (demo_project / "orchestra.local.yaml").write_text(
+            "workflows: {roocode_boomerang: {max_steps: 2}}\n", encoding="utf-8"
+        )
+        task_file = demo_project / "task-01.md"
+        task_file.write_text(demo_task("multiply"), encoding="utf-8")
+        project = open_project(demo_project, log=False)
+        runtime = ProcessRuntime(kill_grace=0.5)
+        outcome = run_task(
+            project,
+            parse_task(task_file),
+            run_id="r",
+            runner=lambda ctx: run_step(ctx, runtime),
+            run_dir=tmp_run_dir(demo_project),
+        )
+        assert outcome.status == "failed"
+        assert "max_steps 2 reached" in outcome.reason
+        assert [r.step for r in outcome.steps] == ["plan", "implement"]
+        assert outcome.branch is None
+
+
+def tmp_run_dir(project: Path) -> Path:
+    return project / ".orchestra" / "runs" / "test" / "task-01"

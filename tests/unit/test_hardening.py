@@ -1,0 +1,120 @@
+"""What an agent writes cannot run or be read on the host; config errors keep secrets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestra.config import WorkerProfile
+from orchestra.config_loader import load_config
+from orchestra.errors import ConfigError
+from orchestra.gitops import commit_all, create_workspace
+from orchestra.guards import human_activity
+from orchestra.runtime.process import ProcessRuntime
+from orchestra.steps import StepContext, run_step
+
+
+def _repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    (path / "a.txt").write_text("a\n", encoding="utf-8")
+    subprocess.run(["git", "-C", str(path), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(path), "-c", "user.name=u", "-c", "user.email=u@x", "commit", "-qm", "i"],
+        check=True,
+    )
+    return path
+
+
+class TestPlantedGitConfig:
+    def test_fsmonitor_and_hooks_planted_in_the_clone_never_run(self, tmp_path: Path) -> None:
+        """A clone's .git/config and hooks written by an agent do not execute on commit."""
+        project = _repo(tmp_path / "p")
+        ws = create_workspace(project, tmp_path / "wt", "task-01", "main")
+        marker = tmp_path / "PWNED"
+        with (ws.path / ".git" / "config").open("a", encoding="utf-8") as fh:
+            fh.write(f'[core]\n\tfsmonitor = "touch {marker}; false"\n')
+        hook = ws.path / ".git" / "hooks" / "post-commit"
+        hook.parent.mkdir(exist_ok=True)
+        hook.write_text(f"#!/bin/sh\ntouch {marker}\n", encoding="utf-8")
+        hook.chmod(0o755)
+        (ws.path / "b.txt").write_text("b\n", encoding="utf-8")
+        assert commit_all(ws, message="m", author_name="O", author_email="o@x") is not None
+        assert not marker.exists()
+
+
+def _step(tmp_path: Path, script: str) -> StepContext:
+    workspace = tmp_path / "ws"
+    workspace.mkdir(exist_ok=True)
+    profile = WorkerProfile(
+        role="coder", agent="command", runtime="process", command=[sys.executable, "-c", script]
+    )
+    return StepContext(
+        project_id="p",
+        run_id="r",
+        task_id="task-01",
+        step_id="implement",
+        title="Implement",
+        worker_id="coder",
+        profile=profile,
+        prompt_name="implement",
+        workspace=workspace,
+        output_dir=tmp_path / "out",
+        timeout=30,
+        model=None,
+        values={"task": "t", "carry": "c"},
+    )
+
+
+class TestOutputFolderLinks:
+    def test_symlinks_in_the_output_folder_are_neither_read_nor_written_through(
+        self, tmp_path: Path
+    ) -> None:
+        """handoff.md → host secret is not read; result.json → host file is not overwritten."""
+        secret = tmp_path / "host_secret"
+        secret.write_text("TOP-SECRET-CONTENT\n", encoding="utf-8")
+        victim = tmp_path / "host_file"
+        victim.write_text("keep me\n", encoding="utf-8")
+        script = (
+            "import os, sys; out = sys.argv[1]; "
+            f"os.symlink({str(secret)!r}, os.path.join(out, 'handoff.md')); "
+            f"os.symlink({str(victim)!r}, os.path.join(out, 'result.json')); print('done')"
+        )
+        ctx = _step(tmp_path, script)
+        ctx.profile.command.append("{output_dir}")  # type: ignore[union-attr]
+        record = run_step(ctx, ProcessRuntime(kill_grace=0.5))
+        assert "TOP-SECRET" not in record.handoff.summary
+        assert victim.read_text(encoding="utf-8") == "keep me\n"
+        assert not (tmp_path / "out" / "result.json").is_symlink()
+
+
+class TestConfigErrorsKeepSecrets:
+    def test_invalid_worker_with_env_does_not_echo_its_values(self, tmp_path: Path) -> None:
+        """A whole-profile validation error names file and key but never prints env values."""
+        (tmp_path / "orchestra.yaml").write_text(
+            "workers:\n  coder: {role: coder, agent: command, command: null, runtime: process,"
+            " env: {OPENAI_API_KEY: sk-SUPERSECRET-123456}}\n",
+            encoding="utf-8",
+        )
+        with pytest.raises(ConfigError) as caught:
+            load_config(tmp_path, environ={}, user_file=tmp_path / "none.yaml")
+        assert "orchestra.yaml" in str(caught.value)
+        assert "sk-SUPERSECRET" not in str(caught.value)
+
+
+class TestIdleGateIgnoresOurState:
+    def test_orchestra_folder_is_not_human_activity(self, tmp_path: Path) -> None:
+        """An untracked .orchestra/ (not excluded) does not count as a human's uncommitted change."""
+        project = _repo(tmp_path / "p")
+        (project / ".orchestra" / "queue").mkdir(parents=True)
+        (project / ".orchestra" / "queue" / "task-1.md").write_text("x", encoding="utf-8")
+        later = time.time() + 3600 * 24
+        assert human_activity(project, idle_minutes=30, orchestra_email="o@x", now=later) is None
+        (project / "notes.txt").write_text("mine\n", encoding="utf-8")
+        reason = human_activity(project, idle_minutes=30, orchestra_email="o@x", now=later)
+        assert reason is not None
+        assert "notes.txt" in reason
