@@ -1,7 +1,8 @@
 """``python -m flows.run``: one ad-hoc cycle against any git repository, with progress.
 
-Exit codes: 0 the cycle succeeded; 1 it ran but a task failed or the queue stayed empty;
-2 bad input (config, project, agent, Docker) found before anything was claimed.
+Exit codes: 0 the cycle succeeded; 1 it ran but a task failed or the queue stayed empty, or it
+was skipped (kill switch, another cycle running); 2 bad input (config, project, agent, Docker)
+found before anything was claimed.
 """
 
 from __future__ import annotations

@@ -60,7 +60,8 @@ def git(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = 
 def check_project(project: Path) -> Path:
     """The project must exist, be a git repository and have a first commit."""
     if not project.is_dir():
-        msg = f"project folder {str(project)!r} does not exist; pass --project DIR of a git repository"
+        what = "is not a folder" if project.exists() else "does not exist"
+        msg = f"project folder {str(project)!r} {what}; pass --project DIR of a git repository"
         raise ProjectError(msg)
     inside = subprocess.run(
         ["git", "rev-parse", "--show-toplevel"],

@@ -4,6 +4,8 @@ on failure. Plus finding the claim of a task already moved into ``running/``."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,13 @@ def load_claim(queue: TaskQueue, path: Path) -> Claimed:
     record = ClaimRecord.load(queue.layout.running / (path.stem + ".claim.json"))
     if path.parent.resolve() != queue.layout.running.resolve() or record is None:
         msg = f"{str(path)!r} is not a claimed task in {str(queue.layout.running)!r}; pass a running task"
+        raise QueueError(msg)
+    if record.pid != os.getpid() or record.host != socket.gethostname():
+        # Only the process that claimed a task runs it; anything else would run it twice.
+        msg = (
+            f"{path.name} is claimed by run {record.run_id!r} (pid {record.pid} on {record.host}); "
+            "pass a task file from the queue folder instead"
+        )
         raise QueueError(msg)
     return Claimed(parse_task(path, max_chars=queue.max_task_chars), record)
 

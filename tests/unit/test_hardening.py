@@ -118,3 +118,27 @@ class TestIdleGateIgnoresOurState:
         reason = human_activity(project, idle_minutes=30, orchestra_email="o@x", now=later)
         assert reason is not None
         assert "notes.txt" in reason
+
+
+class TestClaimsAreNotShared:
+    def test_a_running_task_claimed_by_another_process_is_refused(self, tmp_path: Path) -> None:
+        """Running a task from running/ that another live process claimed raises QueueError."""
+        import json
+
+        from orchestra.errors import QueueError
+        from orchestra.lifecycle import load_claim
+        from orchestra.queue import QueueLayout, TaskQueue
+
+        queue = TaskQueue(QueueLayout.under(tmp_path))
+        queue.layout.queue.mkdir(parents=True)
+        task = queue.layout.queue / "task-1.md"
+        task.write_text("# Goal\nx\n# Acceptance criteria\ny\n", encoding="utf-8")
+        claimed = queue.claim(task, run_id="mine")
+        assert claimed is not None
+        assert load_claim(queue, claimed.task.path).record.run_id == "mine"
+        record_path = queue.layout.running / "task-1.claim.json"
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        record["pid"] = 1  # init: alive, and not us
+        record_path.write_text(json.dumps(record), encoding="utf-8")
+        with pytest.raises(QueueError, match="claimed by run 'mine' \\(pid 1"):
+            load_claim(queue, claimed.task.path)
