@@ -31,7 +31,8 @@ class TasksConfig(Strict):
     default_timeout: int = Field(600, ge=1)
     """Seconds a step may run when neither the step nor the worker sets its own timeout."""
     default_auto_spawn: bool = False
-    """Whether a finished task may ask the planner for follow-up tasks on its own."""
+    """Reserved: let a finished task ask the planner for follow-up tasks (not used yet; the
+    planner runs whenever the queue is empty)."""
     default_model_policy: ModelPolicy = "dynamic"
     """dynamic: each step uses its worker's model (or the task's `model`); sticky: the first
     model used in a task is kept for all its later steps."""
@@ -154,10 +155,10 @@ class InfiniteOrchestraConfig(Strict):
     """Malformed or oversize task files, with the reason beside each."""
     runs_dir: str = ".orchestra/runs"
     """Per-step prompts, outputs and handoffs."""
-    plan_workflow: str = "infinite-orchestra-plan"
-    """Flow that fills the queue."""
-    task_workflow: str = "roocode-boomerang"
-    """Flow that runs one task."""
+    plan_workflow: Literal["infinite-orchestra-plan"] = "infinite-orchestra-plan"
+    """Flow that fills the queue (the one planning flow Orchestra ships)."""
+    task_workflow: Literal["roocode-boomerang"] = "roocode-boomerang"
+    """Flow that runs one task (its steps are configured under workflows.roocode_boomerang)."""
     planner: str = "planner"
     """Worker id of the planner."""
     max_tasks_per_cycle: int = Field(4, ge=1)
