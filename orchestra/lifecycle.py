@@ -12,7 +12,7 @@ from typing import Any
 from loguru import logger
 
 from orchestra.errors import QueueError
-from orchestra.queue import Claimed, ClaimRecord, TaskQueue
+from orchestra.queue import Claimed, TaskQueue
 from orchestra.reports import task_markdown
 from orchestra.taskfile import parse_task
 from orchestra.taskrun import TaskOutcome
@@ -20,8 +20,8 @@ from orchestra.taskrun import TaskOutcome
 
 def load_claim(queue: TaskQueue, path: Path) -> Claimed:
     """The claim of a task file in ``running/`` (claimed earlier by the cycle)."""
-    record = ClaimRecord.load(queue.layout.running / (path.stem + ".claim.json"))
-    if path.parent.resolve() != queue.layout.running.resolve() or record is None:
+    record = queue.claim_record(path)
+    if record is None:
         msg = f"{str(path)!r} is not a claimed task in {str(queue.layout.running)!r}; pass a running task"
         raise QueueError(msg)
     if record.pid != os.getpid() or record.host != socket.gethostname():

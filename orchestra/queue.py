@@ -261,6 +261,12 @@ class TaskQueue:
             moved.append(self._retire(path, f"abandoned claim ({who})", "", "recover"))
         return moved
 
+    def claim_record(self, path: Path) -> ClaimRecord | None:
+        """The claim record of a task file in ``running/``; None when it has none."""
+        if path.parent.resolve() != self.layout.running.resolve():
+            return None
+        return ClaimRecord.load(self._record_path(path.name))
+
     def listing(self) -> dict[str, list[Path]]:
         """Task files per folder: keys queue, running, done, failed, rejected."""
         lay = self.layout

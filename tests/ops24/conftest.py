@@ -8,14 +8,12 @@ agent as a real process, cycles run in process against the session's Prefect API
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ops24_support import REPO, CycleProcess, kill_group
+from ops24_support import CycleProcess, kill_group, spawn_cycle
 
 
 @pytest.fixture
@@ -54,15 +52,7 @@ def start_cycle(prefect_api: str, tmp_path: Path) -> Iterator[Callable[..., Cycl
         environ = {k: v for k, v in os.environ.items() if not k.startswith("DEMO_AGENT_")}
         environ.update(PREFECT_API_URL=prefect_api, PYTHONUNBUFFERED="1", **env)
         log = tmp_path / f"cycle-{len(started)}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "flows.run", "--project", str(project)],
-                cwd=REPO,
-                env=environ,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc = spawn_cycle(project, log, environ)
         started.append(CycleProcess(proc, log))
         return started[-1]
 

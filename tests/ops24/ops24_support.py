@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -189,3 +190,16 @@ def step_rows(report: str) -> list[dict[str, str]]:
         dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=False))
         for line in lines[2:]
     ]
+
+
+def spawn_cycle(project: Path, log: Path, environ: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``python -m flows.run --project X`` in its own process group, output into ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "flows.run", "--project", str(project)],
+            cwd=REPO,
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

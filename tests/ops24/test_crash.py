@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +19,6 @@ from typing import Any
 
 import pytest
 from ops24_support import (
-    REPO,
     CycleProcess,
     agent_pids,
     cycle_json,
@@ -29,6 +26,7 @@ from ops24_support import (
     kill_group,
     queue_tasks,
     running_step,
+    spawn_cycle,
     task_files,
     wait_for,
     worktrees,
@@ -89,15 +87,7 @@ def crash(
         queue_tasks(project, demo_task, "multiply", "divide")
         environ = dict(os.environ, PREFECT_API_URL=prefect_api, DEMO_AGENT_SLEEP="20")
         log = base / "killed-cycle.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "flows.run", "--project", str(project)],
-                cwd=REPO,
-                env=environ,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc = spawn_cycle(project, log, environ)
         cycle = CycleProcess(proc, log)
         try:
             cycle.wait_until("a task step starts", lambda: running_step(project), timeout=90)
@@ -214,15 +204,7 @@ def orphan(
         queue_tasks(project, demo_task, "multiply")
         environ = dict(os.environ, PREFECT_API_URL=prefect_api, DEMO_AGENT_SLEEP="120")
         log = base / "killed-cycle.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "flows.run", "--project", str(project)],
-                cwd=REPO,
-                env=environ,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc = spawn_cycle(project, log, environ)
         cycle = CycleProcess(proc, log)
         told = Orphan(project)
         try:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import StepFactory
 
 from orchestra.config import WorkerProfile
 from orchestra.config_loader import load_config
@@ -15,7 +16,7 @@ from orchestra.errors import ConfigError
 from orchestra.gitops import commit_all, create_workspace
 from orchestra.guards import human_activity
 from orchestra.runtime.process import ProcessRuntime
-from orchestra.steps import StepContext, run_step
+from orchestra.steps import run_step
 
 
 def _repo(path: Path) -> Path:
@@ -47,32 +48,9 @@ class TestPlantedGitConfig:
         assert not marker.exists()
 
 
-def _step(tmp_path: Path, script: str) -> StepContext:
-    workspace = tmp_path / "ws"
-    workspace.mkdir(exist_ok=True)
-    profile = WorkerProfile(
-        role="coder", agent="command", runtime="process", command=[sys.executable, "-c", script]
-    )
-    return StepContext(
-        project_id="p",
-        run_id="r",
-        task_id="task-01",
-        step_id="implement",
-        title="Implement",
-        worker_id="coder",
-        profile=profile,
-        prompt_name="implement",
-        workspace=workspace,
-        output_dir=tmp_path / "out",
-        timeout=30,
-        model=None,
-        values={"task": "t", "carry": "c"},
-    )
-
-
 class TestOutputFolderLinks:
     def test_symlinks_in_the_output_folder_are_neither_read_nor_written_through(
-        self, tmp_path: Path
+        self, tmp_path: Path, implement_step: StepFactory
     ) -> None:
         """handoff.md → host secret is not read; result.json → host file is not overwritten."""
         secret = tmp_path / "host_secret"
@@ -84,8 +62,13 @@ class TestOutputFolderLinks:
             f"os.symlink({str(secret)!r}, os.path.join(out, 'handoff.md')); "
             f"os.symlink({str(victim)!r}, os.path.join(out, 'result.json')); print('done')"
         )
-        ctx = _step(tmp_path, script)
-        ctx.profile.command.append("{output_dir}")  # type: ignore[union-attr]
+        profile = WorkerProfile(
+            role="coder",
+            agent="command",
+            runtime="process",
+            command=[sys.executable, "-c", script, "{output_dir}"],
+        )
+        ctx = implement_step(profile)
         record = run_step(ctx, ProcessRuntime(kill_grace=0.5))
         assert "TOP-SECRET" not in record.handoff.summary
         assert victim.read_text(encoding="utf-8") == "keep me\n"

@@ -7,6 +7,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+from conftest import StepFactory
 from loguru import logger
 
 from orchestra.config import WorkerProfile
@@ -18,7 +20,7 @@ from orchestra.logging import (
     setup_logging,
 )
 from orchestra.runtime.process import ProcessRuntime
-from orchestra.steps import StepContext, run_step
+from orchestra.steps import run_step
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -47,7 +49,7 @@ class TestJsonl:
         assert entries[1]["worker"] == "coder"
 
     def test_log_file_env_overrides_the_configured_path(
-        self, tmp_path: Path, monkeypatch: object
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """LOG_FILE wins over logging.file; relative paths live under the project."""
 
@@ -68,7 +70,7 @@ class TestRedaction:
         assert "***" in text
 
     def test_passed_env_value_printed_by_an_agent_is_redacted(
-        self, tmp_path: Path, monkeypatch: object
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, implement_step: StepFactory
     ) -> None:
         """An agent that prints a pass_env secret: not in the JSONL log, not in the step record."""
 
@@ -85,23 +87,7 @@ class TestRedaction:
             command=[sys.executable, "-c", script],
             pass_env=["ORCHESTRA_TEST_TOKEN"],
         )
-        workspace = tmp_path / "ws"
-        workspace.mkdir()
-        ctx = StepContext(
-            project_id="p",
-            run_id="r",
-            task_id="task-01",
-            step_id="implement",
-            title="Implement",
-            worker_id="coder",
-            profile=profile,
-            prompt_name="implement",
-            workspace=workspace,
-            output_dir=tmp_path / "out",
-            timeout=30,
-            model=None,
-            values={"task": "t", "carry": "c"},
-        )
+        ctx = implement_step(profile)
         record = run_step(ctx, ProcessRuntime(kill_grace=0.5))
         assert record.status == "failed"
         assert secret not in log.read_text(encoding="utf-8")

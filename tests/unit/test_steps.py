@@ -4,31 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import StepFactory
+
 from orchestra.config import DockerConfig, WorkerProfile
-from orchestra.steps import StepContext, _invocation
+from orchestra.steps import _invocation
 
 
 class TestPromptPaths:
-    def test_host_paths_in_task_text_become_container_paths(self, tmp_path: Path) -> None:
+    def test_host_paths_in_task_text_become_container_paths(
+        self, tmp_path: Path, implement_step: StepFactory
+    ) -> None:
         """Under Docker, host workspace/output paths inside the task text are rewritten."""
         workspace, out = tmp_path / "ws", tmp_path / "out"
         out.mkdir()
         profile = WorkerProfile(role="coder", agent="opencode", docker=DockerConfig(image="img"))
-        ctx = StepContext(
-            project_id="p",
-            run_id="r",
-            task_id="task-01",
-            step_id="implement",
-            title="Implement",
-            worker_id="coder",
-            profile=profile,
-            prompt_name="implement",
-            workspace=workspace,
-            output_dir=out,
-            timeout=30,
-            model=None,
-            values={"task": f"edit {workspace}/calc/ops.py, log to {out}/x.txt", "carry": "-"},
-        )
+        task = f"edit {workspace}/calc/ops.py, log to {out}/x.txt"
+        ctx = implement_step(profile, task=task, carry="-")
         _invocation(ctx)
         prompt = (out / "prompt.md").read_text(encoding="utf-8")
         assert str(tmp_path) not in prompt
