@@ -345,7 +345,7 @@ def run(repeats: int = REPEATS, profile_repeats: int = PROFILE_REPEATS) -> dict[
     from loguru import logger
 
     import docker
-    from orchestra.config import DockerConfig
+    from orchestra.config.models import DockerConfig
     from orchestra.runtime import sandbox
     from orchestra.runtime.base import StepRequest
     from orchestra.runtime.docker import DockerRuntime

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestra.queue import discover, discover_names
+from orchestra.queue.taskfile import discover, discover_names
 
 REPETITIONS = 7
 TASK_TEXT = "## Goal\nBenchmark.\n\n## Acceptance criteria\n- fast\n"

@@ -12,11 +12,12 @@ from prefect.states import Completed, Failed
 
 from flows.hooks import sweep_on_exit
 from flows.steps import step_runner
-from orchestra.guards import kill_switch_reason
-from orchestra.lifecycle import finish, load_claim, write_outcome
+from orchestra.engine.settle import finish, load_claim, write_outcome
+from orchestra.engine.task import run_task
+from orchestra.policy.killswitch import kill_switch_reason
+from orchestra.prefect.artifacts import publish_task_artifact
 from orchestra.project import open_project
-from orchestra.reports import publish_task_artifact, write_task_report
-from orchestra.taskrun import run_task
+from orchestra.report.markdown import write_task_report
 
 
 @flow(

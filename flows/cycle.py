@@ -14,31 +14,18 @@ from prefect.states import Completed, Failed
 from flows.boomerang import roocode_boomerang
 from flows.hooks import sweep_on_exit
 from flows.plan import infinite_orchestra_plan
-from orchestra.cycle import (
-    CycleSummary,
-    memory_state,
-    memory_summary,
-    open_memory,
-    over_budget,
-    pauses_schedule,
-    read_outcome,
-    remember,
-    stop_after,
-)
-from orchestra.errors import CycleError
-from orchestra.guards import (
-    CycleSkipped,
-    check_start,
-    cycle_lock,
-    kill_switch_reason,
-    record_cycle_start,
-)
-from orchestra.housekeeping import tidy
+from orchestra.engine.recall import memory_state, memory_summary, open_memory, remember
+from orchestra.engine.summary import CycleSummary, read_outcome
+from orchestra.errors import CycleError, CycleSkipped
+from orchestra.policy.gates import check_start, cycle_lock, record_cycle_start
 from orchestra.memory import BestEffortStore
+from orchestra.policy.breaker import over_budget, pauses_schedule, stop_after
+from orchestra.policy.killswitch import kill_switch_reason
+from orchestra.prefect.artifacts import publish_cycle_artifact
+from orchestra.prefect.schedules import pause_deployment_schedules
 from orchestra.project import Project, open_project
-from orchestra.reports import publish_cycle_artifact
-from orchestra.retention import disk_usage
-from orchestra.schedules import pause_deployment_schedules
+from orchestra.upkeep.retention import disk_usage
+from orchestra.upkeep.tidy import tidy
 
 
 @flow(

@@ -11,7 +11,7 @@ def sweep_on_exit(flow: Any, flow_run: Any, state: Any) -> None:
     """on_crashed / on_cancellation hook (Prefect passes flow, flow_run, state by keyword)."""
     from orchestra.errors import OrchestraError
     from orchestra.project import open_project
-    from orchestra.sweeping import sweep_orphans
+    from orchestra.upkeep.containers import sweep_orphans
 
     params = getattr(flow_run, "parameters", None) or {}
     try:

@@ -9,8 +9,8 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from flows.steps import step_runner
+from orchestra.engine.planner import plan
 from orchestra.errors import CycleError
-from orchestra.planning import plan
 from orchestra.project import open_project
 
 

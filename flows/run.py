@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from orchestra.errors import OrchestraError
-from orchestra.prefect_env import configure_prefect_env, ui_hint
+from orchestra.prefect.env import configure_prefect_env, ui_hint
 
 console = Console(highlight=False, soft_wrap=True)
 

@@ -6,9 +6,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from orchestra.engine.step import StepContext, StepFailed, StepRecord, run_step
+from orchestra.policy.stopwatch import StopWatcher
 from orchestra.project import Project
-from orchestra.steps import StepContext, StepFailed, StepRecord, run_step
-from orchestra.stopping import StopWatcher
 
 
 @task(

@@ -72,6 +72,10 @@ class CycleError(OrchestraError, RuntimeError):
     """A cycle ended without success; the message is the one-line reason."""
 
 
+class CycleSkipped(OrchestraError):
+    """The cycle must not run now; the message says why (it becomes the run's state message)."""
+
+
 class MemoryUnavailableError(OrchestraError, ConnectionError):
     """The memory backend cannot be reached; memory is best-effort."""
 
@@ -81,6 +85,7 @@ __all__ = [
     "AgentNotInstalledError",
     "ConfigError",
     "CycleError",
+    "CycleSkipped",
     "MemoryUnavailableError",
     "OrchestraError",
     "PathEscapeError",

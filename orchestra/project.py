@@ -10,14 +10,15 @@ from pathlib import Path
 from loguru import logger
 
 from orchestra.agents import executable
-from orchestra.config import OrchestraConfig, WorkerProfile
-from orchestra.config_loader import load_config
+from orchestra.config.loader import load_config
+from orchestra.config.models import OrchestraConfig, WorkerProfile
 from orchestra.errors import ConfigError
-from orchestra.gitops import check_project, ensure_excluded
-from orchestra.logging import resolve_log_file, setup_logging
 from orchestra.paths import resolve_in_project
-from orchestra.queue import QueueLayout, TaskQueue
+from orchestra.queue.layout import QueueLayout
+from orchestra.queue.store import TaskQueue
+from orchestra.report.log import resolve_log_file, setup_logging
 from orchestra.runtime.base import WorkerRuntime
+from orchestra.workspace.git import check_project, ensure_excluded
 
 
 def project_id_for(root: Path) -> str:
@@ -103,7 +104,7 @@ class Project:
     def preflight(self, run_id: str, *, include_planner: bool = True) -> None:
         """Check the queue folder reads, the prompts exist and every worker can run, before
         anything is claimed; raises with the fix."""
-        from orchestra.prompting import prompt_text
+        from orchestra.engine.prompting import prompt_text
 
         self.queue.pending()  # an unreadable queue_dir is bad input, like a bad config
         for name in self.prompt_names(include_planner=include_planner):

@@ -126,7 +126,7 @@ def prefect_reader(prefect_api: str) -> PrefectReader:
 @pytest.fixture(autouse=True)
 def _reset_logging() -> Iterator[None]:
     """loguru is process-global: no handler (or open JSONL file) leaks from one test to the next."""
-    from orchestra.logging import reset_logging
+    from orchestra.report.log import reset_logging
 
     reset_logging()
     yield

@@ -48,7 +48,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.utils.socket import STDERR, STDOUT, SocketError, frames_iter
 from loguru import logger
 
-from orchestra.config import DockerConfig
+from orchestra.config.models import DockerConfig
 from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError
 from orchestra.runtime import sandbox
 from orchestra.runtime.base import (

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestra.config import DockerConfig
+from orchestra.config.models import DockerConfig
 from orchestra.errors import AgentError, ConfigError, SandboxPolicyError
 from orchestra.runtime.base import StepRequest
 

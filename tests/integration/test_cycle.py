@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from orchestra.errors import CycleError
-from orchestra.taskfile import split_front_matter
+from orchestra.queue.taskfile import split_front_matter
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
@@ -251,11 +251,11 @@ class TestStepBudget:
         self, demo_project: Path, demo_task: Callable[[str], str]
     ) -> None:
         """max_steps 2 (plan, implement; no review): the task fails, nothing is integrated."""
+        from orchestra.engine.step import run_step
+        from orchestra.engine.task import run_task
         from orchestra.project import open_project
+        from orchestra.queue.taskfile import parse_task
         from orchestra.runtime.process import ProcessRuntime
-        from orchestra.steps import run_step
-        from orchestra.taskfile import parse_task
-        from orchestra.taskrun import run_task
 
         (demo_project / "orchestra.local.yaml").write_text(
             "workflows: {roocode_boomerang: {max_steps: 2}}\n", encoding="utf-8"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from orchestra.config import DockerConfig
+from orchestra.config.models import DockerConfig
 from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError, SandboxPolicyError
 from orchestra.runtime.base import StepRequest, StepResult, WorkerRuntime
 from orchestra.runtime.docker import DockerRuntime, sweep

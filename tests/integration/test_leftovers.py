@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from orchestra.owner import OWNER_LABEL
 from orchestra.project import open_project
-from orchestra.sweeping import sweep_orphans
+from orchestra.queue.claims import OWNER_LABEL
+from orchestra.upkeep.containers import sweep_orphans
 
 
 def _dead_pid() -> int:

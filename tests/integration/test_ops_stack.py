@@ -28,7 +28,7 @@ import pytest
 import yaml
 from loguru import logger
 
-from orchestra import logging as olog
+from orchestra.report import log as olog
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER_DIR = REPO / "docker"

@@ -47,7 +47,7 @@ def deployments() -> dict[str, dict[str, Any]]:
 
 def triggers() -> Any:
     """orchestra.yaml's workflows.triggers, with the defaults of keys it leaves out."""
-    from orchestra.config import OrchestraConfig
+    from orchestra.config.models import OrchestraConfig
 
     raw = yaml.safe_load(ORCHESTRA_YAML.read_text(encoding="utf-8"))
     return OrchestraConfig.model_validate(raw).workflows.triggers
@@ -128,7 +128,7 @@ class TestDeploymentDefinitions:
         """The entrypoint is a Prefect flow, and flow/deployment is in orchestra stop's pause list."""
         from prefect import Flow
 
-        from orchestra.schedules import DEPLOYMENTS
+        from orchestra.prefect.schedules import DEPLOYMENTS
 
         obj = entrypoint_object(deployments()[name]["entrypoint"])
         assert isinstance(obj, Flow)
@@ -387,7 +387,7 @@ class TestOnServer:
 
     def test_four_deployments_registered(self, story: Story) -> None:
         """The server holds the four deployments of prefect.yaml under their flow names."""
-        from orchestra.schedules import DEPLOYMENTS
+        from orchestra.prefect.schedules import DEPLOYMENTS
 
         assert story.names == set(DEPLOYMENTS), story.deploy_output
 

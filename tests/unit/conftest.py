@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from orchestra.config import WorkerProfile
-from orchestra.steps import StepContext
+from orchestra.config.models import WorkerProfile
+from orchestra.engine.step import StepContext
 
 StepFactory = Callable[..., StepContext]
 

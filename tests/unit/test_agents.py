@@ -12,7 +12,6 @@ import pytest
 
 from orchestra.agents import (
     PASS_ENV_DEFAULTS,
-    AgentKind,
     AgentOutcome,
     allowed_env,
     build_invocation,
@@ -21,8 +20,9 @@ from orchestra.agents import (
     parse_outcome,
     state_dirs,
 )
+from orchestra.config.models import AgentKind
+from orchestra.engine.prompting import PROMPT_NAMES, prompt_placeholders, render_prompt
 from orchestra.errors import ConfigError, OrchestraError
-from orchestra.prompting import PROMPT_NAMES, prompt_placeholders, render_prompt
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "agent-samples"
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from orchestra.cli import app, template_text
-from orchestra.config import OrchestraConfig
-from orchestra.config_loader import json_schema, load_config, schema_text
+from orchestra.cli.app import app, template_text
+from orchestra.config.loader import load_config
+from orchestra.config.models import OrchestraConfig
+from orchestra.config.schema import json_schema, schema_text
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestra.config import OrchestraConfig
-from orchestra.config_loader import BUILTIN, LOCAL_FILE, PROJECT_FILE, load_config
+from orchestra.config.loader import BUILTIN, LOCAL_FILE, PROJECT_FILE, load_config
+from orchestra.config.models import OrchestraConfig
 from orchestra.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]

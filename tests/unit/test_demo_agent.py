@@ -12,8 +12,8 @@ from types import ModuleType
 import pytest
 import yaml
 
-from orchestra.config import OrchestraConfig
-from orchestra.handoff import parse_handoff
+from orchestra.config.models import OrchestraConfig
+from orchestra.engine.handoff import parse_handoff
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo"
 AGENT = DEMO / "demo_agent.py"

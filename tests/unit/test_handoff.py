@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from orchestra import handoff as handoff_module
-from orchestra.errors import ConfigError, OrchestraError
-from orchestra.handoff import (
+from orchestra.engine import handoff as handoff_module
+from orchestra.engine.handoff import (
     CARRIED_SECTIONS,
     CARRY_CAPS,
     DEFAULT_MAX_CARRY_CHARS,
@@ -24,6 +23,7 @@ from orchestra.handoff import (
     parse_verdict,
     render_block,
 )
+from orchestra.errors import ConfigError, OrchestraError
 
 FULL_REPORT = """\
 Some chatter the agent wrote before its report.

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from conftest import StepFactory
 
-from orchestra.config import WorkerProfile
-from orchestra.config_loader import load_config
+from orchestra.config.loader import load_config
+from orchestra.config.models import WorkerProfile
+from orchestra.engine.step import run_step
 from orchestra.errors import ConfigError
-from orchestra.gitops import commit_all, create_workspace
-from orchestra.guards import human_activity
+from orchestra.policy.gates import human_activity
 from orchestra.runtime.process import ProcessRuntime
-from orchestra.steps import run_step
+from orchestra.workspace.clone import commit_all, create_workspace
 
 
 def _repo(path: Path) -> Path:
@@ -108,9 +108,10 @@ class TestClaimsAreNotShared:
         """Running a task from running/ that another live process claimed raises QueueError."""
         import json
 
+        from orchestra.engine.settle import load_claim
         from orchestra.errors import QueueError
-        from orchestra.lifecycle import load_claim
-        from orchestra.queue import QueueLayout, TaskQueue
+        from orchestra.queue.layout import QueueLayout
+        from orchestra.queue.store import TaskQueue
 
         queue = TaskQueue(QueueLayout.under(tmp_path))
         queue.layout.queue.mkdir(parents=True)

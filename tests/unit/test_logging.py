@@ -11,16 +11,11 @@ import pytest
 from conftest import StepFactory
 from loguru import logger
 
-from orchestra.config import WorkerProfile
-from orchestra.logging import (
-    CONTEXT_FIELDS,
-    LOG_FIELDS,
-    register_secrets,
-    resolve_log_file,
-    setup_logging,
-)
+from orchestra.config.models import WorkerProfile
+from orchestra.engine.step import run_step
+from orchestra.report.log import CONTEXT_FIELDS, LOG_FIELDS, resolve_log_file, setup_logging
 from orchestra.runtime.process import ProcessRuntime
-from orchestra.steps import run_step
+from orchestra.secrets import register_secrets
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 

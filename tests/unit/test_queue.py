@@ -12,19 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from orchestra.clock import file_stamp, iso_utc
 from orchestra.errors import ConfigError, PathEscapeError, QueueError
-from orchestra.queue import (
-    Claimed,
-    ClaimRecord,
-    QueueLayout,
-    TaskQueue,
-    default_is_alive,
-    discover,
-    discover_names,
-    file_stamp,
-    iso_utc,
-)
-from orchestra.taskfile import split_front_matter
+from orchestra.queue.claims import Claimed, ClaimRecord, default_is_alive
+from orchestra.queue.layout import QueueLayout
+from orchestra.queue.store import TaskQueue
+from orchestra.queue.taskfile import discover, discover_names, split_front_matter
 
 VALID = "## Goal\nMake it fast.\n\n## Acceptance criteria\n- it is fast\n"
 T0 = datetime(2026, 1, 6, 12, 34, 56, 789_000, tzinfo=UTC)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from loguru import logger
 
-from orchestra.logging import setup_logging
-from orchestra.retention import disk_usage, prune_runs
+from orchestra.report.log import setup_logging
+from orchestra.upkeep.retention import disk_usage, prune_runs
 
 
 class TestPruneRuns:

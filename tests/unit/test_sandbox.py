@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from orchestra.config import DockerConfig, MountConfig
+from orchestra.config.models import DockerConfig, MountConfig
 from orchestra.errors import AgentError, ConfigError, SandboxPolicyError
 from orchestra.runtime import sandbox
 from orchestra.runtime.base import StepRequest

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from conftest import StepFactory
 
-from orchestra.config import DockerConfig, WorkerProfile
-from orchestra.steps import _invocation
+from orchestra.config.models import DockerConfig, WorkerProfile
+from orchestra.engine.step import _invocation
 
 
 class TestPromptPaths:

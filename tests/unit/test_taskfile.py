@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestra.errors import PathEscapeError, TaskFileError
-from orchestra.taskfile import (
+from orchestra.queue.taskfile import (
     check_name,
     find_sections,
     parse_task,

@@ -1,0 +1,42 @@
+"""Agent CLIs: one module per CLI (its argv, env, state folders, result parser and failure
+signals), the shared types in :mod:`orchestra.agents.base`, and the registry that picks one."""
+
+from orchestra.agents.base import (
+    HANDOFF_FILE,
+    PASS_ENV_DEFAULTS,
+    Adapter,
+    AgentOutcome,
+    FailureKind,
+    Invocation,
+    InvocationRequest,
+    allowed_env,
+    choose_model,
+)
+from orchestra.agents.registry import (
+    ADAPTERS,
+    AGENT_KINDS,
+    adapter,
+    build_invocation,
+    executable,
+    parse_outcome,
+    state_dirs,
+)
+
+__all__ = [
+    "ADAPTERS",
+    "AGENT_KINDS",
+    "HANDOFF_FILE",
+    "PASS_ENV_DEFAULTS",
+    "Adapter",
+    "AgentOutcome",
+    "FailureKind",
+    "Invocation",
+    "InvocationRequest",
+    "adapter",
+    "allowed_env",
+    "build_invocation",
+    "choose_model",
+    "executable",
+    "parse_outcome",
+    "state_dirs",
+]

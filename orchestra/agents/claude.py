@@ -1,0 +1,94 @@
+"""Claude Code (`claude -p`): argv, env, state folder and result parser.
+
+claude prints one JSON ``result`` object (``--output-format json``; the last line in stream-json
+mode). Per-run ``CLAUDE_CONFIG_DIR`` keeps the sandbox off the user's ``~``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from orchestra.agents.base import (
+    Adapter,
+    AgentOutcome,
+    Invocation,
+    InvocationRequest,
+    as_dict,
+    as_int,
+    classify,
+    exit_failure,
+    failed,
+    join_path,
+    json_lines,
+    last_line,
+    model_flag,
+    strip_ansi,
+)
+
+#: Tools claude may use without asking. Others are denied, not asked, under ``acceptEdits``
+#: (read-only tools such as Read/Grep/Glob need no permission). Root-safe, unlike
+#: ``--dangerously-skip-permissions``.
+CLAUDE_TOOLS: tuple[str, ...] = ("Bash", "Edit", "Write")
+
+
+#: claude retries a dead endpoint or a 401 for minutes by default; 3 retries ride out a blip
+#: and fail a bad key in seconds. A profile ``env`` may override it.
+CLAUDE_MAX_RETRIES = "3"
+
+
+def parse_claude(
+    exit_code: int | None, stdout: str, stderr: str, output_dir: Path | None
+) -> AgentOutcome:
+    """claude ``--output-format json`` (or stream-json): the last ``result`` object decides."""
+    del output_dir
+    results = [obj for obj in json_lines(stdout) if obj.get("type") == "result"]
+    if not results:
+        if exit_code == 0:
+            return AgentOutcome(True, strip_ansi(stdout).strip(), None, "")
+        return exit_failure("claude", exit_code, stdout, stderr)
+    result = results[-1]
+    usage = as_dict(result.get("usage"))
+    cost = result.get("total_cost_usd")
+    extra: dict[str, Any] = {
+        "input_tokens": as_int(usage.get("input_tokens"))
+        + as_int(usage.get("cache_creation_input_tokens"))
+        + as_int(usage.get("cache_read_input_tokens"))
+        if usage
+        else None,
+        "output_tokens": as_int(usage.get("output_tokens")) if usage else None,
+        "cost_usd": float(cost) if isinstance(cost, int | float) else None,
+    }
+    text = str(result.get("result") or "")
+    subtype = str(result.get("subtype") or "")
+    if exit_code == 0 and not result.get("is_error") and subtype in ("", "success"):
+        return AgentOutcome(True, text, None, "", **extra)
+    status = result.get("api_error_status")
+    detail = text or subtype or last_line(stderr) or f"exit code {exit_code}"
+    if status in (401, 403):
+        return failed("claude", "auth", f"{status} {detail}", **extra)
+    if subtype not in ("", "success") and text:
+        detail = f"{subtype}: {detail}"
+    return failed("claude", classify(f"{detail}\n{stderr}"), detail, **extra)
+
+
+def state_dirs(state_dir: str) -> list[str]:
+    """Its config folder, per run."""
+    return [join_path(state_dir, "claude")]
+
+
+def invocation(req: InvocationRequest) -> Invocation:
+    """``claude -p`` reading the prompt on stdin, edits accepted, JSON out."""
+    argv = ["claude", "-p", *model_flag("--model", req.model)]
+    # --allowedTools is variadic: one item per tool, ended by the next flag.
+    argv += ["--permission-mode", "acceptEdits", "--allowedTools", *CLAUDE_TOOLS]
+    argv += ["--output-format", "json", *req.extra_args]
+    env = {
+        "CLAUDE_CONFIG_DIR": state_dirs(req.state_dir)[0],
+        "DISABLE_AUTOUPDATER": "1",
+        "CLAUDE_CODE_MAX_RETRIES": CLAUDE_MAX_RETRIES,
+    }
+    return Invocation(argv, env, req.prompt_file)
+
+
+ADAPTER = Adapter("claude", invocation, parse_claude, state_dirs)

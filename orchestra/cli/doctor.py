@@ -1,0 +1,77 @@
+"""`orchestra doctor`: check what a cycle needs and say how to fix each problem."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from orchestra.errors import OrchestraError
+
+Check = tuple[str, str, str]  # (what, "ok" | "problem", detail or fix)
+
+
+def _project_checks(project: Path) -> tuple[list[Check], object | None]:
+    from orchestra.project import open_project
+
+    try:
+        proj = open_project(project, log=False)
+    except OrchestraError as exc:
+        return [("project and config", "problem", str(exc))], None
+    checks: list[Check] = [("project and config", "ok", f"{proj.root} ({', '.join(proj.sources)})")]
+    for worker_id in proj.workflow_workers():
+        profile = proj.worker(worker_id)
+        where = (
+            profile.runtime if profile.docker is None else f"docker image {profile.docker.image}"
+        )
+        label = f"worker {worker_id} ({profile.agent}, {where})"
+        try:
+            from orchestra.agents import executable
+
+            proj.runtime(profile, "doctor").preflight(executable(profile.agent, profile.command))
+        except OrchestraError as exc:
+            checks.append((label, "problem", str(exc)))
+        else:
+            checks.append((label, "ok", "ready"))
+    return checks, proj
+
+
+def _prefect_check(project: Path) -> Check:
+    api = os.environ.get("PREFECT_API_URL")
+    if api:
+        return ("prefect", "ok", f"API {api}")
+    home = os.environ.get("PREFECT_HOME") or str(project / ".orchestra" / "prefect")
+    return ("prefect", "ok", f"ephemeral server, runs kept in PREFECT_HOME={home}")
+
+
+def _memory_check(proj: object) -> Check:
+    from orchestra.memory.check import smoke_test
+
+    return smoke_test(proj)
+
+
+def run_checks(project: Path, what: str, console: Console) -> int:
+    """Print a table of checks; return the number of problems."""
+    checks: list[Check] = []
+    proj: object | None = None
+    if what not in {"all", "memory"}:
+        checks.append(("doctor", "problem", f"unknown check {what!r}; use `all` or `memory`"))
+    else:
+        project_checks, proj = _project_checks(project)
+        if what == "all":
+            checks += project_checks
+            checks.append(_prefect_check(project))
+        if proj is not None:
+            checks.append(_memory_check(proj))
+        elif what == "memory":
+            checks += project_checks
+    table = Table(title="orchestra doctor")
+    for col in ("check", "status", "detail / fix"):
+        table.add_column(col)
+    for name, status, detail in checks:
+        colour = "green" if status == "ok" else "red"
+        table.add_row(name, f"[{colour}]{status}[/]", detail)
+    console.print(table)
+    return sum(1 for _, status, _ in checks if status != "ok")

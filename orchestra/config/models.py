@@ -1,0 +1,318 @@
+"""Configuration models (pydantic v2). Every field has a description: it becomes the JSON Schema.
+
+Loading is layered (see :mod:`orchestra.config_loader`): built-in defaults → user file →
+project ``orchestra.yaml`` → ``orchestra.local.yaml`` → ``--config`` overlay → ``ORCHESTRA_*`` env.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Role = Literal["planner", "architect", "coder", "reviewer", "fixer"]
+
+
+AgentKind = Literal["opencode", "claude", "codex", "aider", "command"]
+
+
+RuntimeKind = Literal["docker", "process"]
+
+
+ModelPolicy = Literal["dynamic", "sticky"]
+
+
+Integration = Literal["branch", "merge", "patch"]
+
+
+StepWhen = Literal["always", "changes_requested"]
+
+
+#: Roles whose steps may write into the task workspace; the others see it read-only.
+WRITING_ROLES: frozenset[str] = frozenset({"coder", "fixer"})
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, defaults are validated, fields are documented."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, use_attribute_docstrings=True)
+
+
+class TasksConfig(Strict):
+    default_timeout: int = Field(600, ge=1)
+    """Seconds a step may run when neither the step nor the worker sets its own timeout."""
+    default_auto_spawn: bool = False
+    """Reserved: let a finished task ask the planner for follow-up tasks (not used yet; the
+    planner runs whenever the queue is empty)."""
+    default_model_policy: ModelPolicy = "dynamic"
+    """dynamic: each step uses its worker's model (or the task's `model`); sticky: the first
+    model used in a task is kept for all its later steps."""
+    max_attempts: int = Field(3, ge=1)
+    """Failed runs of one task before it moves to `failed/` for good."""
+
+
+class UiConfig(Strict):
+    vision_timeout: int = Field(300, ge=1)
+    """Seconds a UI/vision check may take (reserved for UI verification steps)."""
+    debug: bool = False
+    """Verbose logging of every agent output line at debug level."""
+
+
+class MountConfig(Strict):
+    source: str | None = None
+    """Host folder mounted into the container; default: the task's workspace."""
+    target: str = "/workspace"
+    """Where the workspace appears inside the container."""
+    read_only: bool | None = None
+    """Force the mount read-only (true) or read-write (false); default follows the role."""
+
+
+class DockerConfig(Strict):
+    image: str = Field(..., min_length=1, examples=["orchestra-worker:latest"])
+    """Image the step's container starts from (build it from docker/worker/Dockerfile)."""
+    base_url: str | None = None
+    """Docker engine address; default: DOCKER_HOST or the local socket."""
+    workdir: str = "/workspace"
+    """Working directory inside the container."""
+    network: str = "bridge"
+    """Docker network mode for the step (bridge, none, host, or a network name)."""
+    mount: MountConfig = Field(default_factory=MountConfig)
+    """How the task workspace is mounted."""
+    bridge_host: str = "host.docker.internal"
+    """Host name that replaces localhost/127.0.0.1/[::1] in env values (not on network host)."""
+    user: str | None = None
+    """uid:gid the container runs as; default: the host user's, so files stay theirs."""
+    cpus: float = Field(2.0, gt=0)
+    """CPU limit for one step."""
+    mem_limit: str = "4g"
+    """Memory limit for one step (docker syntax: 512m, 4g)."""
+    pids_limit: int = Field(512, ge=16)
+    """Maximum processes inside the step's container."""
+    read_only_rootfs: bool = False
+    """Make the container's root filesystem read-only (a tmpfs is mounted at /tmp)."""
+    volumes: list[str] = Field(default_factory=list)
+    """Extra bind mounts `host:container[:ro]`; the Docker socket is always refused."""
+
+
+class WorkerProfile(Strict):
+    role: Role
+    """What this worker does in a workflow; decides its write access."""
+    agent: AgentKind = "opencode"
+    """Agent CLI adapter; `command` runs `command:` with placeholders."""
+    command: list[str] | None = None
+    """argv for agent `command`; placeholders {prompt_file} {workspace} {output_dir} {model}."""
+    model: str | None = None
+    """Model name passed to the agent CLI; none = the CLI's own default."""
+    runtime: RuntimeKind = "docker"
+    """Where the agent runs: a sandboxed Docker container (default) or a native process."""
+    prompt: str | None = None
+    """Prompt template name in orchestra/prompts (default: the step's own)."""
+    timeout: int | None = Field(None, ge=1)
+    """Seconds one step of this worker may run (default: tasks.default_timeout)."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Environment variables set for the agent (never logged)."""
+    pass_env: list[str] = Field(default_factory=list)
+    """Host environment variables passed through (names; `*` patterns allowed)."""
+    docker: DockerConfig | None = None
+    """Container settings; required when runtime is docker."""
+
+    @model_validator(mode="after")
+    def _check_runtime(self) -> WorkerProfile:
+        if self.runtime == "docker" and self.docker is None:
+            msg = "runtime docker needs `docker: {image: ...}`; or set `runtime: process`"
+            raise ValueError(msg)
+        if self.agent == "command" and not self.command:
+            msg = "agent `command` needs `command: [executable, args...]`"
+            raise ValueError(msg)
+        return self
+
+
+class StepConfig(Strict):
+    id: str = Field(..., pattern=r"^[a-z][a-z0-9_-]*$")
+    """Step id, shown in run names (`task-03 · implement (coder)`)."""
+    worker: str
+    """Worker id from `workers` that runs this step."""
+    title: str | None = None
+    """Heading of this step's block in the carry; default: the id capitalised."""
+    prompt: str | None = None
+    """Prompt template name; default: the worker's prompt, else the step id."""
+    when: StepWhen = "always"
+    """always, or only after a review asked for changes (then the review runs again)."""
+    timeout: int | None = Field(None, ge=1)
+    """Seconds this step may run; overrides the worker's timeout."""
+
+
+def _default_steps() -> list[StepConfig]:
+    return [
+        StepConfig(id="plan", worker="architect", title="Plan"),
+        StepConfig(id="implement", worker="coder", title="Implement"),
+        StepConfig(id="review", worker="reviewer", title="Review"),
+        StepConfig(id="fix", worker="fixer", title="Fix", when="changes_requested"),
+    ]
+
+
+class InfiniteOrchestraConfig(Strict):
+    goal: str = "Improve the project: fix failing tests, then small, safe improvements."
+    """What the planner works towards."""
+    queue_dir: str = ".orchestra/queue"
+    """Task files waiting to run (relative to the project, may not escape it)."""
+    archive_dir: str = ".orchestra/done"
+    """Where succeeded task files are archived."""
+    running_dir: str = ".orchestra/running"
+    """Claimed task files while they run."""
+    failed_dir: str = ".orchestra/failed"
+    """Task files that failed max_attempts times, with an error report beside each."""
+    rejected_dir: str = ".orchestra/rejected"
+    """Malformed or oversize task files, with the reason beside each."""
+    runs_dir: str = ".orchestra/runs"
+    """Per-step prompts, outputs and handoffs."""
+    plan_workflow: Literal["infinite-orchestra-plan"] = "infinite-orchestra-plan"
+    """Flow that fills the queue (the one planning flow Orchestra ships)."""
+    task_workflow: Literal["roocode-boomerang"] = "roocode-boomerang"
+    """Flow that runs one task (its steps are configured under workflows.roocode_boomerang)."""
+    planner: str = "planner"
+    """Worker id of the planner."""
+    max_tasks_per_cycle: int = Field(4, ge=1)
+    """Tasks taken from the queue per cycle."""
+    max_queue: int = Field(8, ge=1)
+    """Bound on the queue: the planner writes at most this many task files."""
+    continue_on_failure: bool = True
+    """Run the next task after a failed one (false: stop the cycle at the first failure)."""
+
+
+class TriggerConfig(Strict):
+    enabled: bool = False
+    """Switch the schedule on (also needs `prefect deploy`; see docs/24-7.md)."""
+    idle_minutes: int = Field(30, ge=0)
+    """A scheduled cycle skips when a human touched the repository this recently."""
+    cooldown_minutes: int = Field(30, ge=1)
+    """Interval between scheduled cycles."""
+
+
+class TriggersConfig(Strict):
+    infinite_orchestra: TriggerConfig = Field(default_factory=TriggerConfig)
+    """The scheduled cycle."""
+    self_improve_on_idle: TriggerConfig = Field(default_factory=TriggerConfig)
+    """The self-improve preset, on the same idle rule."""
+
+
+class BoomerangConfig(Strict):
+    steps: list[StepConfig] = Field(default_factory=_default_steps, min_length=1)
+    """Steps of one task, in order."""
+    max_steps: int = Field(8, ge=1)
+    """Bound on steps run for one task, fix/review rounds included."""
+    max_task_chars: int = Field(12_000, ge=100)
+    """Task files larger than this are quarantined."""
+    max_carry_chars: int = Field(24_000, ge=1000)
+    """Bound on the carry of earlier handoffs given to a step; oldest dropped first."""
+    per_step_timeout: int | None = Field(None, ge=1)
+    """Seconds any step may run; overrides worker timeouts when set."""
+
+
+class WorkflowsConfig(Strict):
+    infinite_orchestra: InfiniteOrchestraConfig = Field(default_factory=InfiniteOrchestraConfig)
+    """The cycle: plan when empty, then run tasks."""
+    triggers: TriggersConfig = Field(default_factory=TriggersConfig)
+    """Schedules; all off unless switched on."""
+    roocode_boomerang: BoomerangConfig = Field(default_factory=BoomerangConfig)
+    """The per-task workflow."""
+
+
+class LimitsConfig(Strict):
+    max_consecutive_failures: int = Field(3, ge=1)
+    """Failed tasks in a row after which the cycle stops (and schedules pause)."""
+    max_cycles_per_day: int = Field(48, ge=1)
+    """Cycles started per UTC day before further cycles skip."""
+    task_wall_clock: int = Field(3600, ge=1)
+    """Seconds one task may take across all its steps."""
+    max_cost_usd_per_cycle: float | None = Field(None, ge=0)
+    """Stop taking tasks once agents reported this much cost in a cycle."""
+    kill_grace_seconds: float = Field(10.0, ge=0)
+    """Seconds between SIGTERM/stop and SIGKILL/kill when a step is stopped."""
+    keep_runs: int = Field(50, ge=1)
+    """Run folders (prompts, outputs, reports) kept under runs_dir; older ones are pruned at
+    the start of a cycle. Task files themselves are never deleted."""
+
+
+class MemoryConfig(Strict):
+    backend: Literal["sqlite", "neo4j", "none"] = "sqlite"
+    """Where the memory of past tasks lives."""
+    path: str = ".orchestra/memory.sqlite3"
+    """SQLite file (relative to the project)."""
+    max_items: int = Field(1000, ge=10)
+    """History kept per project; oldest trimmed."""
+
+
+class GitConfig(Strict):
+    base_branch: str | None = None
+    """Branch tasks start from; default: the branch checked out in the project."""
+    integration: Integration = "branch"
+    """branch: leave `orchestra/<task-id>`; merge: fast-forward the base (after verify);
+    patch: also write a patch into the archive."""
+    author_name: str = "Orchestra"
+    """Author of the commits Orchestra makes on task branches."""
+    author_email: str = "orchestra@localhost"
+    """Author e-mail of Orchestra's commits (the idle gate recognises it)."""
+    worktrees_dir: str = ".orchestra/worktrees"
+    """Where each task's own clone lives while it runs."""
+    verify: str | None = None
+    """Command that must pass in the task's clone before a task counts as done (a task's
+    front matter `verify` wins)."""
+
+
+class LoggingConfig(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    """Lowest level written."""
+    file: str = ".orchestra/logs/orchestra.jsonl"
+    """JSONL log file (relative to the project); the LOG_FILE env var overrides it."""
+    max_bytes: int = Field(20_000_000, ge=10_000)
+    """Size at which the log file is rotated to `<file>.1` (one old file is kept)."""
+
+
+def _default_workers() -> dict[str, WorkerProfile]:
+    image = DockerConfig(image="orchestra-worker:latest")
+    return {
+        role_id: WorkerProfile(role=role, agent="opencode", docker=image)
+        for role_id, role in (
+            ("planner", "planner"),
+            ("architect", "architect"),
+            ("coder", "coder"),
+            ("reviewer", "reviewer"),
+            ("fixer", "fixer"),
+        )
+    }
+
+
+class OrchestraConfig(Strict):
+    """Everything Orchestra reads from orchestra.yaml."""
+
+    tasks: TasksConfig = Field(default_factory=TasksConfig)
+    """Defaults for every task."""
+    ui: UiConfig = Field(default_factory=UiConfig)
+    """UI checks and debug output."""
+    workers: dict[str, WorkerProfile] = Field(default_factory=_default_workers)
+    """Worker profiles by id."""
+    workflows: WorkflowsConfig = Field(default_factory=WorkflowsConfig)
+    """The cycle, its triggers and the per-task workflow."""
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    """Budgets and stop rules."""
+    git: GitConfig = Field(default_factory=GitConfig)
+    """Task isolation and integration of results."""
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    """Memory of what was done."""
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    """Structured logs."""
+
+    @model_validator(mode="after")
+    def _check_worker_refs(self) -> OrchestraConfig:
+        planner = self.workflows.infinite_orchestra.planner
+        refs = [("workflows.infinite_orchestra.planner", planner)] + [
+            (f"workflows.roocode_boomerang.steps[{i}].worker", s.worker)
+            for i, s in enumerate(self.workflows.roocode_boomerang.steps)
+        ]
+        known = sorted(self.workers)
+        for where, worker in refs:
+            if worker not in self.workers:
+                msg = f"{where} names worker {worker!r}, which is not defined; known: {known}"
+                raise ValueError(msg)
+        return self

@@ -1,0 +1,66 @@
+"""What happens to a task file when its run ends: archived on success, kept with its reasons
+on failure. Plus finding the claim of a task already moved into ``running/``."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from orchestra.engine.task import TaskOutcome
+from orchestra.errors import QueueError
+from orchestra.queue.claims import Claimed
+from orchestra.queue.store import TaskQueue
+from orchestra.queue.taskfile import parse_task
+from orchestra.report.markdown import task_markdown
+
+
+def load_claim(queue: TaskQueue, path: Path) -> Claimed:
+    """The claim of a task file in ``running/`` (claimed earlier by the cycle)."""
+    record = queue.claim_record(path)
+    if record is None:
+        msg = f"{str(path)!r} is not a claimed task in {str(queue.layout.running)!r}; pass a running task"
+        raise QueueError(msg)
+    if record.pid != os.getpid() or record.host != socket.gethostname():
+        # Only the process that claimed a task runs it; anything else would run it twice.
+        msg = (
+            f"{path.name} is claimed by run {record.run_id!r} (pid {record.pid} on {record.host}); "
+            "pass a task file from the queue folder instead"
+        )
+        raise QueueError(msg)
+    return Claimed(parse_task(path, max_chars=queue.max_task_chars), record)
+
+
+def finish(queue: TaskQueue, claimed: Claimed, outcome: TaskOutcome) -> Path:
+    """Archive a done task, or give a failed one back (or to failed/) with its report."""
+    if outcome.status == "done":
+        where = queue.archive(claimed)
+    else:
+        where = queue.fail(claimed, reason=outcome.reason, report=task_markdown(outcome))
+    logger.bind(task_id=outcome.task_id, event=outcome.status).info(
+        "{} {} → {}", outcome.task_id, outcome.status, where
+    )
+    return where
+
+
+def write_outcome(outcome: TaskOutcome, *, report: Path | None, moved_to: Path) -> dict[str, Any]:
+    """The task's outcome as the cycle reads it back: ``outcome.json`` in its run folder."""
+    data: dict[str, Any] = {
+        "task": outcome.task_id,
+        "title": outcome.title,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "steps": len(outcome.steps),
+        "cost_usd": outcome.cost_usd,
+        "report": str(report),
+        "moved_to": str(moved_to),
+        "integration": outcome.integration,
+    }
+    if outcome.run_dir is not None:
+        outcome.run_dir.mkdir(parents=True, exist_ok=True)
+        (outcome.run_dir / "outcome.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return data

@@ -1,0 +1,248 @@
+"""Run one step: render the prompt, build the agent's argv/env, run it, read its handoff.
+
+Plain functions; the flows wrap :func:`run_step` in a Prefect task so each step is a task run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from loguru import logger
+
+from orchestra.agents import (
+    AgentOutcome,
+    Invocation,
+    allowed_env,
+    build_invocation,
+    parse_outcome,
+    state_dirs,
+)
+from orchestra.config.models import WRITING_ROLES, WorkerProfile
+from orchestra.engine.handoff import Handoff, Verdict, parse_handoff
+from orchestra.engine.prompting import render_prompt
+from orchestra.paths import write_own_file
+from orchestra.queue.claims import OWNER_LABEL, owner_label
+from orchestra.runtime.base import StepRequest, StopCheck, WorkerRuntime
+from orchestra.secrets import redact, register_secrets
+
+StepStatus = Literal["ok", "failed", "timeout", "stopped"]
+
+
+#: Always passed to native processes so an agent can find its interpreter and a HOME.
+PROCESS_BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
+
+
+DOCKER_OUTPUT_DIR = "/orchestra/out"
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Everything needed to run one step of one task (or the planner)."""
+
+    project_id: str
+    run_id: str
+    task_id: str
+    step_id: str
+    title: str
+    worker_id: str
+    profile: WorkerProfile
+    prompt_name: str
+    workspace: Path
+    output_dir: Path
+    timeout: float
+    model: str | None
+    values: Mapping[str, str] = field(default_factory=dict)
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    verify_command: str | None = None
+    """When set, this is the verification gate: run the command instead of an agent."""
+
+
+@dataclass
+class StepRecord:
+    """What one step did; goes into the task's report and artifact."""
+
+    task_id: str
+    step: str
+    title: str
+    worker: str
+    status: StepStatus
+    duration: float
+    verdict: Verdict | None
+    output_tail: str
+    message: str
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    handoff: Handoff = field(default_factory=Handoff)
+
+    @property
+    def ok(self) -> bool:
+        """The step finished and its agent reported success."""
+        return self.status == "ok"
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-friendly view (handoff flattened)."""
+        data = asdict(self)
+        data["handoff"] = asdict(self.handoff)
+        return data
+
+
+class StepFailed(Exception):
+    """Raised inside the Prefect task so the task run shows Failed; carries the record."""
+
+    def __init__(self, record: StepRecord) -> None:
+        super().__init__(f"{record.step} ({record.worker}): {record.message or record.status}")
+        self.record = record
+
+
+def visible_paths(profile: WorkerProfile, workspace: Path, output_dir: Path) -> tuple[str, str]:
+    """Workspace and output folder as the agent sees them (container paths under Docker)."""
+    if profile.runtime == "docker" and profile.docker is not None:
+        return profile.docker.mount.target, DOCKER_OUTPUT_DIR
+    return str(workspace), str(output_dir)
+
+
+def step_env(
+    profile: WorkerProfile,
+    adapter_env: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The agent's environment, later wins: allowlisted host variables (PATH/HOME natively,
+    plus `pass_env`) → the adapter's own (state dirs) → the profile's `env`."""
+    source = os.environ if environ is None else environ
+    env: dict[str, str] = {}
+    if profile.runtime == "process":
+        env.update(allowed_env(source, list(PROCESS_BASE_ENV)))
+        # The interpreter running Orchestra stays findable (venvs are often not on PATH).
+        env["PATH"] = os.pathsep.join(
+            [str(Path(sys.executable).parent), env.get("PATH", os.defpath)]
+        )
+    passed = allowed_env(source, list(profile.pass_env))
+    register_secrets(passed.values())
+    register_secrets(profile.env.values())
+    env.update(passed)
+    env.update(adapter_env or {})
+    env.update(profile.env)
+    return env
+
+
+def _status(outcome: AgentOutcome, timed_out: bool, stopped: str | None) -> StepStatus:
+    if stopped:
+        return "stopped"
+    if timed_out:
+        return "timeout"
+    return "ok" if outcome.ok else "failed"
+
+
+def _invocation(ctx: StepContext) -> Invocation:
+    if ctx.verify_command is not None:
+        return Invocation(argv=["/bin/sh", "-c", ctx.verify_command], env={}, stdin_path=None)
+    ws_seen, out_seen = visible_paths(ctx.profile, ctx.workspace, ctx.output_dir)
+    prompt = render_prompt(ctx.prompt_name, workspace=ws_seen, output_dir=out_seen, **ctx.values)
+    # Task text and earlier handoffs may name host paths; in a container they must not.
+    for host, seen in ((ctx.output_dir, out_seen), (ctx.workspace, ws_seen)):
+        prompt = prompt.replace(str(host), seen)
+    write_own_file(ctx.output_dir / "prompt.md", prompt)
+    return build_invocation(
+        ctx.profile.agent,
+        prompt_file=f"{out_seen}/prompt.md",
+        workspace=ws_seen,
+        output_dir=out_seen,
+        state_dir=f"{out_seen}/.state",
+        model=ctx.model,
+        command=ctx.profile.command,
+    )
+
+
+def run_step(
+    ctx: StepContext,
+    runtime: WorkerRuntime,
+    *,
+    should_stop: StopCheck | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> StepRecord:
+    """Run one step to completion and return its record (never raises for agent failure)."""
+    ctx.output_dir.mkdir(parents=True, exist_ok=True)
+    state_dir = ctx.output_dir / ".state"
+    state_dir.mkdir(exist_ok=True)
+    invocation = _invocation(ctx)
+    if ctx.verify_command is None:
+        for folder in state_dirs(ctx.profile.agent, str(state_dir)):
+            Path(folder).mkdir(parents=True, exist_ok=True)  # e.g. CODEX_HOME must be writable
+    env = step_env(ctx.profile, invocation.env, environ)
+    env.update(ctx.extra_env)
+    request = StepRequest(
+        argv=invocation.argv,
+        workspace=ctx.workspace,
+        output_dir=ctx.output_dir,
+        timeout=ctx.timeout,
+        env=env,
+        stdin_path=ctx.output_dir / "prompt.md" if invocation.stdin_path else None,
+        read_only_workspace=ctx.profile.role not in WRITING_ROLES,
+        labels={
+            "orchestra.task": ctx.task_id,
+            "orchestra.step": ctx.step_id,
+            OWNER_LABEL: owner_label(),
+        },
+        name=f"{ctx.task_id}-{ctx.step_id}",
+    )
+    bound = logger.bind(task_id=ctx.task_id, step=ctx.step_id, worker=ctx.worker_id)
+    bound.bind(event="start").info("▶ {} · {} ({})", ctx.task_id, ctx.step_id, ctx.worker_id)
+
+    def on_line(stream: str, line: str) -> None:
+        bound.info("[{}] {}", stream, line)
+
+    result = runtime.run(request, on_line, should_stop)
+    outcome = parse_outcome(
+        "command" if ctx.verify_command is not None else ctx.profile.agent,
+        exit_code=result.exit_code,
+        stdout=result.stdout,
+        stderr=result.stderr,
+        timed_out=result.timed_out,
+        output_dir=ctx.output_dir,
+    )
+    handoff = parse_handoff(redact(outcome.text)) if ctx.verify_command is None else Handoff()
+    status = _status(outcome, result.timed_out, result.stopped_reason)
+    message = outcome.message
+    if status == "timeout":
+        message = f"timed out after {ctx.timeout:.0f} s (stopped, then killed)"
+    elif status == "stopped":
+        message = result.stopped_reason or "stopped"
+    elif status == "failed" and not message:
+        message = f"exit code {result.exit_code}"
+    record = StepRecord(
+        task_id=ctx.task_id,
+        step=ctx.step_id,
+        title=ctx.title,
+        worker=ctx.worker_id,
+        status=status,
+        duration=round(result.duration, 3),
+        verdict=handoff.verdict,
+        output_tail=redact(result.output_tail),
+        message=redact(message),
+        model=ctx.model,
+        input_tokens=outcome.input_tokens,
+        output_tokens=outcome.output_tokens,
+        cost_usd=outcome.cost_usd,
+        handoff=handoff,
+    )
+    write_own_file(ctx.output_dir / "result.json", json.dumps(record.to_json(), indent=2))
+    event = bound.bind(event=status)
+    log = event.info if record.ok else event.warning
+    log(
+        "  {} · {} ({}) {} in {:.1f}s {}",
+        ctx.task_id,
+        ctx.step_id,
+        ctx.worker_id,
+        status,
+        result.duration,
+        message,
+    )
+    return record

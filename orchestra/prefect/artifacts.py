@@ -1,0 +1,48 @@
+"""The task report and the cycle table as Prefect artifacts on the current run."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from orchestra.engine.task import TaskOutcome
+from orchestra.report.markdown import task_markdown
+from orchestra.secrets import redact
+
+
+def artifact_key(*parts: str) -> str:
+    """Prefect artifact keys allow lower-case letters, digits and dashes only."""
+    key = "-".join(parts).lower()
+    return re.sub(r"[^a-z0-9-]+", "-", key).strip("-")[:120]
+
+
+def publish_task_artifact(outcome: TaskOutcome, project_id: str) -> None:
+    """Attach the task's report to the current Prefect run (no-op outside a run)."""
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(
+        markdown=task_markdown(outcome),
+        key=artifact_key(project_id, outcome.task_id),
+        description=f"{outcome.task_id}: {outcome.status}",
+    )
+
+
+CYCLE_COLUMNS = ("task", "title", "status", "steps", "cost_usd", "reason", "report")
+
+
+def publish_cycle_artifact(
+    tasks: Sequence[Mapping[str, Any]], project_id: str, summary: str
+) -> None:
+    """Attach the cycle's table (one row per task) to the current Prefect run."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    rows = [{col: redact(str(t.get(col, "")))[:300] for col in CYCLE_COLUMNS} for t in tasks]
+    if rows:
+        create_table_artifact(
+            table=rows, key=artifact_key(project_id, "cycle"), description=summary
+        )
+    else:
+        create_markdown_artifact(
+            markdown=f"# Cycle\n\n{summary}\n", key=artifact_key(project_id, "cycle")
+        )

@@ -1,0 +1,110 @@
+"""Git plumbing for task isolation: a self-contained clone per task, never the user's checkout.
+
+Each task works in ``.orchestra/worktrees/<task-id>``, a ``git clone --local`` of the project
+(objects hard-linked, so it is cheap) on branch ``orchestra/<task-id>``. A clone has a real
+``.git`` folder, so git works inside a container too (a ``git worktree``'s ``.git`` file would
+point at a host path). Results come back with ``git fetch`` into the project's refs only:
+the user's working tree and index are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from orchestra.errors import ProjectError
+
+GIT_TIMEOUT = 120
+
+
+#: Applied to every git call: an agent may have written `.git/config` or hooks in its clone,
+#: and nothing it wrote may run on the host.
+SAFE_GIT = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null")
+
+
+def _git_env(extra: dict[str, str] | None) -> dict[str, str]:
+    # GIT_DIR, GIT_INDEX_FILE, ... inherited from a hook or CI would point git at another
+    # repository (possibly the user's index); we always name the repository by cwd.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(extra or {})
+    return env
+
+
+def git(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> str:
+    """Run git in ``cwd`` and return stdout; failures raise ProjectError with git's message."""
+    try:
+        proc = subprocess.run(
+            ["git", *SAFE_GIT, *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+            env=_git_env(env),
+        )
+    except FileNotFoundError as exc:
+        msg = "git is not installed or not on PATH; install git (apt-get install git)"
+        raise ProjectError(msg) from exc
+    except subprocess.TimeoutExpired as exc:
+        msg = f"git {' '.join(args)} in {str(cwd)!r} took over {GIT_TIMEOUT} s and was stopped"
+        raise ProjectError(msg) from exc
+    if check and proc.returncode != 0:
+        msg = f"git {' '.join(args)} failed in {str(cwd)!r}: {proc.stderr.strip() or proc.stdout.strip()}"
+        raise ProjectError(msg)
+    return proc.stdout.strip()
+
+
+def check_project(project: Path) -> Path:
+    """The project must exist, be a git repository and have a first commit."""
+    if not project.is_dir():
+        what = "is not a folder" if project.exists() else "does not exist"
+        msg = f"project folder {str(project)!r} {what}; pass --project DIR of a git repository"
+        raise ProjectError(msg)
+    inside = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if inside.returncode != 0:
+        msg = f"project folder {str(project)!r} is not a git repository; run `git init` and commit, or pass --project"
+        raise ProjectError(msg)
+    head = subprocess.run(
+        ["git", "rev-parse", "--verify", "-q", "HEAD"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if head.returncode != 0:
+        msg = (
+            f"project {str(project)!r} has no commits yet; commit once so tasks can branch from it"
+        )
+        raise ProjectError(msg)
+    return Path(inside.stdout.strip())
+
+
+def current_branch(project: Path) -> str:
+    """The checked-out branch name, or the HEAD commit when detached."""
+    name = git(project, "symbolic-ref", "--short", "-q", "HEAD", check=False)
+    return name or git(project, "rev-parse", "HEAD")
+
+
+def ensure_excluded(root: Path, entries: tuple[str, ...]) -> tuple[list[str], Path]:
+    """Add ``entries`` to the repository's `.git/info/exclude` (not a tracked file) once each.
+
+    Returns the entries added and the exclude file.
+    """
+    exclude = Path(git(root, "rev-parse", "--git-path", "info/exclude"))
+    exclude = exclude if exclude.is_absolute() else root / exclude
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    lines = exclude.read_text(encoding="utf-8").splitlines() if exclude.exists() else []
+    missing = [e for e in entries if e not in lines]
+    if missing:
+        with exclude.open("a", encoding="utf-8") as fh:
+            if lines and lines[-1] != "":
+                fh.write("\n")
+            fh.write("\n".join(missing) + "\n")
+    return missing, exclude
