@@ -12,11 +12,12 @@ from prefect.states import Completed, Failed
 
 from flows.hooks import sweep_on_exit
 from flows.steps import step_runner
+from orchestra.engine.preflight import preflight
 from orchestra.engine.settle import finish, load_claim, write_outcome
 from orchestra.engine.task import run_task
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.artifacts import publish_task_artifact
-from orchestra.project import open_project
+from orchestra.prefect.runs import open_for_run
 from orchestra.report.markdown import write_task_report
 
 
@@ -35,7 +36,8 @@ def roocode_boomerang(
     task_name: str = "task",
 ) -> State[Any]:
     """Run one task: claim it (unless the cycle already did), run its steps, archive or fail it."""
-    proj = open_project(project, config_files or [])
+    run = open_for_run(project, config_files or [])
+    proj = run.project
     run_id = str(flow_run.get_id() or "local")
     path = Path(task_file)
     if path.parent.resolve() == proj.layout.running.resolve():
@@ -43,7 +45,7 @@ def roocode_boomerang(
     else:
         if reason := kill_switch_reason(proj.root):
             return Completed(name="Skipped", message=f"skipped: {reason}")
-        proj.preflight(run_id, include_planner=False)
+        preflight(proj, run.runtimes, run_id, include_planner=False)
         got = proj.queue.claim(path, run_id=run_id)
         if got is None:
             return Failed(
@@ -51,7 +53,7 @@ def roocode_boomerang(
             )
         claimed = got
     folder = Path(run_dir) if run_dir else proj.runs_dir / run_id / claimed.task.task_id
-    outcome = run_task(proj, claimed.task, run_id=run_id, runner=step_runner(proj), run_dir=folder)
+    outcome = run_task(proj, claimed.task, run_id=run_id, runner=step_runner(run), run_dir=folder)
     report = write_task_report(outcome)
     publish_task_artifact(outcome, proj.project_id)
     where = finish(proj.queue, claimed, outcome)

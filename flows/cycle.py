@@ -14,16 +14,19 @@ from prefect.states import Completed, Failed
 from flows.boomerang import roocode_boomerang
 from flows.hooks import sweep_on_exit
 from flows.plan import infinite_orchestra_plan
+from orchestra.engine.preflight import preflight
 from orchestra.engine.recall import memory_state, memory_summary, open_memory, remember
 from orchestra.engine.summary import CycleSummary, read_outcome
 from orchestra.errors import CycleError, CycleSkipped
-from orchestra.policy.gates import check_start, cycle_lock, record_cycle_start
 from orchestra.memory import BestEffortStore
 from orchestra.policy.breaker import over_budget, pauses_schedule, stop_after
+from orchestra.policy.gates import check_start, cycle_lock, record_cycle_start
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.artifacts import publish_cycle_artifact
+from orchestra.prefect.docker_host import docker_host_client
+from orchestra.prefect.runs import RunProject, open_for_run
 from orchestra.prefect.schedules import pause_deployment_schedules
-from orchestra.project import Project, open_project
+from orchestra.project import Project
 from orchestra.upkeep.retention import disk_usage
 from orchestra.upkeep.tidy import tidy
 
@@ -49,7 +52,8 @@ def infinite_orchestra(
     idle rule of ``trigger`` (workflows.triggers.<trigger>).
     """
     files = config_files or []
-    proj = open_project(project, files, goal=goal, max_tasks=max_tasks)
+    run = open_for_run(project, files, goal=goal, max_tasks=max_tasks)
+    proj = run.project
     rule = getattr(proj.config.workflows.triggers, trigger)
     try:
         check_start(
@@ -60,18 +64,19 @@ def infinite_orchestra(
             email=proj.config.git.author_email,
         )
         with cycle_lock(proj.root):
-            return _cycle(proj, files, goal, plan_only=plan_only)
+            return _cycle(run, files, goal, plan_only=plan_only)
     except CycleSkipped as skipped:
         return Completed(name="Skipped", message=f"skipped: {skipped}")
 
 
-def _cycle(proj: Project, files: list[str], goal: str | None, *, plan_only: bool) -> State[Any]:
+def _cycle(run: RunProject, files: list[str], goal: str | None, *, plan_only: bool) -> State[Any]:
+    proj = run.project
     run_id = str(flow_run.get_id() or "local")
-    proj.preflight(run_id)
+    preflight(proj, run.runtimes, run_id)
     proj.queue.pending()  # an unreadable queue stops here, before anything moves
     record_cycle_start(proj.root, run_id)
     summary = CycleSummary(str(proj.root), str(proj.layout.queue), str(proj.runs_dir / run_id))
-    tidied = tidy(proj, run_id)
+    tidied = tidy(proj, run_id, engine_client=docker_host_client)
     summary.recovered, summary.swept = tidied.recovered, len(tidied.containers)
     with open_memory(proj) as memory:
         _plan(proj, files, goal, summary, memory)

@@ -10,8 +10,9 @@ from prefect.runtime import flow_run
 
 from flows.steps import step_runner
 from orchestra.engine.planner import plan
+from orchestra.engine.preflight import preflight
 from orchestra.errors import CycleError
-from orchestra.project import open_project
+from orchestra.prefect.runs import open_for_run
 
 
 @flow(name="infinite-orchestra-plan", log_prints=True)
@@ -23,11 +24,12 @@ def infinite_orchestra_plan(
     memory: str = "",
 ) -> dict[str, Any]:
     """Run the planner once; valid task files move into the queue, invalid ones to rejected/."""
-    proj = open_project(project, config_files or [], goal=goal)
+    run = open_for_run(project, config_files or [], goal=goal)
+    proj = run.project
     run_id = str(flow_run.get_id() or "local")
-    proj.preflight(run_id)
+    preflight(proj, run.runtimes, run_id)
     folder = Path(run_dir) if run_dir else proj.runs_dir / run_id
-    result = plan(proj, run_id=run_id, runner=step_runner(proj), run_dir=folder, memory=memory)
+    result = plan(proj, run_id=run_id, runner=step_runner(run), run_dir=folder, memory=memory)
     if result.record is not None and not result.record.ok:
         msg = f"planner failed: {result.record.message}"
         raise CycleError(msg)

@@ -2,149 +2,28 @@
 
 Exit codes: 0 the cycle succeeded; 1 it ran but a task failed or the queue stayed empty, or it
 was skipped (kill switch, another cycle running); 2 bad input (config, project, agent, Docker)
-found before anything was claimed.
+found before anything was claimed. The command line lives in :mod:`orchestra.cli.run_cycle`.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-
-from orchestra.errors import OrchestraError
-from orchestra.prefect.env import configure_prefect_env, ui_hint
-
-console = Console(highlight=False, soft_wrap=True)
+from orchestra.cli.run_cycle import main as run_cycle
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The command line of one ad-hoc cycle."""
-    parser = argparse.ArgumentParser(
-        prog="python -m flows.run", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--project", default=".", help="git repository to work on (default: .)")
-    parser.add_argument(
-        "--config", action="append", default=[], metavar="FILE", help="extra config overlay"
-    )
-    parser.add_argument("--goal", help="what the planner works towards (overrides the config)")
-    parser.add_argument(
-        "--max-tasks", type=int, help="tasks to run this cycle (overrides the config)"
-    )
-    parser.add_argument("--plan-only", action="store_true", help="fill the queue, run nothing")
-    parser.add_argument(
-        "--dry-run", action="store_true", help="check everything and show what would run"
-    )
-    return parser.parse_args(argv)
+def _cycle_flow() -> Any:
+    # Imported late: Prefect reads its settings (PREFECT_HOME, ...) on import.
+    from flows.cycle import infinite_orchestra
 
-
-def _check(args: argparse.Namespace) -> Any:
-    """Open the project and preflight the workers: fast feedback, before Prefect starts."""
-    from orchestra.project import open_project
-
-    project = open_project(
-        args.project, args.config, goal=args.goal, max_tasks=args.max_tasks, log=False
-    )
-    project.preflight("preflight")
-    return project
-
-
-def _dry_run(project: Any) -> int:
-    pending = project.queue.pending()
-    wf = project.config.workflows.infinite_orchestra
-    console.print(f"[bold]Dry run[/] for {project.root} (config: {', '.join(project.sources)})")
-    if not pending:
-        console.print(
-            f"queue {project.layout.queue} is empty: the planner ({wf.planner}) would run first"
-        )
-    for path in pending[: wf.max_tasks_per_cycle]:
-        console.print(f"would run {path.name}")
-    steps = " → ".join(
-        f"{s.id} ({s.worker})" for s in project.config.workflows.roocode_boomerang.steps
-    )
-    console.print(f"workflow: {steps}")
-    return 0
-
-
-def _not_progress(record: Any) -> bool:
-    return "event" not in record["extra"]
-
-
-def _progress_sink(message: Any) -> None:
-    record = message.record
-    event = record["extra"].get("event")
-    if event:
-        style = {"start": "cyan", "ok": "green", "done": "green"}.get(event, "red")
-        console.print(f"[{style}]{record['message']}[/]")
-
-
-def _report(data: dict[str, Any], ok: bool, message: str, project_home: str) -> None:
-    from rich.table import Table
-
-    table = Table(title="Orchestra cycle", show_lines=False)
-    for col in ("task", "title", "status", "steps", "reason"):
-        table.add_column(col)
-    for task in data.get("tasks", []):
-        table.add_row(
-            *(str(task.get(c, ""))[:80] for c in ("task", "title", "status", "steps", "reason"))
-        )
-    console.print(table)
-    console.print(f"[bold]{data.get('headline', message)}[/]")
-    console.print(f"queue: {data.get('queue_dir')}  reports: {data.get('runs_dir')}")
-    console.print(f".orchestra/ uses {data.get('disk_mb', 0)} MB (old run folders are pruned)")
-    console.print(ui_hint(project_home))
-    console.print("[green]cycle succeeded[/]" if ok else f"[red]cycle failed:[/] {message}")
+    return infinite_orchestra
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one cycle and return the process exit code."""
-    args = parse_args(argv)
-    from loguru import logger
-
-    logger.remove()  # the console shows progress and errors; the details go to the JSONL log
-    logger.add(sys.stderr, level="WARNING", format="{level:<8} {message}", filter=_not_progress)
-    try:
-        project = _check(args)
-    except OrchestraError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        return 2
-    prefect_home = configure_prefect_env(project.root)
-    # Step output goes to the Prefect UI and the JSONL log; the console shows progress lines.
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
-    if args.dry_run:
-        return _dry_run(project)
-
-    from flows.cycle import infinite_orchestra
-
-    logger.add(_progress_sink, level="INFO", filter=lambda r: "event" in r["extra"], catch=True)
-    console.print(f"[bold]Orchestra[/] cycle on {project.root} (Prefect home {prefect_home})")
-    state = infinite_orchestra(
-        project=str(project.root),
-        config_files=[str(Path(c).resolve()) for c in args.config],
-        goal=args.goal,
-        max_tasks=args.max_tasks,
-        plan_only=args.plan_only,
-        return_state=True,
-    )
-    message = state.message or state.name or "unknown state"
-    if state.name == "Skipped":
-        console.print(f"[yellow]cycle not run:[/] {escape(message)}")
-        return 1
-    try:
-        data = state.result(raise_on_failure=False)
-    except Exception as exc:
-        data = exc
-    if isinstance(data, BaseException):
-        console.print(f"[red]cycle failed:[/] {escape(str(data))}")
-        console.print(ui_hint(prefect_home))
-        return 1
-    _report(data if isinstance(data, dict) else {}, state.is_completed(), message, prefect_home)
-    return 0 if state.is_completed() else 1
+    return run_cycle(argv, _cycle_flow)
 
 
 if __name__ == "__main__":

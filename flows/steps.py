@@ -7,8 +7,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from orchestra.engine.step import StepContext, StepFailed, StepRecord, run_step
+from orchestra.engine.task import StepRunner
 from orchestra.policy.stopwatch import StopWatcher
-from orchestra.project import Project
+from orchestra.prefect.cancel import cancel_check
+from orchestra.prefect.runs import RunProject
 
 
 @task(
@@ -17,23 +19,23 @@ from orchestra.project import Project
     cache_policy=NO_CACHE,
     retries=0,
 )
-def step(ctx: StepContext, project: Project) -> StepRecord:
+def step(ctx: StepContext, run: RunProject) -> StepRecord:
     """Run one agent step; a failed step fails the task run but keeps its record."""
-    runtime = project.runtime(ctx.profile, ctx.run_id)
-    watcher = StopWatcher(project.root, [flow_run.get_id(), flow_run.get_root_flow_run_id()])
-    record = run_step(ctx, runtime, should_stop=watcher)
+    runtime = run.runtimes.get(ctx.profile, ctx.run_id)
+    cancelled = cancel_check([flow_run.get_id(), flow_run.get_root_flow_run_id()])
+    record = run_step(ctx, runtime, should_stop=StopWatcher(run.project.root, cancelled))
     if not record.ok:
         raise StepFailed(record)
     return record
 
 
-def step_runner(project: Project):  # type: ignore[no-untyped-def]
-    """A StepRunner for orchestra.taskrun that runs each step as a Prefect task run."""
+def step_runner(run: RunProject) -> StepRunner:
+    """A StepRunner for the engine that runs each step as a Prefect task run."""
 
-    def run(ctx: StepContext) -> StepRecord:
+    def run_one(ctx: StepContext) -> StepRecord:
         try:
-            return step(ctx, project)
+            return step(ctx, run)
         except StepFailed as failed:
             return failed.record
 
-    return run
+    return run_one

@@ -74,7 +74,7 @@ def queue(project: ProjectOpt = Path()) -> None:
     from orchestra.project import open_project
 
     try:
-        proj = open_project(project, log=False)
+        proj = open_project(project)
         listing = proj.queue.listing()
     except OrchestraError as exc:
         raise _fail(exc) from exc
@@ -101,7 +101,8 @@ def run(
     dry_run: bool = False,
 ) -> None:
     """Run one cycle (same as `python -m flows.run`)."""
-    from flows.run import main
+    from orchestra.cli.run_cycle import main
+    from orchestra.prefect.launch import load_flow
 
     argv = ["--project", str(project)]
     for item in config or []:
@@ -110,7 +111,7 @@ def run(
     argv += ["--max-tasks", str(max_tasks)] if max_tasks is not None else []
     argv += ["--plan-only"] if plan_only else []
     argv += ["--dry-run"] if dry_run else []
-    raise typer.Exit(main(argv))
+    raise typer.Exit(main(argv, load_flow))
 
 
 @app.command()

@@ -17,10 +17,14 @@ def _project_checks(project: Path) -> tuple[list[Check], object | None]:
     from orchestra.project import open_project
 
     try:
-        proj = open_project(project, log=False)
+        proj = open_project(project)
     except OrchestraError as exc:
         return [("project and config", "problem", str(exc))], None
     checks: list[Check] = [("project and config", "ok", f"{proj.root} ({', '.join(proj.sources)})")]
+    from orchestra.engine.preflight import check_worker
+    from orchestra.prefect.runs import runtime_pool
+
+    runtimes = runtime_pool(proj)
     for worker_id in proj.workflow_workers():
         profile = proj.worker(worker_id)
         where = (
@@ -28,9 +32,7 @@ def _project_checks(project: Path) -> tuple[list[Check], object | None]:
         )
         label = f"worker {worker_id} ({profile.agent}, {where})"
         try:
-            from orchestra.agents import executable
-
-            proj.runtime(profile, "doctor").preflight(executable(profile.agent, profile.command))
+            check_worker(proj, runtimes, worker_id, "doctor")
         except OrchestraError as exc:
             checks.append((label, "problem", str(exc)))
         else:

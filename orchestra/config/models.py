@@ -1,6 +1,6 @@
 """Configuration models (pydantic v2). Every field has a description: it becomes the JSON Schema.
 
-Loading is layered (see :mod:`orchestra.config_loader`): built-in defaults → user file →
+Loading is layered (see :mod:`orchestra.config.loader`): built-in defaults → user file →
 project ``orchestra.yaml`` → ``orchestra.local.yaml`` → ``--config`` overlay → ``ORCHESTRA_*`` env.
 """
 
@@ -94,6 +94,17 @@ class DockerConfig(Strict):
     """Extra bind mounts `host:container[:ro]`; the Docker socket is always refused."""
 
 
+class ProcessConfig(Strict):
+    """Settings of the native process runtime (none yet beyond its tag). Not a config key: a
+    profile with ``runtime: process`` has these; see :meth:`WorkerProfile.runtime_settings`."""
+
+    kind: Literal["process"] = "process"
+
+
+RuntimeSettings = ProcessConfig | DockerConfig
+"""What a runtime is built from: :func:`orchestra.runtime.build_runtime` matches on the type."""
+
+
 class WorkerProfile(Strict):
     role: Role
     """What this worker does in a workflow; decides its write access."""
@@ -125,6 +136,12 @@ class WorkerProfile(Strict):
             msg = "agent `command` needs `command: [executable, args...]`"
             raise ValueError(msg)
         return self
+
+    def runtime_settings(self) -> RuntimeSettings:
+        """The settings its runtime is built from: the ``docker:`` section, or process ones."""
+        if self.runtime == "docker" and self.docker is not None:
+            return self.docker
+        return ProcessConfig()
 
 
 class StepConfig(Strict):

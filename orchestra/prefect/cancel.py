@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
+
+from orchestra.policy.stopwatch import CancelCheck
 
 
 def is_cancelling(flow_run_id: str) -> bool:
+    """Whether the flow run is Cancelling or Cancelled (False when the API cannot tell)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import StateType
 
@@ -16,3 +20,14 @@ def is_cancelling(flow_run_id: str) -> bool:
         return False
     state = run.state
     return state is not None and state.type in {StateType.CANCELLING, StateType.CANCELLED}
+
+
+def cancel_check(flow_run_ids: Sequence[str | None]) -> CancelCheck:
+    """A check for :class:`~orchestra.policy.stopwatch.StopWatcher`: any of these runs (a step's
+    own run and its root, the cycle) cancelled."""
+    ids = list(dict.fromkeys(r for r in flow_run_ids if r))
+
+    def cancelled() -> bool:
+        return any(is_cancelling(run_id) for run_id in ids)
+
+    return cancelled

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from loguru import logger
 
 from orchestra.clock import iso_utc
+from orchestra.project import Project
 from orchestra.secrets import redact
 
 if TYPE_CHECKING:
@@ -41,26 +42,7 @@ LEVELS: dict[str, str] = {
 }
 
 
-_PREFECT_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
-
-
 DEFAULT_MAX_BYTES = 20_000_000
-
-
-def _prefect_ids() -> dict[str, str]:
-    try:
-        from prefect.context import FlowRunContext, TaskRunContext
-    except ImportError:  # pragma: no cover - prefect is a hard dependency
-        return {}
-    ids: dict[str, str] = {}
-    task_ctx = TaskRunContext.get()
-    if task_ctx is not None:
-        ids["task_run_id"] = str(task_ctx.task_run.id)
-        ids["flow_run_id"] = str(task_ctx.task_run.flow_run_id)
-    flow_ctx = FlowRunContext.get()
-    if flow_ctx is not None and flow_ctx.flow_run is not None:
-        ids.setdefault("flow_run_id", str(flow_ctx.flow_run.id))
-    return ids
 
 
 def to_json_line(record: Record) -> str:
@@ -72,7 +54,7 @@ def to_json_line(record: Record) -> str:
         "source": record["name"] or "orchestra",
     }
     extra = record["extra"]
-    ids = _prefect_ids()
+    ids = _context_ids()
     for name in CONTEXT_FIELDS:
         value = extra.get(name) or ids.get(name)
         if value:
@@ -109,41 +91,28 @@ class JsonlSink:
         self._fh.close()
 
 
-def prefect_sink(message: Message) -> None:
-    """Forward a record into the current Prefect run's logs; silent outside a run."""
-    if message.record["extra"].get("prefect") is False:
-        return
-    try:
-        from prefect.exceptions import MissingContextError
-        from prefect.logging import get_run_logger
-    except ImportError:  # pragma: no cover
-        return
-    try:
-        run_logger = get_run_logger()
-    except MissingContextError:
-        return
-    level = LEVELS.get(message.record["level"].name, "info")
-    run_logger.log(_PREFECT_LEVELS[level], redact(message.record["message"]))
-
-
-def resolve_log_file(project: Path, configured: str) -> Path:
-    """LOG_FILE wins over the configured path; relative paths live under the project."""
-    raw = os.environ.get("LOG_FILE") or configured
-    path = Path(raw).expanduser()
-    return path if path.is_absolute() else project / path
-
-
 def _stderr_sink(message: Message) -> None:
     sys.stderr.write(redact(str(message)))
 
 
+Forward = Callable[["Message"], None]
+"""A second sink every record also goes to (the flows pass Prefect's run-log bridge)."""
+ContextIds = Callable[[], dict[str, str]]
+"""Returns the ids of the run being logged (flow_run_id, task_run_id), {} outside a run."""
+
+
+def _no_ids() -> dict[str, str]:
+    return {}
+
+
+_context_ids: ContextIds = _no_ids
 _handlers: list[int] = []
 
 
 _sink: JsonlSink | None = None
 
 
-_configured: tuple[str, str, str | None] | None = None
+_configured: tuple[str, str, str | None, int] | None = None
 
 
 def setup_logging(
@@ -152,10 +121,14 @@ def setup_logging(
     level: str = "info",
     console_level: str | None = "warning",
     max_bytes: int = DEFAULT_MAX_BYTES,
+    forward: Forward | None = None,
+    context_ids: ContextIds | None = None,
 ) -> Path:
-    """(Re)configure loguru for this process: JSONL file, Prefect bridge, optional stderr."""
-    global _sink, _configured  # noqa: PLW0603 - loguru is process-global; so is our bookkeeping
-    wanted = (str(log_file), level, console_level)
+    """(Re)configure loguru for this process: JSONL file, an optional forward sink (the run's
+    logs), optional stderr. ``context_ids`` adds the run's ids to every JSON line."""
+    global _sink, _configured, _context_ids  # noqa: PLW0603 - loguru is process-global; so is our bookkeeping
+    _context_ids = context_ids or _no_ids
+    wanted = (str(log_file), level, console_level, id(forward))
     if _sink is not None and _configured == wanted:
         return log_file  # a subflow of the same cycle: keep the handlers (each add costs ~5 ms)
     reset_logging()
@@ -165,7 +138,8 @@ def setup_logging(
     _sink = JsonlSink(log_file, max_bytes=max_bytes)
     lvl = level.upper()
     _handlers.append(logger.add(_sink, level=lvl, catch=True))
-    _handlers.append(logger.add(prefect_sink, level=lvl, catch=True))
+    if forward is not None:
+        _handlers.append(logger.add(forward, level=lvl, catch=True))
     if console_level:
         _handlers.append(
             logger.add(
@@ -190,3 +164,19 @@ def reset_logging() -> None:
     if _sink is not None:
         _sink.close()
         _sink = None
+
+
+def setup_project_logging(
+    project: Project, *, forward: Forward | None = None, context_ids: ContextIds | None = None
+) -> Path:
+    """Logging as the project's config says: its JSONL file, level and rotation."""
+    cfg = project.config.logging
+    level = "debug" if project.config.ui.debug else cfg.level
+    return setup_logging(
+        project.log_file,
+        level=level,
+        console_level=None,
+        max_bytes=cfg.max_bytes,
+        forward=forward,
+        context_ids=context_ids,
+    )

@@ -10,8 +10,10 @@ reaches the agent (PID 1 would ignore it) and a missing executable is reported b
 policy (mounts, env, path and loopback rewriting, the refused Docker socket, limits) lives in
 :mod:`orchestra.runtime.sandbox`.
 
-The engine is reached through ``prefect_docker.host.DockerHost(...).get_client()`` (the sync
-docker SDK; prefect-docker's container tasks are async and are not used).
+The engine is reached through an injected ``engine_client(base_url, version)`` factory: the
+flows pass prefect-docker's ``DockerHost(...).get_client()`` (:mod:`orchestra.prefect.docker_host`);
+without one, the docker SDK's own client (the same thing, without Prefect on the import path).
+prefect-docker's container tasks are async and are not used.
 
 **Output.** The runtime attaches to the created container *before* starting it and
 demultiplexes the attach stream. ``logs(follow=True)`` was tried first: on container exit it
@@ -51,18 +53,14 @@ from loguru import logger
 from orchestra.config.models import DockerConfig
 from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError
 from orchestra.runtime import sandbox
-from orchestra.runtime.base import (
-    LineSink,
-    LineSplitter,
-    OutputCollector,
-    StepRequest,
-    StepResult,
-    StopCheck,
-    guarded_sink,
-)
+from orchestra.runtime.base import LineSink, StepRequest, StepResult, StopCheck
+from orchestra.runtime.output import LineSplitter, OutputCollector, guarded_sink
 
 ClientFactory = Callable[[], Any]
 """Returns a connected ``docker.DockerClient`` (raises DockerException when it cannot)."""
+
+EngineClient = Callable[[str | None, str], Any]
+"""(base_url or None for DOCKER_HOST/the local socket, API version or "auto") → a client."""
 
 #: How long to wait for the output reader once the container has exited.
 _READER_JOIN_SECONDS = 5.0
@@ -88,6 +86,7 @@ class DockerRuntime:
         kill_grace: float = 10.0,
         client_factory: ClientFactory | None = None,
         *,
+        engine_client: EngineClient | None = None,
         poll_interval: float = 0.25,
     ) -> None:
         self.cfg = cfg
@@ -96,6 +95,7 @@ class DockerRuntime:
         self.kill_grace = kill_grace
         self.poll_interval = min(poll_interval, 0.5)
         self._api_version: str | None = None
+        self._engine_client = engine_client or sdk_client
         self._client_factory = client_factory or self._default_client
 
     @property
@@ -121,15 +121,6 @@ class DockerRuntime:
         logger.debug(
             "docker preflight ok: image {} at {} (agent {})", self.cfg.image, self.address, argv0
         )
-
-    def container_paths(self, request: StepRequest) -> dict[str, str]:
-        """Host folder → container path for the step's mounts (to render prompts with)."""
-        return sandbox.container_paths(request, self.cfg)
-
-    def sweep(self, keep_run_ids: set[str]) -> list[str]:
-        """Remove this project's containers except those of ``keep_run_ids`` and this run."""
-        with self._client() as client:
-            return sweep(client, self.project_id, {*keep_run_ids, self.run_id})
 
     def run(
         self,
@@ -261,12 +252,9 @@ class DockerRuntime:
                 client.close()
 
     def _default_client(self) -> Any:
-        from prefect_docker.host import DockerHost
-
         # The first client negotiates the API version; later ones reuse it and skip the
         # GET /version round trip (~10 ms of every step, measured in bench/bench_docker.py).
-        version = self._api_version or "auto"
-        client = DockerHost(base_url=self.cfg.base_url or None, version=version).get_client()
+        client = self._engine_client(self.cfg.base_url or None, self._api_version or "auto")
         self._api_version = client.api.api_version
         return client
 
@@ -283,28 +271,6 @@ class DockerRuntime:
             f"the worker image {image!r} is not in the Docker engine at {self.address!r}: "
             f"build it with `docker build -t {image} -f docker/worker/Dockerfile .`"
         )
-
-
-def sweep(client: Any, project_id: str, keep_run_ids: set[str]) -> list[str]:
-    """Remove ``project_id``'s containers whose ``orchestra.run`` is not in ``keep_run_ids``.
-
-    Pass the runs still running. Returns the ids of the removed containers.
-    """
-    labels = [f"{sandbox.LABEL_PROJECT}={project_id}", f"{sandbox.LABEL_MANAGED}=true"]
-    removed: list[str] = []
-    try:  # the low-level list: no per-container inspect that races with removals
-        for summary in client.api.containers(all=True, filters={"label": labels}):
-            if (summary.get("Labels") or {}).get(sandbox.LABEL_RUN) in keep_run_ids:
-                continue
-            with contextlib.suppress(NotFound):  # removed meanwhile
-                client.api.remove_container(summary["Id"], force=True)
-            removed.append(summary["Id"])
-    except _ENGINE_ERRORS as exc:
-        msg = f"could not sweep the containers of project {project_id!r}: {exc}"
-        raise RuntimeUnavailableError(msg) from exc
-    if removed:
-        logger.info("removed {} leftover container(s) of project {}", len(removed), project_id)
-    return removed
 
 
 def _spawn(name: str, target: Callable[..., None], *args: Any) -> threading.Thread:
@@ -379,3 +345,12 @@ def _is_poll_timeout(exc: requests.RequestException) -> bool:
     if isinstance(exc, requests.Timeout):
         return True
     return any(isinstance(arg, urllib3.exceptions.TimeoutError) for arg in exc.args)
+
+
+def sdk_client(base_url: str | None, version: str) -> Any:
+    """A docker SDK client: ``base_url``, else DOCKER_HOST, else the local socket."""
+    from docker.client import DockerClient
+
+    if base_url:
+        return DockerClient(base_url=base_url, version=version)
+    return DockerClient.from_env(version=version)

@@ -28,15 +28,8 @@ from typing import IO
 from loguru import logger
 
 from orchestra.errors import AgentError, AgentNotInstalledError
-from orchestra.runtime.base import (
-    LineSink,
-    LineSplitter,
-    OutputCollector,
-    StepRequest,
-    StepResult,
-    StopCheck,
-    guarded_sink,
-)
+from orchestra.runtime.base import LineSink, StepRequest, StepResult, StopCheck
+from orchestra.runtime.output import LineSplitter, OutputCollector, guarded_sink
 
 _ByteSink = Callable[[str, bytes], None]
 """Called with (stream, raw line) by a reader thread."""

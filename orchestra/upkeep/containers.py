@@ -18,10 +18,15 @@ from loguru import logger
 from orchestra.errors import RuntimeUnavailableError
 from orchestra.project import Project
 from orchestra.queue.claims import OWNER_LABEL, owner_alive
-from orchestra.runtime import sandbox
+from orchestra.runtime import DockerClientFactory, sandbox
 
 
-def sweep_orphans(project: Project, *, exclude_self: bool = False) -> list[str]:
+def sweep_orphans(
+    project: Project,
+    *,
+    exclude_self: bool = False,
+    engine_client: DockerClientFactory | None = None,
+) -> list[str]:
     """Remove this project's step containers whose owner process is gone; return their ids."""
     bases = {
         profile.docker.base_url
@@ -31,28 +36,34 @@ def sweep_orphans(project: Project, *, exclude_self: bool = False) -> list[str]:
     removed: list[str] = []
     for base_url in bases:
         try:
-            removed += _sweep_engine(base_url, project.project_id, exclude_self=exclude_self)
+            removed += _sweep_engine(
+                base_url, project.project_id, exclude_self=exclude_self, engine_client=engine_client
+            )
         except RuntimeUnavailableError as exc:
             logger.warning("container sweep skipped: {}", exc)
     return removed
 
 
-def _sweep_engine(base_url: str | None, project_id: str, *, exclude_self: bool) -> list[str]:
-    from prefect_docker.host import DockerHost
-
-    from orchestra.runtime.docker import sweep
+def _sweep_engine(
+    base_url: str | None,
+    project_id: str,
+    *,
+    exclude_self: bool,
+    engine_client: DockerClientFactory | None,
+) -> list[str]:
+    from orchestra.runtime.docker import sdk_client
 
     try:
-        client: Any = DockerHost(base_url=base_url).get_client()
+        client: Any = (engine_client or sdk_client)(base_url, "auto")
     except Exception as exc:  # the docker SDK raises DockerException subclasses, untyped here
         msg = f"Docker engine {base_url or os.environ.get('DOCKER_HOST') or 'default socket'} unreachable: {exc}"
         raise RuntimeUnavailableError(msg) from exc
     with client:
         summaries = client.api.containers(
-            all=True, filters={"label": [f"orchestra.project={project_id}"]}
+            all=True, filters={"label": [f"{sandbox.LABEL_PROJECT}={project_id}"]}
         )
         keep = {
-            str((s.get("Labels") or {}).get("orchestra.run"))
+            str((s.get("Labels") or {}).get(sandbox.LABEL_RUN))
             for s in summaries
             if owner_alive((s.get("Labels") or {}).get(OWNER_LABEL), exclude_self=exclude_self)
         }

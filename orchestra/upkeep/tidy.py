@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from orchestra.project import Project
 from orchestra.queue.claims import default_is_alive
+from orchestra.runtime import DockerClientFactory
 from orchestra.upkeep.clones import remove_orphan_clones
 from orchestra.upkeep.containers import sweep_orphans
 from orchestra.upkeep.retention import prune_runs
@@ -26,10 +27,12 @@ class Tidied:
     pruned_runs: int = 0
 
 
-def tidy(project: Project, run_id: str) -> Tidied:
+def tidy(
+    project: Project, run_id: str, *, engine_client: DockerClientFactory | None = None
+) -> Tidied:
     """Run every start-of-cycle clean-up; call it while holding the cycle lock."""
     done = Tidied()
-    done.containers = sweep_orphans(project)
+    done.containers = sweep_orphans(project, engine_client=engine_client)
     done.recovered = [p.name for p in project.queue.recover(default_is_alive)]
     done.clones = remove_orphan_clones(project)
     keep = project.config.limits.keep_runs

@@ -262,7 +262,7 @@ class TestStepBudget:
         )
         task_file = demo_project / "task-01.md"
         task_file.write_text(demo_task("multiply"), encoding="utf-8")
-        project = open_project(demo_project, log=False)
+        project = open_project(demo_project)
         runtime = ProcessRuntime(kill_grace=0.5)
         outcome = run_task(
             project,

@@ -59,7 +59,7 @@ class TestCancellation:
         from orchestra.project import open_project
 
         project = setup_demo_with_docker(tmp_path / "demo", DEMO_IMAGE, docker_client)
-        project_id = open_project(project, log=False).project_id
+        project_id = open_project(project).project_id
         monkeypatch.setenv("DEMO_AGENT_SLEEP", "120")
         result: dict[str, Any] = {}
         started = time.monotonic()

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from tests_support_demo import setup_demo_with_docker
 
+from orchestra.engine.preflight import preflight
 from orchestra.errors import RuntimeUnavailableError
 from orchestra.project import open_project
+from orchestra.runtime.pool import RuntimePool
 
 #: A Debian root filesystem with python3 and git, made by scripts/build-orchestrator-image.sh.
 DEMO_IMAGE = "orchestra-base:bookworm"
@@ -43,7 +45,7 @@ class TestDockerDemo:
         from flows.cycle import infinite_orchestra
 
         project = docker_demo
-        opened = open_project(project, log=False)
+        opened = open_project(project)
         assert {opened.worker(w).runtime for w in opened.workflow_workers()} == {"docker"}
         state = infinite_orchestra(project=str(project), return_state=True)
         assert state.is_completed(), state.message
@@ -70,9 +72,9 @@ class TestDockerDemo:
         old = os.environ.get("DOCKER_HOST")
         os.environ["DOCKER_HOST"] = f"unix://{tmp_path}/no-such-docker.sock"
         try:
-            opened = open_project(project, log=False)
+            opened = open_project(project)
             with pytest.raises(RuntimeUnavailableError) as caught:
-                opened.preflight("test")
+                preflight(opened, RuntimePool(opened.project_id), "test")
         finally:
             if old is None:
                 os.environ.pop("DOCKER_HOST", None)

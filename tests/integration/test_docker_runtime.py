@@ -15,7 +15,8 @@ import pytest
 from orchestra.config.models import DockerConfig
 from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError, SandboxPolicyError
 from orchestra.runtime.base import StepRequest, StepResult, WorkerRuntime
-from orchestra.runtime.docker import DockerRuntime, sweep
+from orchestra.runtime.docker import DockerRuntime
+from orchestra.upkeep.containers import sweep
 
 pytestmark = pytest.mark.docker
 

@@ -39,7 +39,7 @@ class TestContainerSweep:
     ) -> None:
         """A container whose owner process died is swept; one whose owner lives stays."""
         _docker_profile_overlay(demo_project, docker_image)
-        project = open_project(demo_project, log=False)
+        project = open_project(demo_project)
         host = socket.gethostname()
         created = []
         for owner, run in (

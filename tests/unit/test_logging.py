@@ -13,7 +13,8 @@ from loguru import logger
 
 from orchestra.config.models import WorkerProfile
 from orchestra.engine.step import run_step
-from orchestra.report.log import CONTEXT_FIELDS, LOG_FIELDS, resolve_log_file, setup_logging
+from orchestra.project import resolve_log_file
+from orchestra.report.log import CONTEXT_FIELDS, LOG_FIELDS, setup_logging
 from orchestra.runtime.process import ProcessRuntime
 from orchestra.secrets import register_secrets
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestra.runtime.base import LineSplitter, guarded_sink
+from orchestra.runtime.output import LineSplitter, guarded_sink
 
 
 class TestLineSplitter:
