@@ -71,7 +71,7 @@ BENCHES: tuple[Bench, ...] = (
         module="bench.bench_queue",
         title="Queue discovery",
         what=(
-            "`orchestra.queue.discover()` over a folder of 10,000 task files (plus non-task files),"
+            "`orchestra.queue.taskfile.discover()` over a folder of 10,000 task files (plus non-task files),"
             " against a bare `os.scandir` name listing of the same folder; median of 7 runs each."
         ),
         call=lambda m: m.run(10_000),

@@ -18,7 +18,7 @@ from orchestra.engine.task import run_task
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.artifacts import publish_task_artifact
 from orchestra.prefect.runs import open_for_run
-from orchestra.report.markdown import write_task_report
+from orchestra.report.markdown import task_markdown, write_task_report
 
 
 @flow(
@@ -56,7 +56,7 @@ def roocode_boomerang(
     outcome = run_task(proj, claimed.task, run_id=run_id, runner=step_runner(run), run_dir=folder)
     report = write_task_report(outcome)
     publish_task_artifact(outcome, proj.project_id)
-    where = finish(proj.queue, claimed, outcome)
+    where = finish(proj.queue, claimed, outcome, task_markdown(outcome))
     data = write_outcome(outcome, report=report, moved_to=where)
     if outcome.status == "done":
         return Completed(message=f"{outcome.task_id} done: {outcome.integration}", data=data)

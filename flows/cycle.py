@@ -141,10 +141,10 @@ def _run_tasks(
         summary.tasks.append(outcome)
         remember(memory, proj, run_id, outcome)
         summary.stop_reason = stop_after(
-            summary,
+            summary.tasks,
             continue_on_failure=wf.continue_on_failure,
             max_consecutive=proj.config.limits.max_consecutive_failures,
-        ) or over_budget(summary, proj.config.limits.max_cost_usd_per_cycle)
+        ) or over_budget(summary.tasks, proj.config.limits.max_cost_usd_per_cycle)
 
 
 def _finish(summary: CycleSummary, project_id: str) -> State[Any]:

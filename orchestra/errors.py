@@ -1,24 +1,26 @@
-"""One exception tree for Orchestra.
+"""One exception tree for Orchestra, with one root and no built-in bases.
 
-Every error we raise on purpose derives from :class:`OrchestraError`, and also from the
-built-in it resembles, so callers can catch either. Errors from Docker, Neo4j, Prefect and
-the OS are translated at the boundary with ``raise ... from exc``.
+Every error we raise on purpose derives from :class:`OrchestraError` only, so a handler names the
+kind of trouble it handles and the order of ``except`` clauses never matters. Errors from Docker,
+Neo4j, Prefect, git and the OS are translated at the boundary with ``raise ... from exc``; the
+original stays in ``__cause__``. Every message says what happened and how to fix it.
 
 ::
 
     OrchestraError
-    ├── ConfigError (ValueError)            bad or missing configuration, names file and key
-    ├── PathEscapeError (ValueError)        a relative path that leaves the project
-    ├── ProjectError (ValueError)           the project folder is not usable (not a git repo, ...)
-    ├── QueueError (OSError)                the queue folders cannot be read or written
-    │   └── TaskFileError (ValueError)      one task file is malformed or oversize
-    ├── AgentError                          an agent could not be invoked
-    │   └── AgentNotInstalledError (FileNotFoundError)
-    ├── RuntimeUnavailableError (RuntimeError)   preflight: engine unreachable, image missing
-    ├── SandboxPolicyError (ValueError)     a worker profile asks for something unsafe
-    ├── StepTimeoutError (TimeoutError)
-    ├── CycleError (RuntimeError)           a cycle ended without success; message is the reason
-    └── MemoryUnavailableError (ConnectionError)
+    ├── ConfigError                 bad or missing configuration; names the file and the key
+    │   └── SandboxPolicyError      a worker profile asks for something unsafe (the Docker socket)
+    ├── PathEscapeError             a relative path that leaves the project
+    ├── ProjectError                the project folder is not usable, or git failed in it
+    ├── QueueError                  a queue folder cannot be read or written
+    ├── TaskFileError               one task file is malformed or oversize (it is quarantined)
+    ├── AgentError                  an agent could not be invoked
+    │   └── AgentNotInstalledError  its executable is not on PATH or not in the image
+    ├── RuntimeUnavailableError     preflight: engine unreachable, image missing
+    ├── CycleError                  a cycle ended without success; the message is the reason
+    ├── CycleSkipped                a cycle must not run now (kill switch, lock, budget, idle gate)
+    ├── MemoryUnavailableError      the memory backend cannot be reached (memory is best-effort)
+    └── MemoryItemError             a memory item or query is malformed
 """
 
 from __future__ import annotations
@@ -28,23 +30,27 @@ class OrchestraError(Exception):
     """Root of every error Orchestra raises on purpose."""
 
 
-class ConfigError(OrchestraError, ValueError):
+class ConfigError(OrchestraError):
     """The configuration is missing, unreadable or invalid."""
 
 
-class PathEscapeError(OrchestraError, ValueError):
+class SandboxPolicyError(ConfigError):
+    """A worker profile asks for something the sandbox refuses (e.g. the Docker socket)."""
+
+
+class PathEscapeError(OrchestraError):
     """A relative path resolves outside the project folder."""
 
 
-class ProjectError(OrchestraError, ValueError):
-    """The project folder cannot be used (missing, not a git repository, ...)."""
+class ProjectError(OrchestraError):
+    """The project folder cannot be used (missing, not a git repository, git failed, ...)."""
 
 
-class QueueError(OrchestraError, OSError):
+class QueueError(OrchestraError):
     """A queue folder cannot be read or written."""
 
 
-class TaskFileError(QueueError, ValueError):
+class TaskFileError(OrchestraError):
     """One task file is malformed or too large; it is quarantined, the cycle goes on."""
 
 
@@ -52,23 +58,15 @@ class AgentError(OrchestraError):
     """An agent could not be invoked."""
 
 
-class AgentNotInstalledError(AgentError, FileNotFoundError):
+class AgentNotInstalledError(AgentError):
     """The agent's executable is not on PATH (or not inside the worker image)."""
 
 
-class RuntimeUnavailableError(OrchestraError, RuntimeError):
+class RuntimeUnavailableError(OrchestraError):
     """A worker runtime cannot run steps (Docker unreachable, image missing, ...)."""
 
 
-class SandboxPolicyError(OrchestraError, ValueError):
-    """A worker profile asks for something the sandbox refuses (e.g. the Docker socket)."""
-
-
-class StepTimeoutError(OrchestraError, TimeoutError):
-    """A step ran past its time limit and was stopped."""
-
-
-class CycleError(OrchestraError, RuntimeError):
+class CycleError(OrchestraError):
     """A cycle ended without success; the message is the one-line reason."""
 
 
@@ -76,8 +74,12 @@ class CycleSkipped(OrchestraError):
     """The cycle must not run now; the message says why (it becomes the run's state message)."""
 
 
-class MemoryUnavailableError(OrchestraError, ConnectionError):
+class MemoryUnavailableError(OrchestraError):
     """The memory backend cannot be reached; memory is best-effort."""
+
+
+class MemoryItemError(OrchestraError):
+    """A memory item or query is malformed (bad key, tags, JSON value, limit)."""
 
 
 __all__ = [
@@ -86,6 +88,7 @@ __all__ = [
     "ConfigError",
     "CycleError",
     "CycleSkipped",
+    "MemoryItemError",
     "MemoryUnavailableError",
     "OrchestraError",
     "PathEscapeError",
@@ -93,6 +96,5 @@ __all__ = [
     "QueueError",
     "RuntimeUnavailableError",
     "SandboxPolicyError",
-    "StepTimeoutError",
     "TaskFileError",
 ]

@@ -29,16 +29,6 @@ def resolve_in_project(project: Path, value: str | Path, *, what: str = "path") 
     return resolved
 
 
-def ensure_inside(root: Path, candidate: Path, *, what: str = "path") -> Path:
-    """Return ``candidate`` resolved, refusing anything that is not under ``root``."""
-    root_r = root.resolve()
-    cand_r = candidate.resolve()
-    if cand_r != root_r and root_r not in cand_r.parents:
-        msg = f"{what} {str(candidate)!r} is outside {str(root_r)!r}; refusing to touch it"
-        raise PathEscapeError(msg)
-    return cand_r
-
-
 #: An agent's output folder is writable by the agent: never follow a link it planted there.
 MAX_AGENT_FILE_BYTES = 1_000_000
 

@@ -20,6 +20,11 @@ from uuid import UUID
 
 import pytest
 
+from orchestra import testing
+from orchestra.config.models import WorkerProfile
+from orchestra.engine.step import StepContext
+from orchestra.testing import StepFactory
+
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,3 +173,13 @@ def task_for(name: str = "multiply") -> str:
     """The demo planner's task file adding ``name`` (multiply or divide) to calc/ops.py."""
     target = f"tests.test_ops.Test{name.capitalize()}"
     return str(demo_agent.task_text(name, "tests/test_ops.py", target))
+
+
+@pytest.fixture
+def implement_step(tmp_path: Path) -> StepFactory:
+    """Builds an implement step of a profile with workspace tmp/ws and output tmp/out."""
+
+    def make(profile: WorkerProfile, **values: Any) -> StepContext:
+        return testing.implement_step(tmp_path, profile, **values)
+
+    return make

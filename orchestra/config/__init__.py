@@ -1,1 +1,2 @@
-"""config"""
+"""Configuration: the pydantic models (every key of orchestra.yaml), the layered loader with
+provenance, and the JSON Schema export."""

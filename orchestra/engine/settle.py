@@ -16,7 +16,6 @@ from orchestra.errors import QueueError
 from orchestra.queue.claims import Claimed
 from orchestra.queue.store import TaskQueue
 from orchestra.queue.taskfile import parse_task
-from orchestra.report.markdown import task_markdown
 
 
 def load_claim(queue: TaskQueue, path: Path) -> Claimed:
@@ -35,12 +34,12 @@ def load_claim(queue: TaskQueue, path: Path) -> Claimed:
     return Claimed(parse_task(path, max_chars=queue.max_task_chars), record)
 
 
-def finish(queue: TaskQueue, claimed: Claimed, outcome: TaskOutcome) -> Path:
-    """Archive a done task, or give a failed one back (or to failed/) with its report."""
+def finish(queue: TaskQueue, claimed: Claimed, outcome: TaskOutcome, report: str) -> Path:
+    """Archive a done task, or give a failed one back (or to failed/) with its ``report``."""
     if outcome.status == "done":
         where = queue.archive(claimed)
     else:
-        where = queue.fail(claimed, reason=outcome.reason, report=task_markdown(outcome))
+        where = queue.fail(claimed, reason=outcome.reason, report=report)
     logger.bind(task_id=outcome.task_id, event=outcome.status).info(
         "{} {} → {}", outcome.task_id, outcome.status, where
     )

@@ -29,6 +29,7 @@ from orchestra.engine.prompting import render_prompt
 from orchestra.paths import write_own_file
 from orchestra.queue.claims import OWNER_LABEL, owner_label
 from orchestra.runtime.base import StepRequest, StopCheck, WorkerRuntime
+from orchestra.runtime.sandbox import CONTAINER_OUTPUT_DIR, LABEL_STEP, LABEL_TASK
 from orchestra.secrets import redact, register_secrets
 
 StepStatus = Literal["ok", "failed", "timeout", "stopped"]
@@ -36,9 +37,6 @@ StepStatus = Literal["ok", "failed", "timeout", "stopped"]
 
 #: Always passed to native processes so an agent can find its interpreter and a HOME.
 PROCESS_BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
-
-
-DOCKER_OUTPUT_DIR = "/orchestra/out"
 
 
 @dataclass(frozen=True)
@@ -105,7 +103,7 @@ class StepFailed(Exception):
 def visible_paths(profile: WorkerProfile, workspace: Path, output_dir: Path) -> tuple[str, str]:
     """Workspace and output folder as the agent sees them (container paths under Docker)."""
     if profile.runtime == "docker" and profile.docker is not None:
-        return profile.docker.mount.target, DOCKER_OUTPUT_DIR
+        return profile.docker.mount.target, CONTAINER_OUTPUT_DIR
     return str(workspace), str(output_dir)
 
 
@@ -187,8 +185,8 @@ def run_step(
         stdin_path=ctx.output_dir / "prompt.md" if invocation.stdin_path else None,
         read_only_workspace=ctx.profile.role not in WRITING_ROLES,
         labels={
-            "orchestra.task": ctx.task_id,
-            "orchestra.step": ctx.step_id,
+            LABEL_TASK: ctx.task_id,
+            LABEL_STEP: ctx.step_id,
             OWNER_LABEL: owner_label(),
         },
         name=f"{ctx.task_id}-{ctx.step_id}",

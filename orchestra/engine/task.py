@@ -19,6 +19,7 @@ from orchestra.config.models import WRITING_ROLES, StepConfig
 from orchestra.engine.handoff import Handoff, build_carry, fingerprint
 from orchestra.engine.sequencer import StepSequencer
 from orchestra.engine.step import StepContext, StepRecord
+from orchestra.policy.loops import LoopDetector
 from orchestra.project import Project
 from orchestra.queue.taskfile import TaskFile
 from orchestra.workspace.clone import (
@@ -35,7 +36,8 @@ from orchestra.workspace.integrate import fast_forward
 StepRunner = Callable[[StepContext], StepRecord]
 
 
-TaskStatus = Literal["done", "failed"]
+OutcomeStatus = Literal["done", "failed"]
+"""How a task ended (memory also records "rejected"; see orchestra.memory.TaskStatus)."""
 
 
 @dataclass
@@ -44,7 +46,7 @@ class TaskOutcome:
 
     task_id: str
     title: str
-    status: TaskStatus
+    status: OutcomeStatus
     reason: str
     steps: list[StepRecord] = field(default_factory=list)
     branch: str | None = None
@@ -130,16 +132,12 @@ class TaskRun:
         return record
 
 
-def _step_problem(
-    step: StepConfig, record: StepRecord, role: str | None, last_print: str | None
-) -> str | None:
-    """Why the task must end after this step: failure, no verdict, or a repeated handoff."""
+def _step_problem(step: StepConfig, record: StepRecord, role: str | None) -> str | None:
+    """Why the task must end after this step: it failed, or a reviewer gave no verdict."""
     if not record.ok:
         return f"{step.id} ({step.worker}) {record.status}: {record.message}"
     if role == "reviewer" and record.verdict is None:
         return f"{step.id} ({step.worker}) gave no verdict (expected `Verdict: APPROVE` or `Verdict: CHANGES_REQUESTED`)"
-    if not record.handoff.is_empty() and fingerprint(record.handoff) == last_print:
-        return f"{step.id} ({step.worker}) repeated the previous step's handoff word for word"
     return None
 
 
@@ -148,14 +146,16 @@ def _steps_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
     wf = tr.project.config.workflows.roocode_boomerang
     roles = {wid: p.role for wid, p in tr.project.config.workers.items()}
     seq = StepSequencer(wf.steps, roles, wf.max_steps)
-    last_print: str | None = None
+    loops = LoopDetector()
     while (step := seq.next()) is not None:
         if time.monotonic() >= tr.deadline:
             return f"task wall clock of {tr.project.config.limits.task_wall_clock} s used up before {step.id}"
         record = tr.run(tr.context(step, ws))
-        if problem := _step_problem(step, record, roles.get(step.worker), last_print):
+        if problem := _step_problem(step, record, roles.get(step.worker)):
             return problem
-        last_print = fingerprint(record.handoff)
+        print_ = "" if record.handoff.is_empty() else fingerprint(record.handoff)
+        if loop := loops.check(step.id, print_, record.verdict):
+            return f"{loop} ({step.worker}): stopped as a loop"
         tr.blocks.append((record.title, record.handoff))
         seq.record(step, record.verdict)
     if seq.last_verdict == "CHANGES_REQUESTED":

@@ -8,10 +8,8 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
+from orchestra.clock import utc_now
+from orchestra.errors import MemoryItemError
 
 
 def format_ts(moment: datetime) -> str:
@@ -54,7 +52,7 @@ class StoreBase:
     def _check_open(self) -> None:
         if self.closed:
             msg = f"{type(self).__name__} is closed; open a new store"
-            raise ValueError(msg)
+            raise MemoryItemError(msg)
 
     def __enter__(self) -> Self:
         return self
@@ -72,4 +70,4 @@ def check_limit(name: str, value: int) -> None:
     """Raise ValueError for a negative limit/bound."""
     if value < 0:
         msg = f"{name} must be >= 0, got {value!r}"
-        raise ValueError(msg)
+        raise MemoryItemError(msg)

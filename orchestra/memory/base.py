@@ -16,7 +16,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Literal, Protocol, Self, get_args, runtime_checkable
 
-from orchestra.memory._support import utc_now
+from orchestra.clock import utc_now
+from orchestra.errors import MemoryItemError
 
 #: Scope of everything Orchestra itself writes; other writers pick their own scope.
 DEFAULT_SCOPE = "orchestra"
@@ -70,15 +71,15 @@ def check_item(item: MemoryItem) -> None:
     for name in ("scope", "project_id", "key"):
         if not getattr(item, name):
             msg = f"memory item {name} must not be empty (key {item.key!r})"
-            raise ValueError(msg)
+            raise MemoryItemError(msg)
     if not all(isinstance(t, str) and t for t in item.tags):
         msg = f"memory item {item.key!r}: tags must be non-empty strings, got {item.tags!r}"
-        raise ValueError(msg)
+        raise MemoryItemError(msg)
     try:
         json.loads(item.value)
     except ValueError as exc:
         msg = f"memory item {item.key!r}: value must be JSON text ({exc}); use json.dumps(...)"
-        raise ValueError(msg) from exc
+        raise MemoryItemError(msg) from exc
 
 
 @runtime_checkable
@@ -163,7 +164,7 @@ def record_task_outcome(
     """Remember how a task ended: task and cycle items, ``cycle -[ran]-> task``, then trim."""
     if status not in TASK_STATUSES:
         msg = f"task status {status!r} is not one of {list(TASK_STATUSES)}"
-        raise ValueError(msg)
+        raise MemoryItemError(msg)
     t_key, c_key = task_key(task_id), cycle_key(cycle_id)
     runs = _as_dict(store.get(scope, project_id, t_key)).get("runs", 0)
     task_value = {

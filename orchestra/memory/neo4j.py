@@ -19,7 +19,7 @@ from typing import Any, LiteralString
 import neo4j
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable
 
-from orchestra.errors import MemoryUnavailableError
+from orchestra.errors import MemoryItemError, MemoryUnavailableError
 from orchestra.memory._support import StoreBase, StoreClock, check_limit, format_ts, parse_ts
 from orchestra.memory.base import MemoryItem, check_item
 
@@ -239,7 +239,7 @@ class Neo4jStore(StoreBase):
         """Create or refresh ``src -[type]-> dst``; KeyError when either item is missing."""
         if not type:
             msg = "relation type must not be empty"
-            raise ValueError(msg)
+            raise MemoryItemError(msg)
         now = format_ts(self._clock.now())
         rows = self._run(
             _RELATE,

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from orchestra.errors import MemoryUnavailableError
+from orchestra.errors import MemoryItemError, MemoryUnavailableError
 from orchestra.memory._support import StoreBase, StoreClock, check_limit, format_ts, parse_ts
 from orchestra.memory.base import MemoryItem, check_item
 
@@ -203,7 +203,7 @@ class SqliteStore(StoreBase):
         """Create or refresh ``src -[type]-> dst``; KeyError when either item is missing."""
         if not type:
             msg = "relation type must not be empty"
-            raise ValueError(msg)
+            raise MemoryItemError(msg)
         with self._write():
             found = {
                 row[0]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from orchestra.engine.summary import CycleSummary
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+Tasks = Sequence[Mapping[str, Any]]
+"""The cycle's task outcomes so far, in completion order (``task``, ``status``, ``cost_usd``)."""
 
 #: In a stop reason: the failure streak, after which the running deployment pauses its schedule.
 FAILURE_STREAK = "consecutive failed tasks"
@@ -13,14 +17,14 @@ def pauses_schedule(stop_reason: str) -> bool:
     return FAILURE_STREAK in stop_reason
 
 
-def stop_after(summary: CycleSummary, *, continue_on_failure: bool, max_consecutive: int) -> str:
+def stop_after(tasks: Tasks, *, continue_on_failure: bool, max_consecutive: int) -> str:
     """Why the cycle takes no more tasks now ('' to go on)."""
-    if not summary.tasks or summary.tasks[-1].get("status") == "done":
+    if not tasks or tasks[-1].get("status") == "done":
         return ""
     if not continue_on_failure:
-        return f"{summary.tasks[-1]['task']} failed and continue_on_failure is false"
+        return f"{tasks[-1]['task']} failed and continue_on_failure is false"
     streak = 0
-    for task in reversed(summary.tasks):
+    for task in reversed(tasks):
         if task.get("status") == "done":
             break
         streak += 1
@@ -29,11 +33,11 @@ def stop_after(summary: CycleSummary, *, continue_on_failure: bool, max_consecut
     return ""
 
 
-def over_budget(summary: CycleSummary, max_cost_usd: float | None) -> str:
+def over_budget(tasks: Tasks, max_cost_usd: float | None) -> str:
     """Why the cycle takes no more tasks because of what the agents reported spending ('' to go on)."""
     if max_cost_usd is None:
         return ""
-    spent = sum(float(t.get("cost_usd") or 0.0) for t in summary.tasks)
+    spent = sum(float(t.get("cost_usd") or 0.0) for t in tasks)
     if spent < max_cost_usd:
         return ""
     return (

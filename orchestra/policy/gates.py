@@ -1,7 +1,7 @@
-"""Rules that decide whether a cycle may start, enforced outside the agent.
+"""Gates a cycle must pass before it starts, enforced outside the agent:
 
 - one cycle per project at a time (an ``flock`` on ``.orchestra/cycle.lock``);
-- the kill switch ``.orchestra/STOP``;
+- the kill switch ``.orchestra/STOP`` (:mod:`orchestra.policy.killswitch`);
 - ``max_cycles_per_day`` (counted in ``.orchestra/cycles.log``, UTC days);
 - the idle gate for scheduled cycles: a human commit or uncommitted changes within
   ``idle_minutes`` skip the cycle.

@@ -1,4 +1,5 @@
-"""Structured logging: loguru → JSONL at LOG_FILE, forwarded into Prefect run logs, secrets redacted.
+"""Structured logging: loguru → JSONL at LOG_FILE, secrets redacted, optionally forwarded (the
+flows forward into Prefect's run logs through :mod:`orchestra.prefect.logs`).
 
 One JSON object per line with exactly these fields (Alloy's pipeline parses them, a contract test
 holds both together): ``timestamp`` (RFC 3339 UTC, milliseconds, ``Z``), ``level``

@@ -1,4 +1,5 @@
-"""Reports: a markdown report per task and a table per cycle, as files and as Prefect artifacts."""
+"""The task report as markdown: status, reason, a step table and the output tails (pure
+rendering; :mod:`orchestra.prefect.artifacts` publishes it)."""
 
 from __future__ import annotations
 

@@ -58,7 +58,7 @@ def _sweep_engine(
     except Exception as exc:  # the docker SDK raises DockerException subclasses, untyped here
         msg = f"Docker engine {base_url or os.environ.get('DOCKER_HOST') or 'default socket'} unreachable: {exc}"
         raise RuntimeUnavailableError(msg) from exc
-    with client:
+    try:
         summaries = client.api.containers(
             all=True, filters={"label": [f"{sandbox.LABEL_PROJECT}={project_id}"]}
         )
@@ -68,6 +68,8 @@ def _sweep_engine(
             if owner_alive((s.get("Labels") or {}).get(OWNER_LABEL), exclude_self=exclude_self)
         }
         return sweep(client, project_id, keep)
+    finally:
+        client.close()
 
 
 def sweep(client: Any, project_id: str, keep_run_ids: set[str]) -> list[str]:

@@ -1,11 +1,5 @@
-"""Git plumbing for task isolation: a self-contained clone per task, never the user's checkout.
-
-Each task works in ``.orchestra/worktrees/<task-id>``, a ``git clone --local`` of the project
-(objects hard-linked, so it is cheap) on branch ``orchestra/<task-id>``. A clone has a real
-``.git`` folder, so git works inside a container too (a ``git worktree``'s ``.git`` file would
-point at a host path). Results come back with ``git fetch`` into the project's refs only:
-the user's working tree and index are never touched.
-"""
+"""Git on the host, run safely: every call with hooks and fsmonitor off and no inherited
+``GIT_*`` variables, errors with git's own message; plus the project checks and excludes."""
 
 from __future__ import annotations
 

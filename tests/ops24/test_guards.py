@@ -132,7 +132,7 @@ class TestIdleGate:
 def lock_holder(queued: Path) -> Iterator[subprocess.Popen[str]]:
     """Another process holding the project's cycle lock until its stdin closes."""
     code = (
-        "import sys\nfrom pathlib import Path\nfrom orchestra.guards import cycle_lock\n"
+        "import sys\nfrom pathlib import Path\nfrom orchestra.policy.gates import cycle_lock\n"
         "with cycle_lock(Path(sys.argv[1])):\n    print('held', flush=True)\n    sys.stdin.read()\n"
     )
     proc = subprocess.Popen(

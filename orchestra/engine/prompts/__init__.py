@@ -1,0 +1,1 @@
+"""Package data: the prompt templates, one markdown file per step kind."""

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import StepFactory
-
 from orchestra.config.models import DockerConfig, WorkerProfile
 from orchestra.engine.step import _invocation
+from orchestra.testing import StepFactory
 
 
 class TestPromptPaths:

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import StepFactory
 from loguru import logger
 
 from orchestra.config.models import WorkerProfile
@@ -17,6 +16,7 @@ from orchestra.project import resolve_log_file
 from orchestra.report.log import CONTEXT_FIELDS, LOG_FIELDS, setup_logging
 from orchestra.runtime.process import ProcessRuntime
 from orchestra.secrets import register_secrets
+from orchestra.testing import StepFactory
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestra.errors import ConfigError, MemoryUnavailableError, PathEscapeError
+from orchestra.errors import (
+    ConfigError,
+    MemoryItemError,
+    MemoryUnavailableError,
+    OrchestraError,
+    PathEscapeError,
+)
 from orchestra.memory import (
     DEFAULT_SCOPE,
     BestEffortStore,
@@ -44,7 +50,7 @@ class TestNeo4jUnreachable:
         assert CLOSED_PORT_URI in text
         assert "NEO4J_URI" in text and "memory.backend" in text
         assert SECRET not in text and SECRET not in repr(store)
-        assert isinstance(caught.value, ConnectionError)
+        assert isinstance(caught.value, OrchestraError)
         assert elapsed < 5
 
     def test_bad_uri_scheme_is_memory_unavailable(self) -> None:
@@ -116,7 +122,7 @@ class TestBestEffort:
 
     def test_bugs_still_raise(self) -> None:
         """A wrong argument is not an outage: it raises, and the store stays available."""
-        with BestEffortStore(NullStore()) as memory, pytest.raises(ValueError, match="JSON"):
+        with BestEffortStore(NullStore()) as memory, pytest.raises(MemoryItemError, match="JSON"):
             memory.put(MemoryItem(S, "p", "task:t", "{oops"))
 
 

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import StepFactory
 
 from orchestra.config.loader import load_config
 from orchestra.config.models import WorkerProfile
@@ -16,6 +15,7 @@ from orchestra.engine.step import run_step
 from orchestra.errors import ConfigError
 from orchestra.policy.gates import human_activity
 from orchestra.runtime.process import ProcessRuntime
+from orchestra.testing import StepFactory
 from orchestra.workspace.clone import commit_all, create_workspace
 
 

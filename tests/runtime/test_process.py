@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import orchestra.runtime
-from orchestra.errors import AgentNotInstalledError
+from orchestra.errors import AgentNotInstalledError, OrchestraError
 from orchestra.runtime import (
     TAIL_LINES,
     LineSink,
@@ -117,7 +117,7 @@ class TestPreflight:
             ProcessRuntime().preflight("no-such-agent-xyz")
         assert "PATH" in str(info.value)
         assert "worker profile" in str(info.value)
-        assert isinstance(info.value, FileNotFoundError)
+        assert isinstance(info.value, OrchestraError)
 
     def test_missing_path_raises(self, tmp_path: Path) -> None:
         """A path that does not exist raises AgentNotInstalledError."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from orchestra.errors import MemoryItemError
 from orchestra.memory import (
     DEFAULT_SCOPE,
     SUMMARY_MAX_CHARS,
@@ -45,7 +46,7 @@ class TestRoundTrip:
 
     def test_value_must_be_json(self, store: MemoryStore, project_id: str) -> None:
         """A value that is not JSON text is refused before it is stored."""
-        with pytest.raises(ValueError, match="JSON"):
+        with pytest.raises(MemoryItemError, match="JSON"):
             store.put(MemoryItem(S, project_id, "task:bad", "not json"))
 
 
@@ -280,7 +281,7 @@ class TestLifecycle:
         """Leaving the with-block closes the store; using it afterwards is a ValueError."""
         with open_memory() as store:
             store.put(item(project_id, "task:t"))
-        with pytest.raises(ValueError, match="closed"):
+        with pytest.raises(MemoryItemError, match="closed"):
             store.get(S, project_id, "task:t")
         store.close()  # idempotent
 

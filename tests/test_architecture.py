@@ -1,0 +1,116 @@
+"""The dependency rule of docs/architecture.md, checked through every import (also the lazy ones
+inside functions), so the layout cannot rot: lower layers never import higher ones, rooms on one
+layer never import each other, and only orchestra/prefect/ and flows/ import Prefect."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Lowest first. A module may import its own room and any room on a lower layer.
+LAYERS: list[list[str]] = [
+    ["orchestra.errors"],
+    ["orchestra.clock", "orchestra.paths", "orchestra.secrets"],
+    ["orchestra.config"],
+    [
+        "orchestra.queue",
+        "orchestra.agents",
+        "orchestra.runtime",
+        "orchestra.workspace",
+        "orchestra.memory",
+    ],
+    ["orchestra.project"],
+    ["orchestra.policy"],
+    ["orchestra.engine", "orchestra.upkeep"],
+    ["orchestra.report", "orchestra.testing"],
+    ["orchestra.prefect"],
+    ["orchestra.cli"],
+    ["flows"],
+    ["deployments"],
+]
+PREFECT_ROOMS = ("orchestra.prefect", "flows", "deployments")
+MAX_LINES = 400
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> list[Path]:
+    rooms = ("orchestra", "flows", "deployments")
+    return sorted(p for room in rooms for p in (REPO / room).rglob("*.py"))
+
+
+def _room(module: str) -> tuple[int, str]:
+    if module == "orchestra":
+        return 0, "orchestra"  # the package's own __init__: imports nothing
+    for rank, rooms in enumerate(LAYERS):
+        for room in rooms:
+            if module == room or module.startswith(room + "."):
+                return rank, room
+    msg = f"{module} is in no layer of tests/test_architecture.py; add its room to LAYERS"
+    raise AssertionError(msg)
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+            # `from orchestra.runtime import sandbox` imports a submodule
+            found += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+    return found
+
+
+def _is_module(name: str) -> bool:
+    path = REPO / Path(*name.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(REPO)))
+class TestLayers:
+    def test_imports_point_down(self, path: Path) -> None:
+        """Every orchestra/flows import goes to the module's own room or a lower layer."""
+        module = _module_name(path)
+        rank, room = _room(module)
+        wrong = []
+        for line, name in _imports(path):
+            if not name.startswith(("orchestra.", "flows", "deployments")) or not _is_module(name):
+                continue
+            other_rank, other_room = _room(name)
+            if other_room != room and other_rank >= rank:
+                wrong.append(f"line {line}: {name} ({other_room}, layer {other_rank})")
+        assert not wrong, f"{module} (layer {rank}) imports upward or sideways: {wrong}"
+
+    def test_only_the_prefect_rooms_import_prefect(self, path: Path) -> None:
+        """Prefect and prefect-docker are imported only under orchestra/prefect/ and flows/."""
+        module = _module_name(path)
+        if module.startswith(PREFECT_ROOMS):
+            return
+        found = [
+            f"line {line}: {name}"
+            for line, name in _imports(path)
+            if name.split(".")[0] in {"prefect", "prefect_docker"}
+        ]
+        assert not found, f"{module} imports Prefect: {found}"
+
+    def test_module_is_small_and_says_what_it_owns(self, path: Path) -> None:
+        """At most 400 lines, and a docstring that says what the module owns."""
+        text = path.read_text(encoding="utf-8")
+        assert len(text.splitlines()) <= MAX_LINES, f"{path.name}: {len(text.splitlines())} lines"
+        assert ast.get_docstring(ast.parse(text)), f"{path} has no module docstring"
+
+
+def test_every_room_is_documented() -> None:
+    """docs/architecture.md names every room of the tree."""
+    page = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rooms = {p.name for p in (REPO / "orchestra").iterdir() if (p / "__init__.py").exists()}
+    missing = sorted(r for r in rooms if f"orchestra/{r}/" not in page)
+    assert not missing, f"docs/architecture.md does not mention {missing}"
