@@ -204,29 +204,6 @@ def _start(request: StepRequest, argv: list[str]) -> subprocess.Popen[bytes]:
             stdin.close()  # the child has its own copy
 
 
-def kill_processes_in(folders: list[Path]) -> list[int]:
-    """SIGKILL the process group of every process working inside ``folders``; return their pids.
-
-    For steps orphaned by a cycle that was SIGKILLed before it could stop them: they run on, in
-    their own session, in the dead run's task clone. Processes with a controlling terminal (a
-    person's shell in that folder) are left alone. Reads /proc (Linux); finds nothing elsewhere.
-    """
-    roots = [str(folder.resolve()) for folder in folders]
-    own = os.getpgid(0)
-    killed: list[int] = []
-    for entry in Path("/proc").glob("[0-9]*") if roots else ():
-        try:
-            cwd = str((entry / "cwd").readlink()).removesuffix(" (deleted)")
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile, or not ours to inspect
-        pgid, tty = int(fields[2]), int(fields[4])
-        if pgid != own and tty == 0 and any(cwd == r or cwd.startswith(r + os.sep) for r in roots):
-            _signal_group(pgid, signal.SIGKILL)
-            killed.append(int(entry.name))
-    return killed
-
-
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     """Send ``sig`` to a process group that may already be gone."""
     with contextlib.suppress(ProcessLookupError):
