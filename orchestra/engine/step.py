@@ -29,7 +29,12 @@ from orchestra.engine.prompting import render_prompt
 from orchestra.paths import write_own_file
 from orchestra.queue.claims import OWNER_LABEL, owner_label
 from orchestra.runtime.base import StepRequest, StopCheck, WorkerRuntime
-from orchestra.runtime.sandbox import CONTAINER_OUTPUT_DIR, LABEL_STEP, LABEL_TASK
+from orchestra.runtime.sandbox import (
+    CONTAINER_OBJECTS_DIR,
+    CONTAINER_OUTPUT_DIR,
+    LABEL_STEP,
+    LABEL_TASK,
+)
 from orchestra.secrets import redact, register_secrets
 
 StepStatus = Literal["ok", "failed", "timeout", "stopped"]
@@ -59,6 +64,8 @@ class StepContext:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     verify_command: str | None = None
     """When set, this is the verification gate: run the command instead of an agent."""
+    objects_dir: Path | None = None
+    """The user's object folder the agent's `.git` borrows from (read-only in Docker)."""
 
 
 @dataclass
@@ -105,6 +112,13 @@ def visible_paths(profile: WorkerProfile, workspace: Path, output_dir: Path) -> 
     if profile.runtime == "docker" and profile.docker is not None:
         return profile.docker.mount.target, CONTAINER_OUTPUT_DIR
     return str(workspace), str(output_dir)
+
+
+def objects_seen(profile: WorkerProfile, objects_dir: Path) -> str:
+    """The user's object folder as the agent sees it: the read-only mount under Docker."""
+    if profile.runtime == "docker" and profile.docker is not None:
+        return CONTAINER_OBJECTS_DIR
+    return str(objects_dir)
 
 
 def step_env(
@@ -184,6 +198,7 @@ def run_step(
         env=env,
         stdin_path=ctx.output_dir / "prompt.md" if invocation.stdin_path else None,
         read_only_workspace=ctx.profile.role not in WRITING_ROLES,
+        objects_dir=ctx.objects_dir,
         labels={
             LABEL_TASK: ctx.task_id,
             LABEL_STEP: ctx.step_id,

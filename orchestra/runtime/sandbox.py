@@ -35,6 +35,8 @@ from orchestra.runtime.base import StepRequest
 
 #: Where the step's output folder appears inside the container.
 CONTAINER_OUTPUT_DIR = "/orchestra/out"
+#: Where the user's git objects appear, read-only, for the agent's own `.git` to borrow.
+CONTAINER_OBJECTS_DIR = "/orchestra/objects"
 #: HOME inside the container: always writable (a tmpfs when the root filesystem is read-only).
 CONTAINER_HOME = "/tmp"  # noqa: S108 - a path inside the container, not a host temp file
 #: The Docker engine's usual local addresses.
@@ -254,6 +256,11 @@ def container_kwargs(
         _bind(output, CONTAINER_OUTPUT_DIR, read_only=False),
         *(parse_volume(spec, sockets) for spec in cfg.volumes),
     ]
+    if request.objects_dir is not None:
+        # Read-only: a step must never rewrite or add to the user's object store.
+        objects = Path(request.objects_dir).absolute()
+        refuse_docker_socket(objects, sockets, "the git objects mount")
+        mounts.append(_bind(objects, CONTAINER_OBJECTS_DIR, read_only=True))
     targets = [m["Target"].rstrip("/") or "/" for m in mounts]
     if duplicates := sorted({t for t in targets if targets.count(t) > 1}):
         msg = (
