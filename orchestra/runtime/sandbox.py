@@ -15,7 +15,7 @@ and the worker's :class:`DockerConfig`:
 - **Loopback**: env values naming the host loopback (``localhost``, ``127.x.x.x``, ``[::1]``, as
   a bare host, ``host:port`` or in a URL) are rewritten to ``bridge_host``, except with network
   ``host`` (the loopback is the host's) and in ``NO_PROXY``/``no_proxy`` (a list of exemptions).
-- **Defaults**: the host user's uid:gid, all capabilities dropped, no-new-privileges, an init
+- **Defaults**: the host user's uid:gid (a dedicated one when that is root), all capabilities dropped, no-new-privileges, an init
   process (signals reach the agent, zombies are reaped), pids/memory/cpu limits, ``HOME=/tmp``,
   labels for clean-up, ``host.docker.internal`` → host-gateway. No port is ever published.
 """
@@ -32,6 +32,7 @@ from typing import Any
 from orchestra.config.models import DockerConfig
 from orchestra.errors import AgentError, ConfigError, SandboxPolicyError
 from orchestra.runtime.base import StepRequest
+from orchestra.runtime.ownership import step_user
 
 #: Where the step's output folder appears inside the container.
 CONTAINER_OUTPUT_DIR = "/orchestra/out"
@@ -236,7 +237,8 @@ def container_kwargs(
 ) -> dict[str, Any]:
     """Keyword arguments for ``client.containers.create(**kwargs)`` (name not included).
 
-    ``user`` is the default uid:gid when ``cfg.user`` is unset (default: :func:`host_user`).
+    ``user`` is the default uid:gid when ``cfg.user`` is unset (default:
+    :func:`orchestra.runtime.ownership.step_user`: the host user's, never root).
     The argv runs as given: its first item is the entrypoint, the image's own is bypassed.
     """
     argv = list(request.argv)
@@ -274,7 +276,7 @@ def container_kwargs(
         "entrypoint": [rewrite_paths(argv[0], paths)],
         "command": [rewrite_paths(arg, paths) for arg in argv[1:]],
         "environment": container_env(request, cfg, paths, environ),
-        "user": cfg.user or user or host_user(),
+        "user": cfg.user or user or step_user(cfg),
         "working_dir": cfg.workdir,
         "labels": container_labels(request, project_id, run_id),
         "mounts": mounts,
