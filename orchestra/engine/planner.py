@@ -12,7 +12,7 @@ from loguru import logger
 
 from orchestra.engine.step import StepContext, StepRecord, objects_seen, visible_paths
 from orchestra.engine.task import StepRunner
-from orchestra.paths import read_agent_file
+from orchestra.paths import private_dirs, read_agent_file
 from orchestra.project import Project
 from orchestra.queue.taskfile import validate_task_text
 from orchestra.workspace.agentgit import reset_agent_git
@@ -126,7 +126,7 @@ def plan(
             },
             objects_dir=ws.objects_dir,
         )
-        (out_dir / "staging").mkdir(parents=True, exist_ok=True)
+        private_dirs(out_dir / "staging")
         record = runner(ctx)
     finally:
         remove_workspace(ws.path, ws.git_dir)

@@ -36,7 +36,7 @@ def step_user(cfg: DockerConfig, *, host: str | None = None) -> str:
 def needs_handover(user: str, *, host: str | None = None) -> bool:
     """True when the orchestrator is root and the step runs as someone else."""
     host = host or host_user()
-    return host.split(":")[0] == "0" and user.split(":")[0] != "0" and user != host
+    return host.split(":")[0] == "0" and user.split(":", maxsplit=1)[0] != "0" and user != host
 
 
 def _ids(user: str) -> tuple[int, int]:
@@ -56,4 +56,4 @@ def chown_tree(root: Path, user: str) -> None:
     for dirpath, dirnames, filenames in os.walk(root):  # os.walk does not descend into links
         for name in dirnames + filenames:
             with contextlib.suppress(FileNotFoundError):
-                os.lchown(os.path.join(dirpath, name), uid, gid)
+                os.lchown(Path(dirpath, name), uid, gid)
