@@ -158,6 +158,13 @@ def main() -> int:
             sock = socket.socket()
             sock.settimeout(3)
             attempt(f"connect-{target}", lambda s=sock, t=target: s.connect((t, int(port))))
+    elif attack == "leak-secret":  # the secret it WAS given, everywhere it can put it
+        given = os.environ["SECRET_GIVEN"]
+        write(out / ".state" / "credentials.json", f'{{"token": "{given}"}}\n')
+        print(f"## Summary\nmy token is {given}")
+        print(f"token={given}", file=sys.stderr, flush=True)
+        print(f"fatal: auth failed for {given}", file=sys.stderr)
+        return 1
     else:
         print(f"unknown attack {attack!r}", file=sys.stderr)
         return 2

@@ -108,9 +108,17 @@ class Scene:
             ]
         return worker
 
-    def run(self, runtime: str, attack: str, arg: str = "", **docker: Any) -> Attempt:
+    def run(
+        self,
+        runtime: str,
+        attack: str,
+        arg: str = "",
+        config: dict[str, Any] | None = None,
+        **docker: Any,
+    ) -> Attempt:
         """Run one task whose only step is the hostile agent; return what happened."""
         config = {
+            **(config or {}),
             "workers": {"coder": self.profile(runtime, attack, arg, **docker)},
             "workflows": {"roocode_boomerang": {"steps": [{"id": "implement", "worker": "coder"}]}},
         }
