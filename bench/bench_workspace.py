@@ -119,7 +119,7 @@ def run(runs: int = 7) -> dict[str, Any]:
 
     def orchestra_ws(i: int) -> list[Path]:
         ws = create_workspace(repo, work / "wt" / f"t{i}", work / "gd" / f"t{i}", f"t{i}", "main")
-        reset_agent_git(ws, "/orchestra/objects")
+        reset_agent_git(ws, "/orchestra/objects", ws.base_commit)
         return [ws.path, ws.git_dir]
 
     def clone(i: int) -> list[Path]:

@@ -103,7 +103,7 @@ def plan(
         base,
     )
     try:
-        reset_agent_git(ws, objects_seen(profile, ws.objects_dir))
+        reset_agent_git(ws, objects_seen(profile, ws.objects_dir), ws.base_commit)
         _, out_seen = visible_paths(profile, ws.path, out_dir)
         ctx = StepContext(
             project_id=project.project_id,

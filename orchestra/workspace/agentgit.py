@@ -12,41 +12,23 @@ host.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
+from dataclasses import replace
 
-from orchestra.workspace.clone import TaskWorkspace, copy_if_exists
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+from orchestra.workspace.clone import TaskWorkspace, copy_if_exists, write_git_dir
 
 
-def reset_agent_git(ws: TaskWorkspace, objects_seen: str) -> None:
+def reset_agent_git(ws: TaskWorkspace, objects_seen: str, tip: str | None = None) -> None:
     """(Re)create ``<work tree>/.git`` at the task branch's tip, discarding what is there.
 
     ``objects_seen``: the user's object folder as the step sees it. Call between steps, never
     while one runs, and only while the tip's objects are in the user's store (the base commit,
-    or after the result was fetched).
+    or after the result was fetched). ``tip``: the branch's commit when the caller knows it.
     """
-    tip = ws.git("rev-parse", "--verify", "HEAD")
+    tip = ws.git("rev-parse", "--verify", "HEAD") if tip is None else tip
     agent = ws.path / ".git"
     if agent.is_symlink() or agent.is_file():
         agent.unlink()  # never write through a link the step planted
     elif agent.exists():
         shutil.rmtree(agent)
-    fmt = ws.object_format
-    ext = "" if fmt == "sha1" else f"[extensions]\n\tobjectformat = {fmt}\n"
-    _write(
-        agent / "config",
-        f"[core]\n\trepositoryformatversion = {0 if fmt == 'sha1' else 1}\n"
-        f"\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n{ext}",
-    )
-    _write(agent / "HEAD", f"ref: refs/heads/{ws.branch}\n")
-    _write(agent / "refs" / "heads" / ws.branch, f"{tip}\n")
-    (agent / "refs" / "tags").mkdir(parents=True)
-    (agent / "objects" / "pack").mkdir(parents=True)
-    _write(agent / "objects" / "info" / "alternates", f"{objects_seen}\n")
+    write_git_dir(replace(ws, base_commit=tip), agent, objects_seen)
     copy_if_exists(ws.git_dir / "index", agent / "index")  # `git status` clean and fast
-    copy_if_exists(ws.common_dir / "info" / "exclude", agent / "info" / "exclude")
-    copy_if_exists(ws.common_dir / "shallow", agent / "shallow")

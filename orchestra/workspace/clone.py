@@ -22,7 +22,7 @@ from pathlib import Path
 
 from orchestra.errors import ProjectError
 from orchestra.workspace.git import git, git_ok
-from orchestra.workspace.taskgit import run_isolated, task_git, task_git_bytes
+from orchestra.workspace.taskgit import task_git, task_git_bytes
 
 #: The planner's clone is named like a task's; no task file is ever called that.
 PLANNER_TASK_ID = "planner"
@@ -80,13 +80,53 @@ def common_dir(project: Path) -> Path:
     return Path(git(project, "rev-parse", "--path-format=absolute", "--git-common-dir"))
 
 
+def write_git_dir(ws: TaskWorkspace, git_dir: Path, objects: str) -> None:
+    """Write a git dir as plain files: HEAD on the task branch at the base commit, a config
+    of ours only, alternates naming ``objects``, the user's ignores and shallow graft points.
+
+    Written by hand rather than by `git init`: no template (no sample hooks), nothing we did
+    not choose, and no extra git processes per task.
+    """
+    fmt = ws.object_format
+    ext = "" if fmt == "sha1" else f"[extensions]\n\tobjectformat = {fmt}\n"
+    files = {
+        "HEAD": f"ref: refs/heads/{ws.branch}\n",
+        "config": f"[core]\n\trepositoryformatversion = {0 if fmt == 'sha1' else 1}\n"
+        f"\tfilemode = true\n\tbare = false\n\tlogallrefupdates = false\n{ext}",
+        f"refs/heads/{ws.branch}": f"{ws.base_commit}\n",
+        "objects/info/alternates": f"{objects}\n",
+    }
+    for name, text in files.items():
+        path = git_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    for folder in ("refs/tags", "objects/pack"):
+        (git_dir / folder).mkdir(parents=True, exist_ok=True)
+    # The user's ignores hold in the task too; a shallow repository needs its graft points.
+    copy_if_exists(ws.common_dir / "info" / "exclude", git_dir / "info" / "exclude")
+    copy_if_exists(ws.common_dir / "shallow", git_dir / "shallow")
+
+
 def create_workspace(
     project: Path, worktree: Path, git_dir: Path, task_id: str, base: str
 ) -> TaskWorkspace:
     """Check out ``base`` of ``project`` into ``worktree`` with its own host git dir."""
-    common = common_dir(project)
-    fmt = git(project, "rev-parse", "--show-object-format")
-    base_commit = git(project, "rev-parse", "--verify", "--end-of-options", f"{base}^{{commit}}")
+    if base.startswith("-"):  # would be read as an option below
+        msg = f"base branch {base!r} starts with '-'; set git.base_branch to a branch name"
+        raise ProjectError(msg)
+    # One git call for the three facts (each line in order); a bad base fails with git's message.
+    facts = git(
+        project,
+        "rev-parse",
+        "--path-format=absolute",
+        "--git-common-dir",
+        "--show-object-format",
+        f"{base}^{{commit}}",
+    ).splitlines()
+    if len(facts) != 3:
+        msg = f"cannot resolve {base!r} to one commit in {str(project)!r}: got {facts!r}"
+        raise ProjectError(msg)
+    common, fmt, base_commit = Path(facts[0]), facts[1], facts[2]
     ws = TaskWorkspace(
         path=worktree,
         git_dir=git_dir,
@@ -98,21 +138,7 @@ def create_workspace(
     )
     remove_workspace(ws.path, ws.git_dir)  # leftovers of a crashed run are ours
     ws.path.mkdir(parents=True)
-    ws.git_dir.parent.mkdir(parents=True, exist_ok=True)
-    # --template= : no sample hooks, no description, nothing we did not choose.
-    run_isolated(
-        ["init", "--bare", "--template=", f"--object-format={fmt}", str(ws.git_dir)],
-        what=f"new task git dir {str(ws.git_dir)!r}",
-    )
-    run_isolated([f"--git-dir={ws.git_dir}", "config", "core.bare", "false"], what=task_id)
-    alternates = ws.git_dir / "objects" / "info" / "alternates"
-    alternates.parent.mkdir(parents=True, exist_ok=True)
-    alternates.write_text(f"{ws.objects_dir}\n", encoding="utf-8")
-    # The user's ignores hold in the task too; a shallow repository needs its graft points.
-    copy_if_exists(common / "info" / "exclude", ws.git_dir / "info" / "exclude")
-    copy_if_exists(common / "shallow", ws.git_dir / "shallow")
-    ws.git("update-ref", f"refs/heads/{ws.branch}", base_commit, "")
-    ws.git("symbolic-ref", "HEAD", f"refs/heads/{ws.branch}")
+    write_git_dir(ws, ws.git_dir, str(ws.objects_dir))
     ws.git("read-tree", "--reset", "-u", "HEAD")  # check out into the empty work tree
     return ws
 
