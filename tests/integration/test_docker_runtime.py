@@ -16,6 +16,7 @@ from orchestra.config.models import DockerConfig
 from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError, SandboxPolicyError
 from orchestra.runtime.base import StepRequest, StepResult, WorkerRuntime
 from orchestra.runtime.docker import DockerRuntime
+from orchestra.runtime.ownership import STEP_USER
 from orchestra.upkeep.containers import sweep
 
 pytestmark = pytest.mark.docker
@@ -128,7 +129,8 @@ class TestRun:
             stop.set()
             thread.join(15)
         config, host = attrs["Config"], attrs["HostConfig"]
-        assert config["User"] == f"{os.getuid()}:{os.getgid()}"
+        own = f"{os.getuid()}:{os.getgid()}"
+        assert config["User"] == (STEP_USER if os.getuid() == 0 else own)  # never root by default
         assert host["CapDrop"] == ["ALL"]
         assert host["SecurityOpt"] == ["no-new-privileges"]
         assert host["PidsLimit"] == 64
