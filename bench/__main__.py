@@ -8,6 +8,7 @@ Benchmarks (each module is imported only when it runs; a missing or broken one i
 queue     ``discover()`` over 10,000 task files vs a bare ``os.scandir``; target ratio ≤ 3
 memory    one cycle's memory work on a store of 10,000 items; target median < 50 ms
 overhead  per-step time of an Orchestra cycle vs a plain Prefect flow; target ratio ≤ 1.25
+workspace per-task workspace creation vs clone --local / worktree add; ≤ 1.5x, disk < 5 %
 
 The results are printed as JSON and written as markdown (machine, date, one table per bench).
 The exit status is 0 whenever the report was written, whatever the results; read PASS/MISS there.
@@ -155,6 +156,27 @@ BENCHES: tuple[Bench, ...] = (
         target_text="Docker step / bare SDK ≤ 1.10",
         passes=lambda v: v <= 1.10,
         unit="x",
+    ),
+    Bench(
+        name="workspace",
+        module="bench.bench_workspace",
+        title="Per-task workspace cost",
+        what=(
+            "Creating one task workspace (host git dir borrowing the user's objects + the agent's"
+            " .git) on a repository with ~350 MiB of history, vs `git clone --local` + checkout"
+            " and `git worktree add`; new disk excludes hard links into the user's `.git`."
+        ),
+        call=lambda m: m.run(),
+        metric="time_ratio",
+        target_text="≤ 1.5x the faster of clone --local / worktree add; disk < 5 % of .git",
+        passes=lambda v: v <= 1.5,
+        unit="x",
+        rows=(
+            ("orchestra_s", "Orchestra workspace (wall, median)", "s"),
+            ("clone_s", "clone --local + checkout", "s"),
+            ("worktree_s", "worktree add", "s"),
+            ("disk_pct", "new disk per task, % of .git", "%"),
+        ),
     ),
     Bench(
         name="soak",

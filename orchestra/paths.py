@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -46,6 +47,20 @@ def read_agent_file(path: Path) -> str | None:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
         return fh.read(MAX_AGENT_FILE_BYTES).decode("utf-8", errors="replace")
+
+
+def private_dirs(path: Path) -> Path:
+    """Create ``path`` and any missing parents as 0700 folders (run folders hold prompts,
+    outputs and agents' state: no other local user may read them); return it."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made meanwhile by a parallel step
+            folder.mkdir(mode=0o700)
+    return path
 
 
 def write_own_file(path: Path, text: str) -> None:

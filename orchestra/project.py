@@ -37,6 +37,10 @@ def resolve_log_file(project: Path, configured: str) -> Path:
     return path if path.is_absolute() else project / path
 
 
+#: Where the host keeps each task's git dir (beside the work trees, never inside one).
+GITDIRS_DIR = ".orchestra/gitdirs"
+
+
 @dataclass
 class Project:
     """A git project opened with its configuration."""
@@ -62,6 +66,11 @@ class Project:
     def worktrees_dir(self) -> Path:
         """Where the task clones live."""
         return self.path(self.config.git.worktrees_dir, "git.worktrees_dir")
+
+    @property
+    def gitdirs_dir(self) -> Path:
+        """The host's own git dir of each task: never mounted into a step."""
+        return self.path(GITDIRS_DIR, "gitdirs")
 
     def worker(self, worker_id: str) -> WorkerProfile:
         """The profile of ``worker_id``; an unknown id is a config error with the fix."""

@@ -518,6 +518,9 @@ def review_step(task: Task, workspace: Path) -> Handoff:
         say(f"running {command}")
         passed, output = run_tests(command, workspace)
     tail = "\n".join(output.splitlines()[-TAIL_LINES:])
+    # unittest's "Ran 3 tests in 0.004s" differs run to run; the same review must read the same
+    # (Orchestra's loop detection compares a reviewer's rounds).
+    tail = re.sub(r"(Ran \d+ tests?) in [\d.]+s", r"\1", tail)
     rejected = os.environ.get("DEMO_AGENT_REJECT") == "1"
     say(f"tests {'passed' if passed else 'failed'}{' (rejecting anyway)' if rejected else ''}")
     if passed and not rejected:

@@ -36,8 +36,26 @@ def _project_checks(project: Path) -> tuple[list[Check], object | None]:
         except OrchestraError as exc:
             checks.append((label, "problem", str(exc)))
         else:
-            checks.append((label, "ok", "ready"))
+            checks.append((label, "ok", _trust_note(profile)))
     return checks, proj
+
+
+#: What doctor says of a process-runtime worker (see docs/security.md, "The process runtime").
+PROCESS_TRUST_NOTE = (
+    "ready; runtime process is NOT a sandbox: the agent runs as you, with your files, "
+    "network and git objects. Trusted agents only (docs/security.md); use runtime: docker "
+    "for anything else"
+)
+
+
+def _trust_note(profile: object) -> str:
+    runtime = getattr(profile, "runtime", "")
+    docker = getattr(profile, "docker", None)
+    if runtime == "process":
+        return PROCESS_TRUST_NOTE
+    if docker is not None and str(getattr(docker, "user", "") or "").split(":")[0] in {"0", "root"}:
+        return "ready; runs as root in its container (docker.user asks for it)"
+    return "ready"
 
 
 def _prefect_check(project: Path) -> Check:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from loguru import logger
 
-from orchestra.engine.step import StepContext, StepRecord, visible_paths
+from orchestra.engine.step import StepContext, StepRecord, objects_seen, visible_paths
 from orchestra.engine.task import StepRunner
-from orchestra.paths import read_agent_file
+from orchestra.paths import private_dirs, read_agent_file
 from orchestra.project import Project
 from orchestra.queue.taskfile import validate_task_text
+from orchestra.workspace.agentgit import reset_agent_git
 from orchestra.workspace.clone import PLANNER_TASK_ID, create_workspace, remove_workspace
 from orchestra.workspace.git import current_branch, git
 
@@ -94,8 +95,15 @@ def plan(
     profile = project.worker(wf.planner)
     out_dir = run_dir / "planner"
     base = project.config.git.base_branch or current_branch(project.root)
-    ws = create_workspace(project.root, project.worktrees_dir, PLANNER_TASK_ID, base)
+    ws = create_workspace(
+        project.root,
+        project.worktrees_dir / PLANNER_TASK_ID,
+        project.gitdirs_dir / PLANNER_TASK_ID,
+        PLANNER_TASK_ID,
+        base,
+    )
     try:
+        reset_agent_git(ws, objects_seen(profile, ws.objects_dir), ws.base_commit)
         _, out_seen = visible_paths(profile, ws.path, out_dir)
         ctx = StepContext(
             project_id=project.project_id,
@@ -116,11 +124,12 @@ def plan(
                 "max_tasks": str(room),
                 "memory": memory or "(nothing remembered yet)",
             },
+            objects_dir=ws.objects_dir,
         )
-        (out_dir / "staging").mkdir(parents=True, exist_ok=True)
+        private_dirs(out_dir / "staging")
         record = runner(ctx)
     finally:
-        remove_workspace(ws.path)
+        remove_workspace(ws.path, ws.git_dir)
     result = accept_staged(project, out_dir / "staging", limit=room)
     result.record = record
     return result

@@ -7,7 +7,8 @@ from orchestra.agents import executable
 from orchestra.engine.prompting import prompt_text
 from orchestra.project import Project
 from orchestra.runtime.pool import RuntimePool
-from orchestra.workspace.git import ensure_excluded
+from orchestra.workspace.git import current_branch, ensure_excluded
+from orchestra.workspace.shape import check_shape
 
 
 def prompt_names(project: Project, *, include_planner: bool = True) -> list[str]:
@@ -33,6 +34,8 @@ def preflight(
     """Check the queue folder reads, the prompts exist and every worker can run, before
     anything is claimed; raises with the fix."""
     project.queue.pending()  # an unreadable queue_dir is bad input, like a bad config
+    # Submodules, Git LFS, partial clones: refused with the reason before anything is claimed.
+    check_shape(project.root, project.config.git.base_branch or current_branch(project.root))
     for name in prompt_names(project, include_planner=include_planner):
         prompt_text(name)  # a misspelt prompt fails here, not in the middle of a task
     for worker_id in project.workflow_workers(include_planner=include_planner):

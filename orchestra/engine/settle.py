@@ -13,9 +13,11 @@ from loguru import logger
 
 from orchestra.engine.task import TaskOutcome
 from orchestra.errors import QueueError
+from orchestra.paths import private_dirs
 from orchestra.queue.claims import Claimed
 from orchestra.queue.store import TaskQueue
 from orchestra.queue.taskfile import parse_task
+from orchestra.secrets import redact
 
 
 def load_claim(queue: TaskQueue, path: Path) -> Claimed:
@@ -52,7 +54,7 @@ def write_outcome(outcome: TaskOutcome, *, report: Path | None, moved_to: Path) 
         "task": outcome.task_id,
         "title": outcome.title,
         "status": outcome.status,
-        "reason": outcome.reason,
+        "reason": redact(outcome.reason),
         "steps": len(outcome.steps),
         "cost_usd": outcome.cost_usd,
         "report": str(report),
@@ -60,6 +62,6 @@ def write_outcome(outcome: TaskOutcome, *, report: Path | None, moved_to: Path) 
         "integration": outcome.integration,
     }
     if outcome.run_dir is not None:
-        outcome.run_dir.mkdir(parents=True, exist_ok=True)
+        private_dirs(outcome.run_dir)
         (outcome.run_dir / "outcome.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
     return data

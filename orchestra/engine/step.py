@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -26,10 +27,15 @@ from orchestra.agents import (
 from orchestra.config.models import WRITING_ROLES, WorkerProfile
 from orchestra.engine.handoff import Handoff, Verdict, parse_handoff
 from orchestra.engine.prompting import render_prompt
-from orchestra.paths import write_own_file
+from orchestra.paths import private_dirs, write_own_file
 from orchestra.queue.claims import OWNER_LABEL, owner_label
 from orchestra.runtime.base import StepRequest, StopCheck, WorkerRuntime
-from orchestra.runtime.sandbox import CONTAINER_OUTPUT_DIR, LABEL_STEP, LABEL_TASK
+from orchestra.runtime.sandbox import (
+    CONTAINER_OBJECTS_DIR,
+    CONTAINER_OUTPUT_DIR,
+    LABEL_STEP,
+    LABEL_TASK,
+)
 from orchestra.secrets import redact, register_secrets
 
 StepStatus = Literal["ok", "failed", "timeout", "stopped"]
@@ -59,6 +65,8 @@ class StepContext:
     extra_env: Mapping[str, str] = field(default_factory=dict)
     verify_command: str | None = None
     """When set, this is the verification gate: run the command instead of an agent."""
+    objects_dir: Path | None = None
+    """The user's object folder the agent's `.git` borrows from (read-only in Docker)."""
 
 
 @dataclass
@@ -105,6 +113,13 @@ def visible_paths(profile: WorkerProfile, workspace: Path, output_dir: Path) -> 
     if profile.runtime == "docker" and profile.docker is not None:
         return profile.docker.mount.target, CONTAINER_OUTPUT_DIR
     return str(workspace), str(output_dir)
+
+
+def objects_seen(profile: WorkerProfile, objects_dir: Path) -> str:
+    """The user's object folder as the agent sees it: the read-only mount under Docker."""
+    if profile.runtime == "docker" and profile.docker is not None:
+        return CONTAINER_OBJECTS_DIR
+    return str(objects_dir)
 
 
 def step_env(
@@ -159,6 +174,14 @@ def _invocation(ctx: StepContext) -> Invocation:
     )
 
 
+def drop_tree(folder: Path) -> None:
+    """Delete ``folder`` (a planted symlink is unlinked, never followed)."""
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    elif folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_step(
     ctx: StepContext,
     runtime: WorkerRuntime,
@@ -167,7 +190,7 @@ def run_step(
     environ: Mapping[str, str] | None = None,
 ) -> StepRecord:
     """Run one step to completion and return its record (never raises for agent failure)."""
-    ctx.output_dir.mkdir(parents=True, exist_ok=True)
+    private_dirs(ctx.output_dir)
     state_dir = ctx.output_dir / ".state"
     state_dir.mkdir(exist_ok=True)
     invocation = _invocation(ctx)
@@ -184,6 +207,7 @@ def run_step(
         env=env,
         stdin_path=ctx.output_dir / "prompt.md" if invocation.stdin_path else None,
         read_only_workspace=ctx.profile.role not in WRITING_ROLES,
+        objects_dir=ctx.objects_dir,
         labels={
             LABEL_TASK: ctx.task_id,
             LABEL_STEP: ctx.step_id,
@@ -206,6 +230,9 @@ def run_step(
         timed_out=result.timed_out,
         output_dir=ctx.output_dir,
     )
+    # The agent's state (its config, logins, sessions, caches) never outlives the step: run
+    # folders are kept and archived, and that state may hold credentials.
+    drop_tree(state_dir)
     handoff = parse_handoff(redact(outcome.text)) if ctx.verify_command is None else Handoff()
     status = _status(outcome, result.timed_out, result.stopped_reason)
     message = outcome.message

@@ -18,12 +18,15 @@ from orchestra.agents import choose_model
 from orchestra.config.models import WRITING_ROLES, StepConfig
 from orchestra.engine.handoff import Handoff, build_carry, fingerprint
 from orchestra.engine.sequencer import StepSequencer
-from orchestra.engine.step import StepContext, StepRecord
+from orchestra.engine.step import StepContext, StepRecord, objects_seen
+from orchestra.errors import ProjectError
 from orchestra.policy.loops import LoopDetector
 from orchestra.project import Project
 from orchestra.queue.taskfile import TaskFile
+from orchestra.workspace.agentgit import reset_agent_git
 from orchestra.workspace.clone import (
     TaskWorkspace,
+    branch_name,
     commit_all,
     create_workspace,
     fetch_branch,
@@ -31,7 +34,8 @@ from orchestra.workspace.clone import (
     write_patch,
 )
 from orchestra.workspace.git import current_branch
-from orchestra.workspace.integrate import fast_forward
+from orchestra.workspace.integrate import fast_forward, patch_of
+from orchestra.workspace.result import earlier_result, result_trailers
 
 StepRunner = Callable[[StepContext], StepRecord]
 
@@ -123,10 +127,16 @@ class TaskRun:
                 "task_id": self.task.task_id,
             },
             verify_command=verify,
+            objects_dir=ws.objects_dir,
         )
 
-    def run(self, ctx: StepContext) -> StepRecord:
-        """Run a step through the injected runner and remember it."""
+    def run(self, ctx: StepContext, ws: TaskWorkspace) -> StepRecord:
+        """Run a step through the injected runner and remember it.
+
+        The agent's `.git` is written afresh first: nothing an earlier step planted there
+        reaches this one (the host never reads it either).
+        """
+        reset_agent_git(ws, objects_seen(ctx.profile, ws.objects_dir))
         record = self.runner(ctx)
         self.records.append(record)
         return record
@@ -150,7 +160,7 @@ def _steps_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
     while (step := seq.next()) is not None:
         if time.monotonic() >= tr.deadline:
             return f"task wall clock of {tr.project.config.limits.task_wall_clock} s used up before {step.id}"
-        record = tr.run(tr.context(step, ws))
+        record = tr.run(tr.context(step, ws), ws)
         if problem := _step_problem(step, record, roles.get(step.worker)):
             return problem
         print_ = "" if record.handoff.is_empty() else fingerprint(record.handoff)
@@ -177,7 +187,7 @@ def _verify_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
         (s for s in steps if tr.project.worker(s.worker).role in WRITING_ROLES), steps[-1]
     )
     gate = StepConfig(id="verify", worker=writer.worker, title="Verify")
-    record = tr.run(tr.context(gate, ws, verify=command))
+    record = tr.run(tr.context(gate, ws, verify=command), ws)
     if record.ok:
         return None
     return f"verify `{command}` failed ({record.message}):\n{record.output_tail[-1500:]}"
@@ -190,6 +200,7 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
         message=f"{tr.task.task_id}: {tr.task.title}\n\nMade by Orchestra run {tr.run_id}.",
         author_name=cfg.author_name,
         author_email=cfg.author_email,
+        trailers=result_trailers(tr.task.task_id, tr.task.body),
     )
     outcome.commit = commit
     if commit is None:
@@ -202,7 +213,23 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
         patch = write_patch(ws, tr.project.layout.done / f"{tr.task.task_id}-{commit[:12]}.patch")
         outcome.integration += f"; patch {patch}"
     elif cfg.integration == "merge":
-        outcome.integration += "; " + fast_forward(tr.project.root, ws)
+        outcome.integration += "; " + fast_forward(tr.project.root, ws.branch, ws.base)
+
+
+def _settle_earlier(tr: TaskRun, base: str, commit: str, outcome: TaskOutcome) -> None:
+    """Finish a retry whose earlier run already wrote the result branch: no agent runs again."""
+    cfg = tr.project.config.git
+    branch = branch_name(tr.task.task_id)
+    outcome.status, outcome.commit, outcome.branch = "done", commit, branch
+    outcome.reason = (
+        f"result already on {branch} ({commit[:12]}) from an earlier run; agents not run again"
+    )
+    outcome.integration = f"branch {branch}"
+    if cfg.integration == "patch":
+        dest = tr.project.layout.done / f"{tr.task.task_id}-{commit[:12]}.patch"
+        outcome.integration += f"; patch {patch_of(tr.project.root, commit, dest)}"
+    elif cfg.integration == "merge":
+        outcome.integration += "; " + fast_forward(tr.project.root, branch, base)
 
 
 def run_task(
@@ -220,7 +247,21 @@ def run_task(
     ws: TaskWorkspace | None = None
     try:
         base = project.config.git.base_branch or current_branch(project.root)
-        ws = create_workspace(project.root, project.worktrees_dir, task.task_id, base)
+        try:
+            earlier = earlier_result(project.root, task.task_id, task.body)
+        except ProjectError as exc:  # a branch of this name that is not ours: refused
+            outcome.reason = str(exc)
+            return _ended(outcome, tr)
+        if earlier is not None:
+            _settle_earlier(tr, base, earlier, outcome)
+            return _ended(outcome, tr)
+        ws = create_workspace(
+            project.root,
+            project.worktrees_dir / task.task_id,
+            project.gitdirs_dir / task.task_id,
+            task.task_id,
+            base,
+        )
         reason = _steps_phase(tr, ws) or _verify_phase(tr, ws)
         if reason is None:
             _integrate(tr, ws, outcome)
@@ -231,10 +272,14 @@ def run_task(
         logger.opt(exception=True).error("{} crashed: {}", task.task_id, exc)
         outcome.status, outcome.reason = "failed", f"internal error: {type(exc).__name__}: {exc}"
     finally:
-        outcome.steps = tr.records
         if ws is not None:
-            remove_workspace(ws.path)
-    logger.bind(task_id=task.task_id).info(
-        "{} {}: {}", task.task_id, outcome.status, outcome.reason
+            remove_workspace(ws.path, ws.git_dir)
+    return _ended(outcome, tr)
+
+
+def _ended(outcome: TaskOutcome, tr: TaskRun) -> TaskOutcome:
+    outcome.steps = tr.records
+    logger.bind(task_id=outcome.task_id).info(
+        "{} {}: {}", outcome.task_id, outcome.status, outcome.reason
     )
     return outcome

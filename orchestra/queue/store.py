@@ -38,6 +38,7 @@ from orchestra.queue.taskfile import (
     split_front_matter,
     with_attempts,
 )
+from orchestra.secrets import redact
 
 #: Default number of failed attempts after which a task goes to ``failed/``.
 MAX_ATTEMPTS = 3
@@ -246,7 +247,8 @@ class TaskQueue:
             f"- attempts: {attempts} of {self.max_attempts}\n- run: {run_id}\n"
             f"- at: {iso_utc(self._now())}\n\n## Report\n\n{report.rstrip() or '(none)'}\n"
         )
-        _write(dest.with_name(dest.stem + ".error.md"), error_report)
+        # Reasons and reports quote agent output; a secret the agent printed stays out.
+        _write(dest.with_name(dest.stem + ".error.md"), redact(error_report))
         self._record_path(name).unlink(missing_ok=True)
         return dest
 

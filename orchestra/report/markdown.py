@@ -7,6 +7,7 @@ from pathlib import Path
 
 from orchestra.engine.step import StepRecord
 from orchestra.engine.task import TaskOutcome
+from orchestra.paths import private_dirs
 from orchestra.secrets import redact
 
 TAIL_CHARS = 600
@@ -58,7 +59,7 @@ def write_task_report(outcome: TaskOutcome) -> Path | None:
     """Write report.md into the task's run folder; return its path."""
     if outcome.run_dir is None:
         return None
-    outcome.run_dir.mkdir(parents=True, exist_ok=True)
+    private_dirs(outcome.run_dir)
     path = outcome.run_dir / "report.md"
     path.write_text(task_markdown(outcome), encoding="utf-8")
     return path

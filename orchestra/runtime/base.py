@@ -41,6 +41,9 @@ class StepRequest:
     read_only_workspace: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
     name: str = "step"
+    objects_dir: Path | None = None
+    """The user's git object folder, for the agent's own `.git` to borrow from. The Docker
+    runtime mounts it read-only; a process step reads it in place (trusted agents only)."""
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ from loguru import logger
 
 from orchestra.config.models import DockerConfig
 from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError
-from orchestra.runtime import sandbox
+from orchestra.runtime import ownership, sandbox
 from orchestra.runtime.base import LineSink, StepRequest, StepResult, StopCheck
 from orchestra.runtime.output import LineSplitter, OutputCollector, guarded_sink
 
@@ -140,11 +140,15 @@ class DockerRuntime:
         kwargs["name"] = sandbox.container_name(request, uuid.uuid4().hex[:10])
         stdin_data = request.stdin_path.read_bytes() if request.stdin_path is not None else None
         request.output_dir.mkdir(parents=True, exist_ok=True)
+        handover = ownership.needs_handover(kwargs["user"])
         collector = OutputCollector(guarded_sink(on_line, request.name) if on_line else None)
         emit = collector.raw_line
 
         with self._client() as client:
             container = self._create(client, kwargs, request)
+            if handover:  # the orchestrator is root, the step is not: let it write its folders
+                for folder in (request.workspace, request.output_dir):
+                    ownership.chown_tree(folder, kwargs["user"])
             started = time.monotonic()
             sock: Any = None
             reader: threading.Thread | None = None
@@ -169,6 +173,9 @@ class DockerRuntime:
                 _remove(container, request.name)
                 if sock is not None:
                     _close(sock)
+                if handover:  # the container is gone: results come back owned by the user
+                    for folder in (request.workspace, request.output_dir):
+                        ownership.chown_tree(folder, ownership.host_user())
         stderr = collector.text("stderr")
         if exit_code in (126, 127):
             self._check_exec(kwargs["entrypoint"][0], stderr.partition("\n")[0], request)

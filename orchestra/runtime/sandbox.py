@@ -15,7 +15,7 @@ and the worker's :class:`DockerConfig`:
 - **Loopback**: env values naming the host loopback (``localhost``, ``127.x.x.x``, ``[::1]``, as
   a bare host, ``host:port`` or in a URL) are rewritten to ``bridge_host``, except with network
   ``host`` (the loopback is the host's) and in ``NO_PROXY``/``no_proxy`` (a list of exemptions).
-- **Defaults**: the host user's uid:gid, all capabilities dropped, no-new-privileges, an init
+- **Defaults**: the host user's uid:gid (a dedicated one when that is root), all capabilities dropped, no-new-privileges, an init
   process (signals reach the agent, zombies are reaped), pids/memory/cpu limits, ``HOME=/tmp``,
   labels for clean-up, ``host.docker.internal`` → host-gateway. No port is ever published.
 """
@@ -32,9 +32,12 @@ from typing import Any
 from orchestra.config.models import DockerConfig
 from orchestra.errors import AgentError, ConfigError, SandboxPolicyError
 from orchestra.runtime.base import StepRequest
+from orchestra.runtime.ownership import step_user
 
 #: Where the step's output folder appears inside the container.
 CONTAINER_OUTPUT_DIR = "/orchestra/out"
+#: Where the user's git objects appear, read-only, for the agent's own `.git` to borrow.
+CONTAINER_OBJECTS_DIR = "/orchestra/objects"
 #: HOME inside the container: always writable (a tmpfs when the root filesystem is read-only).
 CONTAINER_HOME = "/tmp"  # noqa: S108 - a path inside the container, not a host temp file
 #: The Docker engine's usual local addresses.
@@ -234,7 +237,8 @@ def container_kwargs(
 ) -> dict[str, Any]:
     """Keyword arguments for ``client.containers.create(**kwargs)`` (name not included).
 
-    ``user`` is the default uid:gid when ``cfg.user`` is unset (default: :func:`host_user`).
+    ``user`` is the default uid:gid when ``cfg.user`` is unset (default:
+    :func:`orchestra.runtime.ownership.step_user`: the host user's, never root).
     The argv runs as given: its first item is the entrypoint, the image's own is bypassed.
     """
     argv = list(request.argv)
@@ -254,6 +258,11 @@ def container_kwargs(
         _bind(output, CONTAINER_OUTPUT_DIR, read_only=False),
         *(parse_volume(spec, sockets) for spec in cfg.volumes),
     ]
+    if request.objects_dir is not None:
+        # Read-only: a step must never rewrite or add to the user's object store.
+        objects = Path(request.objects_dir).absolute()
+        refuse_docker_socket(objects, sockets, "the git objects mount")
+        mounts.append(_bind(objects, CONTAINER_OBJECTS_DIR, read_only=True))
     targets = [m["Target"].rstrip("/") or "/" for m in mounts]
     if duplicates := sorted({t for t in targets if targets.count(t) > 1}):
         msg = (
@@ -267,7 +276,7 @@ def container_kwargs(
         "entrypoint": [rewrite_paths(argv[0], paths)],
         "command": [rewrite_paths(arg, paths) for arg in argv[1:]],
         "environment": container_env(request, cfg, paths, environ),
-        "user": cfg.user or user or host_user(),
+        "user": cfg.user or user or step_user(cfg),
         "working_dir": cfg.workdir,
         "labels": container_labels(request, project_id, run_id),
         "mounts": mounts,

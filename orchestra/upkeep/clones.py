@@ -1,4 +1,5 @@
-"""Task clones left by dead runs: found, their agents killed, removed."""
+"""Task clones left by dead runs (work trees and the host's git dirs): found, their agents
+killed, removed."""
 
 from __future__ import annotations
 
@@ -26,11 +27,16 @@ def remove_orphan_clones(project: Project) -> list[str]:
     """Clones of tasks no longer claimed were left by a dead run (the planner's is its own):
     stop the agents still working in them, then remove them."""
     claimed = {p.stem for p in project.queue.listing()["running"]}
-    orphans = orphan_workspaces(project.worktrees_dir, claimed | {PLANNER_TASK_ID})
+    keep = claimed | {PLANNER_TASK_ID}
+    orphans = orphan_workspaces(project.worktrees_dir, keep)
     killed = kill_processes_in(orphans)
     for path in orphans:
+        remove_workspace(path, project.gitdirs_dir / path.name)
+    # A git dir without its work tree (the run died between creating the two).
+    gitdirs = orphan_workspaces(project.gitdirs_dir, keep)
+    for path in gitdirs:
         remove_workspace(path)
-    if orphans:
-        names = ", ".join(p.name for p in orphans)
+    if orphans or gitdirs:
+        names = ", ".join(sorted({p.name for p in orphans + gitdirs}))
         logger.info("removed clones left by dead runs: {} (killed pids {})", names, killed)
-    return [p.name for p in orphans]
+    return sorted({p.name for p in orphans + gitdirs})

@@ -44,9 +44,23 @@ def git(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = 
         msg = f"git {' '.join(args)} in {str(cwd)!r} took over {GIT_TIMEOUT} s and was stopped"
         raise ProjectError(msg) from exc
     if check and proc.returncode != 0:
-        msg = f"git {' '.join(args)} failed in {str(cwd)!r}: {proc.stderr.strip() or proc.stdout.strip()}"
+        said = proc.stderr.strip() or proc.stdout.strip() or "(git printed nothing)"
+        msg = f"git {' '.join(args)} failed in {str(cwd)!r} (exit {proc.returncode}): {said}"
         raise ProjectError(msg)
     return proc.stdout.strip()
+
+
+def git_ok(cwd: Path, *args: str) -> bool:
+    """True when ``git args`` exits 0 (a question such as ``merge-base --is-ancestor``)."""
+    proc = subprocess.run(
+        ["git", *SAFE_GIT, *args],
+        cwd=cwd,
+        capture_output=True,
+        timeout=GIT_TIMEOUT,
+        check=False,
+        env=_git_env(None),
+    )
+    return proc.returncode == 0
 
 
 def check_project(project: Path) -> Path:

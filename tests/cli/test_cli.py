@@ -146,3 +146,19 @@ class TestQueueAndStop:
         assert (repo / ".orchestra" / "STOP").exists()
         assert runner.invoke(app, ["resume", "--project", str(repo)]).exit_code == 0
         assert not (repo / ".orchestra" / "STOP").exists()
+
+
+class TestDoctorTrust:
+    def test_process_workers_are_marked_trusted_only(self, demo_project: Path) -> None:
+        """`orchestra doctor` says a process-runtime worker is no sandbox (trusted agents only)."""
+        from io import StringIO
+
+        from rich.console import Console
+
+        from orchestra.cli.doctor import run_checks
+
+        out = StringIO()
+        run_checks(demo_project, "all", Console(file=out, width=400))
+        text = " ".join(out.getvalue().split())
+        assert "NOT a sandbox" in text
+        assert "Trusted agents only" in text

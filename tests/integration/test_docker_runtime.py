@@ -16,6 +16,7 @@ from orchestra.config.models import DockerConfig
 from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError, SandboxPolicyError
 from orchestra.runtime.base import StepRequest, StepResult, WorkerRuntime
 from orchestra.runtime.docker import DockerRuntime
+from orchestra.runtime.ownership import STEP_USER
 from orchestra.upkeep.containers import sweep
 
 pytestmark = pytest.mark.docker
@@ -128,7 +129,8 @@ class TestRun:
             stop.set()
             thread.join(15)
         config, host = attrs["Config"], attrs["HostConfig"]
-        assert config["User"] == f"{os.getuid()}:{os.getgid()}"
+        own = f"{os.getuid()}:{os.getgid()}"
+        assert config["User"] == (STEP_USER if os.getuid() == 0 else own)  # never root by default
         assert host["CapDrop"] == ["ALL"]
         assert host["SecurityOpt"] == ["no-new-privileges"]
         assert host["PidsLimit"] == 64
@@ -179,14 +181,16 @@ class TestRun:
     def test_explicit_user(
         self, docker_client: Any, tmp_path: Path, run_id: str, make_runtime: MakeRuntime
     ) -> None:
-        """docker.user sets who runs the step and owns its files."""
+        """docker.user sets who runs the step; a root orchestrator gets the files back."""
         request = make_request(tmp_path, ["sh", "-c", "id -u; id -g; touch /workspace/made"])
         request.workspace.chmod(0o777)
         result, lines = run_lines(make_runtime(user="1234:1234"), request)
         assert result.exit_code == 0, result.output_tail
         assert lines == ["1234", "1234"]
         made = (request.workspace / "made").stat()
-        assert (made.st_uid, made.st_gid) == (1234, 1234)
+        # Only root can hand the folders over and back; anyone else leaves the step's files.
+        owner = (os.getuid(), os.getgid()) if os.getuid() == 0 else (1234, 1234)
+        assert (made.st_uid, made.st_gid) == owner
 
 
 class TestEnvAndPaths:

@@ -14,6 +14,8 @@ from orchestra.config.models import DockerConfig, MountConfig
 from orchestra.errors import AgentError, ConfigError, SandboxPolicyError
 from orchestra.runtime import sandbox
 from orchestra.runtime.base import StepRequest
+from orchestra.runtime.ownership import STEP_USER, needs_handover, step_user
+from orchestra.runtime.sandbox import CONTAINER_OBJECTS_DIR
 
 NO_DOCKER_HOST: dict[str, str] = {}
 
@@ -46,13 +48,38 @@ def mount_at(kwargs: dict[str, Any], target: str) -> dict[str, Any]:
     return mount
 
 
+class TestStepUser:
+    def test_never_root_by_default(self) -> None:
+        """A root orchestrator's steps run as the dedicated user; others as the host user."""
+        cfg = DockerConfig(image="img:1")
+        assert step_user(cfg, host="0:0") == STEP_USER
+        assert step_user(cfg, host="1000:1000") == "1000:1000"
+        assert needs_handover(STEP_USER, host="0:0")
+        assert not needs_handover("1000:1000", host="1000:1000")
+
+    def test_root_only_when_the_profile_asks(self) -> None:
+        """`docker.user: "0:0"` is the one way to run a step as root."""
+        assert step_user(DockerConfig(image="i", user="0:0"), host="0:0") == "0:0"
+        assert not needs_handover("0:0", host="0:0")
+
+    def test_objects_mounted_read_only(self, tmp_path: Path) -> None:
+        """The user's objects folder appears read-only at /orchestra/objects."""
+        objects = tmp_path / "objects"
+        objects.mkdir()
+        request = make_request(tmp_path)
+        request = type(request)(**{**request.__dict__, "objects_dir": objects})
+        mount = mount_at(kwargs_for(request, DockerConfig(image="i")), CONTAINER_OBJECTS_DIR)
+        assert (mount["Source"], mount["ReadOnly"]) == (str(objects), True)
+
+
 class TestDefaults:
     def test_sandbox_defaults(self, tmp_path: Path) -> None:
         """Every sandbox default is in the create kwargs."""
         cfg = DockerConfig(image="img:1", cpus=1.5, mem_limit="512m", pids_limit=64)
         kwargs = kwargs_for(make_request(tmp_path), cfg)
         assert kwargs["image"] == "img:1"
-        assert kwargs["user"] == f"{os.getuid()}:{os.getgid()}"
+        host = f"{os.getuid()}:{os.getgid()}"
+        assert kwargs["user"] == (STEP_USER if os.getuid() == 0 else host)
         assert kwargs["cap_drop"] == ["ALL"]
         assert kwargs["security_opt"] == ["no-new-privileges"]
         assert kwargs["init"] is True

@@ -16,6 +16,7 @@ from orchestra.errors import ConfigError
 from orchestra.policy.gates import human_activity
 from orchestra.runtime.process import ProcessRuntime
 from orchestra.testing import StepFactory
+from orchestra.workspace.agentgit import reset_agent_git
 from orchestra.workspace.clone import commit_all, create_workspace
 
 
@@ -35,7 +36,8 @@ class TestPlantedGitConfig:
     def test_fsmonitor_and_hooks_planted_in_the_clone_never_run(self, tmp_path: Path) -> None:
         """A clone's .git/config and hooks written by an agent do not execute on commit."""
         project = _repo(tmp_path / "p")
-        ws = create_workspace(project, tmp_path / "wt", "task-01", "main")
+        ws = create_workspace(project, tmp_path / "wt", tmp_path / "gd", "task-01", "main")
+        reset_agent_git(ws, str(ws.objects_dir))
         marker = tmp_path / "PWNED"
         with (ws.path / ".git" / "config").open("a", encoding="utf-8") as fh:
             fh.write(f'[core]\n\tfsmonitor = "touch {marker}; false"\n')
