@@ -58,6 +58,9 @@ def write_outcome(outcome: TaskOutcome, *, report: Path | None, moved_to: Path) 
         "report": str(report),
         "moved_to": str(moved_to),
         "integration": outcome.integration,
+        "host": outcome.host,
+        "started": outcome.started,
+        "ended": outcome.ended,
     }
     if outcome.run_dir is not None:
         outcome.run_dir.mkdir(parents=True, exist_ok=True)

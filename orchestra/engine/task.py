@@ -6,6 +6,7 @@ so this module stays free of Prefect.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Literal
 from loguru import logger
 
 from orchestra.agents import choose_model
+from orchestra.clock import iso_utc, utc_now
 from orchestra.config.models import WRITING_ROLES, StepConfig
 from orchestra.engine.handoff import Handoff, build_carry, fingerprint
 from orchestra.engine.sequencer import StepSequencer
@@ -30,8 +32,13 @@ from orchestra.workspace.clone import (
     remove_workspace,
     write_patch,
 )
-from orchestra.workspace.git import current_branch
-from orchestra.workspace.integrate import fast_forward
+from orchestra.workspace.git import current_branch, git
+from orchestra.workspace.integrate import (
+    base_moved,
+    fast_forward,
+    integration_lock,
+    rebase_onto_base,
+)
 
 StepRunner = Callable[[StepContext], StepRecord]
 
@@ -53,6 +60,11 @@ class TaskOutcome:
     commit: str | None = None
     integration: str = ""
     run_dir: Path | None = None
+    host: str = field(default_factory=socket.gethostname)
+    """Where the task ran (the cycle's host, or a pool worker's)."""
+    started: str = ""
+    ended: str = ""
+    """When the task started and ended (UTC ISO-8601): which tasks ran side by side."""
 
     @property
     def cost_usd(self) -> float:
@@ -195,14 +207,38 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
     if commit is None:
         outcome.integration = "no changes to integrate"
         return
-    fetch_branch(tr.project.root, ws)
-    outcome.branch = ws.branch
-    outcome.integration = f"branch {ws.branch}"
-    if cfg.integration == "patch":
-        patch = write_patch(ws, tr.project.layout.done / f"{tr.task.task_id}-{commit[:12]}.patch")
-        outcome.integration += f"; patch {patch}"
-    elif cfg.integration == "merge":
-        outcome.integration += "; " + fast_forward(tr.project.root, ws)
+    # Serialized: parallel tasks fetch into, and fast-forward, the same repository.
+    with integration_lock(tr.project.root / ".orchestra"):
+        not_merged = _rebase_if_moved(tr, ws, commit) if cfg.integration == "merge" else None
+        fetch_branch(tr.project.root, ws)
+        outcome.commit = git(ws.path, "rev-parse", "HEAD")
+        outcome.branch = ws.branch
+        outcome.integration = f"branch {ws.branch}"
+        if cfg.integration == "patch":
+            patch = write_patch(
+                ws, tr.project.layout.done / f"{tr.task.task_id}-{commit[:12]}.patch"
+            )
+            outcome.integration += f"; patch {patch}"
+        elif not_merged:
+            outcome.integration += f"; not merged: {not_merged}; left on its branch"
+        elif cfg.integration == "merge":
+            outcome.integration += "; " + fast_forward(tr.project.root, ws)
+
+
+def _rebase_if_moved(tr: TaskRun, ws: TaskWorkspace, commit: str) -> str | None:
+    """Another task moved the base since this clone was made: rebase and verify again.
+
+    Returns why the task cannot be merged (its verified commit then stays on its branch)."""
+    if not base_moved(tr.project.root, ws):
+        return None
+    problem = rebase_onto_base(tr.project.root, ws) or _verify_phase(tr, ws)
+    if problem:
+        git(ws.path, "checkout", "--quiet", "-B", ws.branch, commit)
+        return problem.splitlines()[0]
+    logger.bind(task_id=tr.task.task_id).info(
+        "{} rebased onto the moved {}", tr.task.task_id, ws.base
+    )
+    return None
 
 
 def run_task(
@@ -217,6 +253,7 @@ def run_task(
     limits = project.config.limits
     tr = TaskRun(project, task, run_id, run_dir, runner, time.monotonic() + limits.task_wall_clock)
     outcome = TaskOutcome(task.task_id, task.title, "failed", "", run_dir=run_dir)
+    outcome.started = iso_utc(utc_now())
     ws: TaskWorkspace | None = None
     try:
         base = project.config.git.base_branch or current_branch(project.root)
@@ -234,6 +271,7 @@ def run_task(
         outcome.steps = tr.records
         if ws is not None:
             remove_workspace(ws.path)
+        outcome.ended = iso_utc(utc_now())
     logger.bind(task_id=task.task_id).info(
         "{} {}: {}", task.task_id, outcome.status, outcome.reason
     )
