@@ -14,7 +14,6 @@ Postgres refuses to run as root: as root, every Postgres command runs as the ``p
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import secrets
@@ -33,9 +32,9 @@ INSTALL_HINT = "install Debian's postgresql package (apt-get install postgresql)
 
 def pg_bindir() -> Path:
     """The folder of ``initdb``/``pg_ctl``: the newest ``/usr/lib/postgresql/<v>/bin``, or PATH."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=_version)
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=_version)
     if found:
-        return Path(found[-1]).parent
+        return found[-1].parent
     on_path = shutil.which("pg_ctl")
     if on_path:
         return Path(on_path).resolve().parent
@@ -43,9 +42,9 @@ def pg_bindir() -> Path:
     raise ProjectError(msg)
 
 
-def _version(path: str) -> float:
+def _version(path: Path) -> float:
     try:
-        return float(Path(path).parent.parent.name)
+        return float(path.parent.parent.name)
     except ValueError:
         return 0.0
 
@@ -205,12 +204,9 @@ class LocalPostgres:
         )
 
     def _ensure_database(self) -> None:
-        if (
-            self._psql(
-                "postgres", f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"
-            ).strip()
-            != "1"
-        ):
+        # DATABASE is our constant, never input.
+        exists = "SELECT 1 FROM pg_database WHERE datname = 'prefect'"
+        if self._psql("postgres", exists).strip() != "1":
             self._psql("postgres", f"CREATE DATABASE {DATABASE}")
         self._psql(DATABASE, "CREATE EXTENSION IF NOT EXISTS pg_trgm")
 
