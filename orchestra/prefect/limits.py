@@ -7,17 +7,21 @@
   through the limit's slot decay (for model APIs with quotas).
 
 A step holds its slot under a lease (:data:`LEASE_SECONDS`, renewed while it runs). A holder killed
-with SIGKILL renews nothing: a standalone server's repossessor frees its slot after the lease. The
-ephemeral server has no repossessor and keeps leases in memory, so a slot taken there by a killed
-process stays taken for good: :func:`reset_if_ephemeral` zeroes the limit at the start of a cycle
-(under the cycle lock, so no other cycle of the project holds a slot; each project has its own
-ephemeral database).
+with SIGKILL renews nothing: a standalone server's repossessor frees its slot after the lease.
+
+On the ephemeral API (no ``PREFECT_API_URL``) the server is private to this process and project
+(its own database under the project's ``PREFECT_HOME``, one cycle at a time by the cycle lock), so
+the bound is a semaphore in this process: the same bound, no API writes per step (on SQLite each
+one risks a "database is locked" 2 s back-off), and nothing to leak when the process is killed
+(the ephemeral server has no repossessor). :func:`reset_if_ephemeral` still frees slots that a
+killed process left in the limit (an older version, or a run pointed at the same home).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -30,6 +34,13 @@ STARTS = "orchestra-agent-starts"
 LEASE_SECONDS = 60.0
 
 _ensured: set[tuple[str, str, float]] = set()
+_local: dict[int, threading.BoundedSemaphore] = {}
+_local_lock = threading.Lock()
+
+
+def _local_slots(size: int) -> threading.BoundedSemaphore:
+    with _local_lock:
+        return _local.setdefault(size, threading.BoundedSemaphore(size))
 
 
 def is_ephemeral() -> bool:
@@ -94,6 +105,15 @@ def agent_slot(
         _bounded(lambda: rate_limit(STARTS, timeout_seconds=timeout_s, strict=True), timeout_s)
     if max_parallel_agents is None:
         yield
+        return
+    if is_ephemeral():
+        slots = _local_slots(max_parallel_agents)
+        if not slots.acquire(timeout=timeout_s):
+            raise _waited(AGENTS, timeout_s)
+        try:
+            yield
+        finally:
+            slots.release()
         return
     ensure_limit(AGENTS, max_parallel_agents)
     with ExitStack() as stack:
