@@ -189,8 +189,11 @@ def throughput(base: Path) -> dict[str, Any]:
     for i, k in enumerate(KS):
         run = cycle(root, 100 * (i + 1), TASKS, k)
         ideal = math.ceil(TASKS / k) * task_s + fixed_s
-        rows[str(k)] = {"wall_s": round(run["wall_s"], 2), "ideal_s": round(ideal, 2),
-                        "ratio": round(run["wall_s"] / ideal, 3)}
+        rows[str(k)] = {
+            "wall_s": round(run["wall_s"], 2),
+            "ideal_s": round(ideal, 2),
+            "ratio": round(run["wall_s"] / ideal, 3),
+        }
     return {"one_task_s": round(task_s, 2), "fixed_s": round(fixed_s, 2), "k": rows}
 
 
@@ -255,8 +258,10 @@ def report(result: dict[str, Any]) -> str:
     """Markdown tables of either bench."""
     lines = []
     if "postgres_over_floor_s" in result:
-        lines += ["| backend | per task, heartbeat off | heartbeat on | bare floor | off − floor | on − floor |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "| backend | per task, heartbeat off | heartbeat on | bare floor | off − floor | on − floor |",
+            "|---|---|---|---|---|---|",
+        ]
         for name in ("sqlite", "postgres"):
             r = result[name]
             lines.append(
@@ -268,8 +273,12 @@ def report(result: dict[str, Any]) -> str:
     for name in ("sqlite", "postgres"):
         r = result[name]
         for k, row in r["k"].items():
-            lines.append(f"| {name} | {k} | {row['wall_s']} s | {row['ideal_s']} s | {row['ratio']}x |")
-        lines.append(f"| {name} | one task / fixed start-up | {r['one_task_s']} s | {r['fixed_s']} s | |")
+            lines.append(
+                f"| {name} | {k} | {row['wall_s']} s | {row['ideal_s']} s | {row['ratio']}x |"
+            )
+        lines.append(
+            f"| {name} | one task / fixed start-up | {r['one_task_s']} s | {r['fixed_s']} s | |"
+        )
     return "\n".join(lines)
 
 

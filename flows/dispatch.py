@@ -27,6 +27,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.boomerang import roocode_boomerang
 from orchestra.engine.dispatch import Dispatch, Running, dispatch, side_by_side
 from orchestra.engine.summary import CycleSummary, read_outcome
+from orchestra.errors import ConfigError
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.limits import is_ephemeral
 from orchestra.project import Project
@@ -88,6 +89,12 @@ def run_tasks(
     """Claim and run the ``pending`` tasks; ``after_each`` records one outcome (in completion
     order) and returns why the cycle must take no more ('' to go on)."""
     wf = proj.config.workflows.infinite_orchestra
+    if wf.dispatch != "local":
+        msg = (
+            f"workflows.infinite_orchestra.dispatch {wf.dispatch!r} is not available yet; "
+            "set dispatch: local (docs/scale-out.md)"
+        )
+        raise ConfigError(msg)
     k = wf.parallel
     if k > 1 and is_ephemeral():
         logger.warning(SQLITE_HINT, k=k)
