@@ -9,6 +9,8 @@ queue     ``discover()`` over 10,000 task files vs a bare ``os.scandir``; target
 memory    one cycle's memory work on a store of 10,000 items; target median < 50 ms
 overhead  per-step time of an Orchestra cycle vs a plain Prefect flow; target ratio ≤ 1.25
 workspace per-task workspace creation vs clone --local / worktree add; ≤ 1.5x, disk < 5 %
+parallel  8 tasks x 4 steps of 5 s at parallel k = 1, 2, 4, 8 vs ideal; target ≤ 1.25 at k = 4
+fixedcost time per task on top of the bare git/process floor; target on Postgres ≤ 0.5 s
 
 The results are printed as JSON and written as markdown (machine, date, one table per bench).
 The exit status is 0 whenever the report was written, whatever the results; read PASS/MISS there.
@@ -141,6 +143,38 @@ BENCHES: tuple[Bench, ...] = (
             ("raw_run_s", "raw runs (wall)", "s"),
             ("warmup_cycle_s", "warm-up cycle incl. API start (not counted)", "s"),
         ),
+    ),
+    Bench(
+        name="parallel",
+        module="bench.bench_parallel",
+        title="Parallel throughput (workflows.infinite_orchestra.parallel)",
+        what=(
+            "8 tasks x 4 steps whose agent sleeps 5 s (`bench/fast_agent.py`,"
+            " `FAST_AGENT_SLEEP=5`), process runtime, at parallel k = 1, 2, 4, 8; on the ephemeral"
+            " SQLite API and on a standalone `prefect server` on a local Postgres. Ideal ="
+            " ceil(8/k) x one task + the cycle's fixed start-up, both from a one-task cycle."
+        ),
+        call=lambda m: m.run(),
+        metric="ratio_k4_postgres",
+        target_text="wall / ideal ≤ 1.25 at k = 4 (Postgres)",
+        passes=lambda v: v <= 1.25,
+        unit="x",
+    ),
+    Bench(
+        name="fixedcost",
+        module="bench.bench_parallel",
+        title="Fixed cost per task",
+        what=(
+            "10 tasks x 4 steps of an agent that exits at once, k = 1: wall time per task, against"
+            " the bare floor (the same `git clone --local`, 4 agent processes, commit and fetch,"
+            " without Prefect), with the subflows' flow-run heartbeat off (Orchestra's default)"
+            " and on; SQLite (ephemeral) and Postgres (standalone server)."
+        ),
+        call=lambda m: m.run_fixed(),
+        metric="postgres_over_floor_s",
+        target_text="≤ 0.5 s per task on top of the floor (Postgres)",
+        passes=lambda v: v <= 0.5,
+        unit="s",
     ),
     Bench(
         name="docker",

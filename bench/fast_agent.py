@@ -6,9 +6,12 @@
 Reads the ``Role:`` and ``Step:`` lines of the prompt, writes a minimal ``OUTPUT_DIR/handoff.md``
 (different per step, so Orchestra's "repeated handoff" check never fires) and exits 0 at once.
 A reviewer's handoff ends with ``Verdict: APPROVE``. Standard library only; no output on stdout.
+``FAST_AGENT_SLEEP=<seconds>`` sleeps first, as a real agent waiting on a model does.
 """
 
+import os
 import sys
+import time
 
 
 def main(argv: list[str]) -> int:
@@ -16,6 +19,8 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: fast_agent.py PROMPT_FILE WORKSPACE OUTPUT_DIR\n")
         return 2
     prompt_file, _workspace, output_dir = argv
+    if delay := float(os.environ.get("FAST_AGENT_SLEEP") or 0):
+        time.sleep(delay)
     role, step = "agent", "step"
     with open(prompt_file, encoding="utf-8") as handle:  # noqa: PTH123 - no pathlib import: start-up time
         for line in handle:

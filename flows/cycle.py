@@ -11,19 +11,19 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed
 
-from flows.boomerang import roocode_boomerang
+from flows.dispatch import run_tasks
 from flows.hooks import sweep_on_exit
 from flows.plan import infinite_orchestra_plan
 from orchestra.engine.preflight import preflight
 from orchestra.engine.recall import memory_state, memory_summary, open_memory, remember
-from orchestra.engine.summary import CycleSummary, read_outcome
+from orchestra.engine.summary import CycleSummary
 from orchestra.errors import CycleError, CycleSkipped
 from orchestra.memory import BestEffortStore
 from orchestra.policy.breaker import over_budget, pauses_schedule, stop_after
 from orchestra.policy.gates import check_start, cycle_lock, record_cycle_start
-from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.artifacts import publish_cycle_artifact
 from orchestra.prefect.docker_host import docker_host_client
+from orchestra.prefect.limits import reset_if_ephemeral
 from orchestra.prefect.runs import RunProject, open_for_run
 from orchestra.prefect.schedules import pause_deployment_schedules
 from orchestra.project import Project
@@ -78,6 +78,7 @@ def _cycle(run: RunProject, files: list[str], goal: str | None, *, plan_only: bo
     summary = CycleSummary(str(proj.root), str(proj.layout.queue), str(proj.runs_dir / run_id))
     tidied = tidy(proj, run_id, engine_client=docker_host_client)
     summary.recovered, summary.swept = tidied.recovered, len(tidied.containers)
+    reset_if_ephemeral(proj.config.limits.max_parallel_agents)  # slots of killed runs
     with open_memory(proj) as memory:
         _plan(proj, files, goal, summary, memory)
         if not plan_only:
@@ -117,34 +118,17 @@ def _run_tasks(
     pending = proj.queue.pending()
     if not pending:
         raise CycleError(f'No task files found in "{proj.layout.queue}"')
-    taken = 0
-    for path in pending:
-        # `orchestra stop` mid-cycle: claim nothing more (each claim would cost an attempt).
-        summary.stop_reason = summary.stop_reason or kill_switch_reason(proj.root)
-        if taken >= wf.max_tasks_per_cycle or summary.stop_reason:
-            break
-        claimed = proj.queue.claim(path, run_id=run_id)
-        if claimed is None:
-            summary.rejected.append(f"{path.name}: malformed or taken (see rejected/)")
-            continue
-        taken += 1
-        task_dir = Path(summary.runs_dir) / claimed.task.task_id
-        state = roocode_boomerang(
-            project=str(proj.root),
-            task_file=str(claimed.task.path),
-            config_files=files,
-            run_dir=str(task_dir),
-            task_name=claimed.task.task_id,
-            return_state=True,
-        )
-        outcome = read_outcome(task_dir, claimed.task.task_id, state.message or "crashed")
-        summary.tasks.append(outcome)
+
+    def after_each(outcome: dict[str, Any]) -> str:
+        """One task ended (completion order): remember it and apply the stop rules."""
         remember(memory, proj, run_id, outcome)
-        summary.stop_reason = stop_after(
+        return stop_after(
             summary.tasks,
             continue_on_failure=wf.continue_on_failure,
             max_consecutive=proj.config.limits.max_consecutive_failures,
         ) or over_budget(summary.tasks, proj.config.limits.max_cost_usd_per_cycle)
+
+    run_tasks(proj, files, summary, pending, run_id=run_id, after_each=after_each)
 
 
 def _finish(summary: CycleSummary, project_id: str) -> State[Any]:

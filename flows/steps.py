@@ -10,6 +10,7 @@ from orchestra.engine.step import StepContext, StepFailed, StepRecord, run_step
 from orchestra.engine.task import StepRunner
 from orchestra.policy.stopwatch import StopWatcher
 from orchestra.prefect.cancel import cancel_check
+from orchestra.prefect.limits import agent_slot
 from orchestra.prefect.runs import RunProject
 
 
@@ -23,7 +24,15 @@ def step(ctx: StepContext, run: RunProject) -> StepRecord:
     """Run one agent step; a failed step fails the task run but keeps its record."""
     runtime = run.runtimes.get(ctx.profile, ctx.run_id)
     cancelled = cancel_check([flow_run.get_id(), flow_run.get_root_flow_run_id()])
-    record = run_step(ctx, runtime, should_stop=StopWatcher(run.project.root, cancelled))
+    limits = run.project.config.limits
+    # The verify gate is our own command, not an agent: it takes no agent slot.
+    agent = ctx.verify_command is None
+    with agent_slot(
+        limits.max_parallel_agents if agent else None,
+        limits.agent_starts_per_minute if agent else None,
+        timeout_s=ctx.timeout,
+    ):
+        record = run_step(ctx, runtime, should_stop=StopWatcher(run.project.root, cancelled))
     if not record.ok:
         raise StepFailed(record)
     return record

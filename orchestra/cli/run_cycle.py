@@ -81,7 +81,9 @@ def _progress_sink(message: Any) -> None:
     record = message.record
     event = record["extra"].get("event")
     if event:
-        style = {"start": "cyan", "ok": "green", "done": "green"}.get(event, "red")
+        style = {"start": "cyan", "running": "blue", "ok": "green", "done": "green"}.get(
+            event, "red"
+        )
         console.print(f"[{style}]{record['message']}[/]")
 
 
@@ -89,12 +91,11 @@ def _report(data: dict[str, Any], ok: bool, message: str, project_home: str) -> 
     from rich.table import Table
 
     table = Table(title="Orchestra cycle", show_lines=False)
-    for col in ("task", "title", "status", "steps", "reason"):
+    columns = ("task", "title", "status", "steps", "reason", "host", "alongside")
+    for col in columns:
         table.add_column(col)
     for task in data.get("tasks", []):
-        table.add_row(
-            *(str(task.get(c, ""))[:80] for c in ("task", "title", "status", "steps", "reason"))
-        )
+        table.add_row(*(str(task.get(c, ""))[:80] for c in columns))
     console.print(table)
     console.print(f"[bold]{data.get('headline', message)}[/]")
     console.print(f"queue: {data.get('queue_dir')}  reports: {data.get('runs_dir')}")

@@ -25,6 +25,12 @@ ModelPolicy = Literal["dynamic", "sticky"]
 Integration = Literal["branch", "merge", "patch"]
 
 
+Dispatch = Literal["local", "pool"]
+
+
+ServerDatabase = Literal["sqlite", "postgres"]
+
+
 StepWhen = Literal["always", "changes_requested"]
 
 
@@ -195,6 +201,15 @@ class InfiniteOrchestraConfig(Strict):
     """Bound on the queue: the planner writes at most this many task files."""
     continue_on_failure: bool = True
     """Run the next task after a failed one (false: stop the cycle at the first failure)."""
+    parallel: int = Field(1, ge=1, le=64)
+    """Claimed tasks that run at once, each in its own clone (k > 1 wants the Prefect server
+    on Postgres: `server.database: postgres`; see docs/scale-out.md)."""
+    dispatch: Dispatch = "local"
+    """local: tasks run as subflows in the cycle's process; pool: each task runs as a run of
+    the roocode-boomerang deployment on the work pool `pool` (any worker host; needs
+    `git.remote`)."""
+    pool: str = "orchestra-tasks"
+    """Work pool of the roocode-boomerang deployment when `dispatch: pool`."""
 
 
 class TriggerConfig(Strict):
@@ -246,6 +261,12 @@ class LimitsConfig(Strict):
     """Stop taking tasks once agents reported this much cost in a cycle."""
     kill_grace_seconds: float = Field(10.0, ge=0)
     """Seconds between SIGTERM/stop and SIGKILL/kill when a step is stopped."""
+    max_parallel_agents: int | None = Field(8, ge=1)
+    """Agent steps running at once across every cycle, project and host sharing the Prefect
+    server (the global concurrency limit `orchestra-agents`); null: no bound."""
+    agent_starts_per_minute: float | None = Field(None, gt=0)
+    """Agent steps started per minute across everything sharing the server (the rate limit
+    `orchestra-agent-starts`, for model APIs with quotas); null: no rate limit."""
     keep_runs: int = Field(50, ge=1)
     """Run folders (prompts, outputs, reports) kept under runs_dir; older ones are pruned at
     the start of a cycle. Task files themselves are never deleted."""
@@ -275,6 +296,16 @@ class GitConfig(Strict):
     verify: str | None = None
     """Command that must pass in the task's clone before a task counts as done (a task's
     front matter `verify` wins)."""
+    remote: str | None = None
+    """Git URL every worker host clones the project from and pushes `orchestra/<task-id>`
+    to, with `dispatch: pool` (e.g. git://git-host/project.git or file:///srv/project.git)."""
+
+
+class ServerConfig(Strict):
+    database: ServerDatabase = "sqlite"
+    """Database of the Prefect server `orchestra server start` runs: sqlite (one file), or
+    postgres (a local cluster under .orchestra/postgres; what parallel and multi-host runs
+    need, since SQLite locks under concurrent writers)."""
 
 
 class LoggingConfig(Strict):
@@ -319,6 +350,8 @@ class OrchestraConfig(Strict):
     """Memory of what was done."""
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     """Structured logs."""
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    """The standalone Prefect server (`orchestra server`)."""
 
     @model_validator(mode="after")
     def _check_worker_refs(self) -> OrchestraConfig:

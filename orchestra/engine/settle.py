@@ -60,6 +60,9 @@ def write_outcome(outcome: TaskOutcome, *, report: Path | None, moved_to: Path) 
         "report": str(report),
         "moved_to": str(moved_to),
         "integration": outcome.integration,
+        "host": outcome.host,
+        "started": outcome.started,
+        "ended": outcome.ended,
     }
     if outcome.run_dir is not None:
         private_dirs(outcome.run_dir)

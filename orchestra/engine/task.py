@@ -6,6 +6,7 @@ so this module stays free of Prefect.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Literal
 from loguru import logger
 
 from orchestra.agents import choose_model
+from orchestra.clock import iso_utc, utc_now
 from orchestra.config.models import WRITING_ROLES, StepConfig
 from orchestra.engine.handoff import Handoff, build_carry, fingerprint
 from orchestra.engine.sequencer import StepSequencer
@@ -34,7 +36,14 @@ from orchestra.workspace.clone import (
     write_patch,
 )
 from orchestra.workspace.git import current_branch
-from orchestra.workspace.integrate import fast_forward, patch_of
+from orchestra.workspace.integrate import (
+    base_moved,
+    fast_forward,
+    integration_lock,
+    patch_of,
+    rebase_onto_base,
+    undo_rebase,
+)
 from orchestra.workspace.result import earlier_result, result_trailers
 
 StepRunner = Callable[[StepContext], StepRecord]
@@ -57,6 +66,11 @@ class TaskOutcome:
     commit: str | None = None
     integration: str = ""
     run_dir: Path | None = None
+    host: str = field(default_factory=socket.gethostname)
+    """Where the task ran (the cycle's host, or a pool worker's)."""
+    started: str = ""
+    ended: str = ""
+    """When the task started and ended (UTC ISO-8601): which tasks ran side by side."""
 
     @property
     def cost_usd(self) -> float:
@@ -206,14 +220,38 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
     if commit is None:
         outcome.integration = "no changes to integrate"
         return
-    fetch_branch(tr.project.root, ws)
-    outcome.branch = ws.branch
-    outcome.integration = f"branch {ws.branch}"
-    if cfg.integration == "patch":
-        patch = write_patch(ws, tr.project.layout.done / f"{tr.task.task_id}-{commit[:12]}.patch")
-        outcome.integration += f"; patch {patch}"
-    elif cfg.integration == "merge":
-        outcome.integration += "; " + fast_forward(tr.project.root, ws.branch, ws.base)
+    # Serialized: parallel tasks fetch into, and fast-forward, the same repository.
+    with integration_lock(tr.project.root / ".orchestra"):
+        not_merged = _rebase_if_moved(tr, ws, commit) if cfg.integration == "merge" else None
+        outcome.commit = fetch_branch(tr.project.root, ws)
+        outcome.branch = ws.branch
+        outcome.integration = f"branch {ws.branch}"
+        if cfg.integration == "patch":
+            dest = tr.project.layout.done / f"{tr.task.task_id}-{commit[:12]}.patch"
+            outcome.integration += f"; patch {write_patch(ws, dest)}"
+        elif not_merged:
+            outcome.integration += f"; not merged: {not_merged}; left on its branch"
+        elif cfg.integration == "merge":
+            outcome.integration += "; " + fast_forward(tr.project.root, ws.branch, ws.base)
+
+
+def _rebase_if_moved(tr: TaskRun, ws: TaskWorkspace, commit: str) -> str | None:
+    """Another task moved the base since this clone was made: rebase and verify again.
+
+    Returns why the task cannot be merged (its verified commit then stays on its branch)."""
+    if not base_moved(tr.project.root, ws):
+        return None
+    cfg = tr.project.config.git
+    problem = rebase_onto_base(
+        tr.project.root, ws, author_name=cfg.author_name, author_email=cfg.author_email
+    ) or _verify_phase(tr, ws)
+    if problem:
+        undo_rebase(ws, commit)
+        return problem.splitlines()[0]
+    logger.bind(task_id=tr.task.task_id).info(
+        "{} rebased onto the moved {}", tr.task.task_id, ws.base
+    )
+    return None
 
 
 def _settle_earlier(tr: TaskRun, base: str, commit: str, outcome: TaskOutcome) -> None:
@@ -225,11 +263,12 @@ def _settle_earlier(tr: TaskRun, base: str, commit: str, outcome: TaskOutcome) -
         f"result already on {branch} ({commit[:12]}) from an earlier run; agents not run again"
     )
     outcome.integration = f"branch {branch}"
-    if cfg.integration == "patch":
-        dest = tr.project.layout.done / f"{tr.task.task_id}-{commit[:12]}.patch"
-        outcome.integration += f"; patch {patch_of(tr.project.root, commit, dest)}"
-    elif cfg.integration == "merge":
-        outcome.integration += "; " + fast_forward(tr.project.root, branch, base)
+    with integration_lock(tr.project.root / ".orchestra"):
+        if cfg.integration == "patch":
+            dest = tr.project.layout.done / f"{tr.task.task_id}-{commit[:12]}.patch"
+            outcome.integration += f"; patch {patch_of(tr.project.root, commit, dest)}"
+        elif cfg.integration == "merge":
+            outcome.integration += "; " + fast_forward(tr.project.root, branch, base)
 
 
 def run_task(
@@ -244,6 +283,7 @@ def run_task(
     limits = project.config.limits
     tr = TaskRun(project, task, run_id, run_dir, runner, time.monotonic() + limits.task_wall_clock)
     outcome = TaskOutcome(task.task_id, task.title, "failed", "", run_dir=run_dir)
+    outcome.started = iso_utc(utc_now())
     ws: TaskWorkspace | None = None
     try:
         base = project.config.git.base_branch or current_branch(project.root)
@@ -279,6 +319,7 @@ def run_task(
 
 def _ended(outcome: TaskOutcome, tr: TaskRun) -> TaskOutcome:
     outcome.steps = tr.records
+    outcome.ended = iso_utc(utc_now())
     logger.bind(task_id=outcome.task_id).info(
         "{} {}: {}", outcome.task_id, outcome.status, outcome.reason
     )

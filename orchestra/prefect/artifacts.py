@@ -28,7 +28,21 @@ def publish_task_artifact(outcome: TaskOutcome, project_id: str) -> None:
     )
 
 
-CYCLE_COLUMNS = ("task", "title", "status", "steps", "cost_usd", "reason", "report")
+CYCLE_COLUMNS = (
+    "task",
+    "title",
+    "status",
+    "steps",
+    "cost_usd",
+    "reason",
+    "host",
+    "started",
+    "ended",
+    "alongside",
+    "report",
+)
+"""One row per task; ``host``, ``started``, ``ended`` and ``alongside`` (the tasks that ran at the
+same time) show what ran side by side, and where."""
 
 
 def publish_cycle_artifact(

@@ -1,0 +1,176 @@
+"""The cycle's tasks, up to ``workflows.infinite_orchestra.parallel`` at once.
+
+Each task is still a ``roocode-boomerang`` subflow run linked to the cycle. With ``parallel: 1``
+it runs on the cycle's own thread, as it always did. With more, each runs inside a ``run-task``
+task run submitted to a ``ThreadPoolTaskRunner`` of that size: Prefect's supported way to run
+subflows concurrently from a sync flow (the wrapper task links the subflow to the cycle). Which
+task starts when, and the order the cycle sees them end, is :mod:`orchestra.engine.dispatch`.
+
+Subflows run with Prefect's flow-run heartbeat off: a sync flow run joins its heartbeat thread on
+exit, which costs up to 1 s per task; the cycle's own run keeps its heartbeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, as_completed
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.boomerang import roocode_boomerang
+from orchestra.engine.dispatch import Dispatch, Running, dispatch, side_by_side
+from orchestra.engine.summary import CycleSummary, read_outcome
+from orchestra.errors import ConfigError
+from orchestra.policy.killswitch import kill_switch_reason
+from orchestra.prefect.limits import is_ephemeral
+from orchestra.project import Project
+from orchestra.queue.claims import Claimed
+
+Outcome = dict[str, Any]
+
+SQLITE_HINT = (
+    "parallel: {k} on Prefect's ephemeral SQLite API: parallel runs wait on 'database is locked' "
+    "(2 s client back-offs). Fix: `server.database: postgres`, `orchestra server start`, then "
+    "PREFECT_API_URL=http://127.0.0.1:4200/api (docs/scale-out.md)"
+)
+
+
+@contextmanager
+def quiet_subflow() -> Iterator[None]:
+    """No flow-run heartbeat in the subflows started here (see the module docstring)."""
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
+def _subflow(project: str, task_file: str, config_files: list[str], run_dir: str, name: str) -> str:
+    with quiet_subflow():
+        state = roocode_boomerang(
+            project=project,
+            task_file=task_file,
+            config_files=config_files,
+            run_dir=run_dir,
+            task_name=name,
+            return_state=True,
+        )
+    return str(state.message or state.name or "crashed")
+
+
+@task(name="run-task", task_run_name="{task_name}", cache_policy=NO_CACHE, retries=0)
+def run_task_subflow(
+    project: str, task_file: str, config_files: list[str], run_dir: str, task_name: str
+) -> str:
+    """One task's roocode-boomerang subflow on a runner thread; its final message."""
+    return _subflow(project, task_file, config_files, run_dir, task_name)
+
+
+class _Done:
+    """The handle of a task that ran on the cycle's own thread (parallel: 1)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def run_tasks(
+    proj: Project,
+    files: list[str],
+    summary: CycleSummary,
+    pending: Iterable[Path],
+    *,
+    run_id: str,
+    after_each: Callable[[Outcome], str],
+) -> None:
+    """Claim and run the ``pending`` tasks; ``after_each`` records one outcome (in completion
+    order) and returns why the cycle must take no more ('' to go on)."""
+    wf = proj.config.workflows.infinite_orchestra
+    if wf.dispatch != "local":
+        msg = (
+            f"workflows.infinite_orchestra.dispatch {wf.dispatch!r} is not available yet; "
+            "set dispatch: local (docs/scale-out.md)"
+        )
+        raise ConfigError(msg)
+    k = wf.parallel
+    if k > 1 and is_ephemeral():
+        logger.warning(SQLITE_HINT, k=k)
+
+    def claim(path: Path) -> Claimed | None:
+        claimed = proj.queue.claim(path, run_id=run_id)
+        if claimed is None:
+            summary.rejected.append(f"{path.name}: malformed or taken (see rejected/)")
+        return claimed
+
+    def args(claimed: Claimed) -> tuple[str, str, list[str], str, str]:
+        task_id = claimed.task.task_id
+        folder = str(Path(summary.runs_dir) / task_id)
+        return str(proj.root), str(claimed.task.path), files, folder, task_id
+
+    def ended(running: Running[Any]) -> None:
+        handle = running.handle
+        message = handle.message if isinstance(handle, _Done) else _result(handle)
+        task_id = running.task_id
+        outcome = read_outcome(Path(summary.runs_dir) / task_id, task_id, message)
+        summary.tasks.append(outcome)
+        # The first reason stands: a later success must not reopen a stopped cycle.
+        reason = after_each(outcome)
+        summary.stop_reason = summary.stop_reason or reason
+
+    def stop_reason() -> str:
+        # `orchestra stop` mid-cycle: claim nothing more (each claim would cost an attempt).
+        summary.stop_reason = summary.stop_reason or kill_switch_reason(proj.root)
+        return summary.stop_reason
+
+    def show(running: list[Running[Any]]) -> None:
+        if k > 1 and running:
+            ids = ", ".join(r.task_id for r in running)
+            logger.bind(event="running").info("running {}/{}: {}", len(running), k, ids)
+
+    if k == 1:
+        plan: Dispatch[Any] = Dispatch(
+            k,
+            wf.max_tasks_per_cycle,
+            claim,
+            lambda c: _Done(_subflow(*args(c))),
+            list,
+            ended,
+            stop_reason,
+        )
+        dispatch(plan, pending)
+    else:
+        pool: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=k)
+        with pool as runner:
+
+            def start(claimed: Claimed) -> PrefectFuture[str]:
+                project, task_file, config_files, run_dir, name = args(claimed)
+                params = {
+                    "project": project,
+                    "task_file": task_file,
+                    "config_files": config_files,
+                    "run_dir": run_dir,
+                    "task_name": name,
+                }
+                return runner.submit(run_task_subflow, parameters=params)
+
+            plan = Dispatch(
+                k, wf.max_tasks_per_cycle, claim, start, _first_done, ended, stop_reason, show
+            )
+            dispatch(plan, pending)
+    alongside = side_by_side(summary.tasks)
+    for outcome in summary.tasks:
+        outcome["alongside"] = ", ".join(alongside.get(str(outcome.get("task")), []))
+
+
+def _first_done(handles: Sequence[PrefectFuture[str]]) -> list[PrefectFuture[str]]:
+    return [next(iter(as_completed(list(handles))))]
+
+
+def _result(future: PrefectFuture[str]) -> str:
+    try:
+        return str(future.result())
+    except Exception as exc:  # the wrapper crashed: the task fails with that reason
+        return f"crashed: {type(exc).__name__}: {exc}"

@@ -1,0 +1,150 @@
+"""The global bound on agents: Prefect global concurrency limits every step goes through.
+
+- ``orchestra-agents`` (``limits.max_parallel_agents`` slots): agent steps running at once across
+  every cycle, project and host that share the Prefect server. Created on first use; its size
+  follows the config of the last process that used it.
+- ``orchestra-agent-starts`` (``limits.agent_starts_per_minute``): a rate limit on step starts,
+  through the limit's slot decay (for model APIs with quotas).
+
+A step holds its slot under a lease (:data:`LEASE_SECONDS`, renewed while it runs). A holder killed
+with SIGKILL renews nothing: a standalone server's repossessor frees its slot after the lease.
+
+On the ephemeral API (no ``PREFECT_API_URL``) the server is private to this process and project
+(its own database under the project's ``PREFECT_HOME``, one cycle at a time by the cycle lock), so
+the bound is a semaphore in this process: the same bound, no API writes per step (on SQLite each
+one risks a "database is locked" 2 s back-off), and nothing to leak when the process is killed
+(the ephemeral server has no repossessor). :func:`reset_if_ephemeral` still frees slots that a
+killed process left in the limit (an older version, or a run pointed at the same home).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from loguru import logger
+
+AGENTS = "orchestra-agents"
+STARTS = "orchestra-agent-starts"
+#: The shortest lease Prefect accepts; the client renews it while the step runs.
+LEASE_SECONDS = 60.0
+
+_ensured: set[tuple[str, str, float]] = set()
+_local: dict[int, threading.BoundedSemaphore] = {}
+_local_lock = threading.Lock()
+
+
+def _local_slots(size: int) -> threading.BoundedSemaphore:
+    with _local_lock:
+        return _local.setdefault(size, threading.BoundedSemaphore(size))
+
+
+def is_ephemeral() -> bool:
+    """Whether this process talks to its own ephemeral API (no ``PREFECT_API_URL``)."""
+    return not os.environ.get("PREFECT_API_URL")
+
+
+def _client() -> Any:
+    from prefect.client.orchestration import get_client
+
+    return get_client(sync_client=True)
+
+
+def ensure_limit(name: str, slots: int, decay_per_second: float | None = None) -> None:
+    """Create (or resize) the limit ``name`` once per process and server."""
+    key = (os.environ.get("PREFECT_API_URL", "ephemeral"), name, float(slots))
+    if key in _ensured:
+        return
+    with _client() as client:
+        client.upsert_global_concurrency_limit_by_name(name, slots, decay_per_second)
+    _ensured.add(key)
+
+
+def reset_if_ephemeral(max_parallel_agents: int | None) -> int:
+    """Free every slot of ``orchestra-agents`` on the ephemeral server; the slots freed."""
+    if max_parallel_agents is None or not is_ephemeral():
+        return 0
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    with _client() as client:
+        try:
+            held = int(client.read_global_concurrency_limit_by_name(AGENTS).active_slots)
+        except ObjectNotFound:
+            return 0
+        if held:
+            client.update_global_concurrency_limit(
+                AGENTS, GlobalConcurrencyLimitUpdate(active_slots=0)
+            )
+            logger.warning(
+                "{} slot(s) of {} were held by runs that no longer exist (the ephemeral server "
+                "never returns them); freed",
+                held,
+                AGENTS,
+            )
+    return held
+
+
+@contextmanager
+def agent_slot(
+    max_parallel_agents: int | None,
+    starts_per_minute: float | None,
+    *,
+    timeout_s: float,
+) -> Iterator[None]:
+    """Hold one slot of ``orchestra-agents`` (and take one start from the rate limit) while a
+    step runs; waits up to ``timeout_s`` for them, then fails with the limit named."""
+    from prefect.concurrency.sync import concurrency, rate_limit
+
+    if starts_per_minute is not None:
+        ensure_limit(STARTS, max(1, math.ceil(starts_per_minute)), starts_per_minute / 60.0)
+        _bounded(lambda: rate_limit(STARTS, timeout_seconds=timeout_s, strict=True), timeout_s)
+    if max_parallel_agents is None:
+        yield
+        return
+    if is_ephemeral():
+        slots = _local_slots(max_parallel_agents)
+        if not slots.acquire(timeout=timeout_s):
+            raise _waited(AGENTS, timeout_s)
+        try:
+            yield
+        finally:
+            slots.release()
+        return
+    ensure_limit(AGENTS, max_parallel_agents)
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(
+                concurrency(
+                    AGENTS,
+                    occupy=1,
+                    timeout_seconds=timeout_s,
+                    lease_duration=LEASE_SECONDS,
+                    strict=True,
+                )
+            )
+        except TimeoutError as exc:
+            raise _waited(AGENTS, timeout_s) from exc
+        yield
+
+
+def _bounded(acquire: Any, timeout_s: float) -> None:
+    try:
+        acquire()
+    except TimeoutError as exc:
+        raise _waited(STARTS, timeout_s) from exc
+
+
+def _waited(name: str, timeout_s: float) -> Exception:
+    from orchestra.errors import CycleError
+
+    msg = (
+        f"no slot of the global concurrency limit {name!r} came free within {timeout_s:.0f} s; "
+        f"other runs hold them all (`prefect gcl inspect {name}`), or raise "
+        "limits.max_parallel_agents / limits.agent_starts_per_minute"
+    )
+    return CycleError(msg)
