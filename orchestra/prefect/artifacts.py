@@ -28,7 +28,7 @@ def publish_task_artifact(outcome: TaskOutcome, project_id: str) -> None:
     )
 
 
-CYCLE_COLUMNS = ("task", "title", "status", "steps", "cost_usd", "reason", "report")
+CYCLE_COLUMNS = ("task", "title", "status", "steps", "tokens", "cost_usd", "reason", "report")
 
 
 def publish_cycle_artifact(

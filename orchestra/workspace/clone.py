@@ -5,6 +5,10 @@ Each task works in ``.orchestra/worktrees/<task-id>``, a ``git clone --local`` o
 ``.git`` folder, so git works inside a container too (a ``git worktree``'s ``.git`` file would
 point at a host path). Results come back with ``git fetch`` into the project's refs only:
 the user's working tree and index are never touched.
+
+The clone's ``.git/info/exclude`` lists the agent CLIs' own files (caches, histories, state
+folders: ``excludes``), so ``git add --all`` never commits them; it is written again before every
+commit, because the agent could have rewritten or removed it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ class TaskWorkspace:
     base_commit: str
     config: bytes = b""
     """`.git/config` as we created it; restored before the host runs git in the clone."""
+    excludes: tuple[str, ...] = ()
+    """gitignore patterns kept out of every commit (agent caches, histories, state folders)."""
 
 
 def branch_name(task_id: str) -> str:
@@ -36,8 +42,11 @@ def branch_name(task_id: str) -> str:
     return f"orchestra/{task_id}"
 
 
-def create_workspace(project: Path, root: Path, task_id: str, base: str) -> TaskWorkspace:
-    """Clone ``project`` at ``base`` into ``root/<task-id>`` on a fresh task branch."""
+def create_workspace(
+    project: Path, root: Path, task_id: str, base: str, excludes: tuple[str, ...] = ()
+) -> TaskWorkspace:
+    """Clone ``project`` at ``base`` into ``root/<task-id>`` on a fresh task branch, with
+    ``excludes`` in its `.git/info/exclude`."""
     root.mkdir(parents=True, exist_ok=True)
     path = root / task_id
     if path.exists():
@@ -47,9 +56,30 @@ def create_workspace(project: Path, root: Path, task_id: str, base: str) -> Task
     branch = branch_name(task_id)
     git(path, "checkout", "--quiet", "-B", branch, base_commit)
     config = (path / ".git" / "config").read_bytes()
-    return TaskWorkspace(
-        path=path, branch=branch, base=base, base_commit=base_commit, config=config
+    ws = TaskWorkspace(
+        path=path,
+        branch=branch,
+        base=base,
+        base_commit=base_commit,
+        config=config,
+        excludes=excludes,
     )
+    _write_excludes(ws)
+    return ws
+
+
+def _write_excludes(ws: TaskWorkspace) -> None:
+    """(Re)write the clone's `.git/info/exclude`; whatever the agent put there is replaced."""
+    info = ws.path / ".git" / "info"
+    if info.is_symlink() or (info.exists() and not info.is_dir()):
+        info.unlink()
+    info.mkdir(exist_ok=True)
+    exclude = info / "exclude"
+    if exclude.is_dir() and not exclude.is_symlink():
+        shutil.rmtree(exclude)
+    exclude.unlink(missing_ok=True)  # a symlink is replaced, never followed
+    lines = ["# Orchestra: files agent CLIs leave behind, never committed", *ws.excludes]
+    exclude.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _distrust(ws: TaskWorkspace) -> None:
@@ -58,6 +88,7 @@ def _distrust(ws: TaskWorkspace) -> None:
     (git_dir / "config").unlink(missing_ok=True)  # a symlink is replaced, never followed
     (git_dir / "config").write_bytes(ws.config)
     shutil.rmtree(git_dir / "hooks", ignore_errors=True)
+    _write_excludes(ws)
 
 
 def commit_all(
