@@ -64,11 +64,18 @@ def invocation(req: InvocationRequest) -> Invocation:
 #: - the bundled model price map, not a download at start-up (a 5 s timeout where DNS works and
 #:   egress does not);
 #: - no wrapping at 80 columns, so an error reads as one line (``Incorrect API key provided``);
-#: - unbuffered output, so what aider printed before our time limit killed it is not lost.
+#: - unbuffered output, so what aider printed before our time limit killed it is not lost;
+#: - a git identity through git's env config: without one aider writes ``user.name`` into the
+#:   workspace's ``.git/config``, which fails on the read-only workspace of a reviewer.
 AIDER_ENV: dict[str, str] = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     "COLUMNS": "1000",
     "PYTHONUNBUFFERED": "1",
+    "GIT_CONFIG_COUNT": "2",
+    "GIT_CONFIG_KEY_0": "user.name",
+    "GIT_CONFIG_VALUE_0": "Orchestra agent",
+    "GIT_CONFIG_KEY_1": "user.email",
+    "GIT_CONFIG_VALUE_1": "orchestra@localhost",
 }
 
 

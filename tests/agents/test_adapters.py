@@ -175,13 +175,19 @@ class TestAiderInvocation:
 
     def test_stdin_and_env(self) -> None:
         """aider's stdin is /dev/null (None); the env keeps it offline (bundled price map), its
-        errors on one line and its output unbuffered (a killed step keeps what it printed)."""
+        errors on one line, its output unbuffered (a killed step keeps what it printed) and a git
+        identity it would otherwise write into the workspace's .git/config."""
         inv = build_invocation("aider", model="openai/gpt-4o", **PATHS)
         assert inv.stdin_path is None
         assert inv.env == {
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
             "COLUMNS": "1000",
             "PYTHONUNBUFFERED": "1",
+            "GIT_CONFIG_COUNT": "2",
+            "GIT_CONFIG_KEY_0": "user.name",
+            "GIT_CONFIG_VALUE_0": "Orchestra agent",
+            "GIT_CONFIG_KEY_1": "user.email",
+            "GIT_CONFIG_VALUE_1": "orchestra@localhost",
         }
 
     @pytest.mark.parametrize("model", [None, ""])

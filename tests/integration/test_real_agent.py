@@ -81,7 +81,7 @@ def checkout_state(repo: Path) -> dict[str, str]:
     state = {
         "HEAD": git(repo, "rev-parse", "HEAD"),
         "branch": git(repo, "branch", "--show-current"),
-        "status": git(repo, "status", "--porcelain"),
+        "status": git(repo, "status", "--porcelain", "--", ".", ":!.orchestra"),
     }
     state.update({f: (repo / f).read_text(encoding="utf-8") for f in files})
     return state
@@ -109,7 +109,7 @@ def assert_real_cycle(
     assert not [
         p for p in tree if ".aider" in p or p.split("/")[0] in {".claude", ".codex", ".opencode"}
     ]
-    assert (project / ".orchestra" / "done" / "task-01.md").exists()
+    assert [p.name for p in (project / ".orchestra" / "done").glob("task-01-*.md")]
     # Tokens and cost: each agent step's record, the task outcome, the artifacts.
     run_dir = project / ".orchestra" / "runs" / str(state.state_details.flow_run_id) / "task-01"
     records = [json.loads(p.read_text()) for p in sorted(run_dir.glob("*/result.json"))]

@@ -54,7 +54,13 @@ id: task-01
 title: Fix add
 verify: python3 -m unittest -q
 ---
-`add` in calc.py subtracts instead of adding: make it add, so `python3 -m unittest` passes.
+## Goal
+
+`add` in calc.py subtracts instead of adding: make it add.
+
+## Acceptance criteria
+
+- `python3 -m unittest` passes.
 """
 
 
