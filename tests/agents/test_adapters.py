@@ -688,4 +688,3 @@ class TestAiderRealReplies:
         one_line = run_sample("aider/auth-401-columns")
         assert wrapped.failure == one_line.failure == "auth"
         assert "Incorrect API key provided" in one_line.message
-

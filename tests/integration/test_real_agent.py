@@ -42,7 +42,7 @@ WORKER_IMAGE = "orchestra-worker:latest"
 
 
 def strict() -> bool:
-    return bool(os.environ.get("CI") or os.environ.get("ORCHESTRA_STRICT_TESTS"))
+    return bool(os.environ.get("CI"))
 
 
 def missing(reason: str) -> None:
