@@ -9,11 +9,17 @@ DEMO_DIR ?= .demo/project
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 STACK = $(COMPOSE) -p orchestra -f docker/compose.yaml --profile core --profile memory --profile logs
 
-.PHONY: help venv demo demo-docker test check bench test-image schema stack-up stack-down clean
+AIDER_VERSION ?= 0.86.2
+AIDER_VENV := $(VENV)/tools/aider
+AIDER_STAMP := $(AIDER_VENV)/.installed-$(AIDER_VERSION)
+
+.PHONY: help venv demo demo-docker test check bench images test-image orchestrator-image \
+	worker-image aider schema stack-up stack-down clean
 
 help:
 	@echo "make demo   - run one offline cycle on the demo project (process runtime, scripted agent)"
-	@echo "make test   - lint, type-check and run every test"
+	@echo "make test   - lint, type-check, build what the tests need (images, aider), run every test"
+	@echo "make worker-image - the image agent steps run in (aider; orchestra worker-image build)"
 	@echo "make check  - ruff (lint + format check) and mypy strict on orchestra/ and flows/"
 	@echo "make bench  - run the benchmarks and write docs/benchmarks.md"
 	@echo "make stack-up / stack-down - the Compose ops stack (docs/docker.md)"
@@ -25,6 +31,16 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# aider in a virtualenv of its own: it pins ~100 packages exactly (pydantic, fastapi, rich, ...)
+# at versions Prefect's constraints do not allow, so it cannot share .venv (docs/decisions.md).
+$(AIDER_STAMP):
+	@test -x $(AIDER_VENV)/bin/python || $(PYTHON) -m venv $(AIDER_VENV)
+	$(AIDER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIDER_VENV)/bin/python -m pip install --quiet "aider-chat==$(AIDER_VERSION)"
+	@touch $(AIDER_STAMP)
+
+aider: $(AIDER_STAMP)
 
 demo: venv
 	rm -rf $(DEMO_DIR)
@@ -51,11 +67,22 @@ check: venv
 schema: venv
 	$(BIN)/orchestra schema > schema/orchestra.schema.json
 
+# Every image the tests need; each step is a no-op when its image exists (FORCE=1 rebuilds the
+# test image, FORCE_BASE=1 the Debian base, `orchestra worker-image build --force` the worker).
+images: test-image orchestrator-image worker-image
+
 test-image:
 	scripts/build-test-image.sh
 
-test: check
-	$(BIN)/pytest
+orchestrator-image:
+	scripts/build-orchestrator-image.sh
+
+worker-image: venv orchestrator-image
+	$(BIN)/orchestra worker-image build
+
+# Strict like CI: a test that lacks Docker, an image or aider fails with the fix, never skips.
+test: check images aider
+	CI=$${CI:-1} $(BIN)/pytest
 
 bench: venv
 	$(BIN)/python -m bench

@@ -213,6 +213,26 @@ BENCHES: tuple[Bench, ...] = (
         ),
     ),
     Bench(
+        name="aider",
+        module="bench.bench_aider",
+        title="Per-step cost of a real aider: Docker against the process runtime",
+        what=(
+            "One coder step of aider 0.86.2 against the stand-in model API, on a fresh clone of"
+            " the example repository: the process runtime (aider from .venv/tools/aider) and the"
+            " worker image orchestra-worker:latest; rotated rounds, medians."
+        ),
+        call=lambda m: m.run(),
+        metric="ratio_docker_vs_process",
+        target_text="Docker step / process step ≤ 1.5",
+        passes=lambda v: v <= 1.5,
+        unit="x",
+        rows=(
+            ("process_step_s", "process runtime, one aider step", "s"),
+            ("docker_step_s", "Docker runtime, one aider step", "s"),
+            ("docker_extra_s", "what Docker adds per step", "s"),
+        ),
+    ),
+    Bench(
         name="soak",
         module="bench.bench_soak",
         title="Soak: back-to-back cycles",

@@ -9,6 +9,9 @@
 #    with the repository root as context (pip reaches PyPI during the build).
 # 3. Smoke test: `orchestra --help` and `prefect version` inside the image.
 #
+# Step 2 and 3 are skipped when the image was built from the same sources: the image carries the
+# label orchestra.source, a hash of everything the Dockerfile copies (FORCE=1 rebuilds anyway).
+#
 # Networks that inspect TLS (a proxy with its own CA) need that CA inside the build: the PEM text
 # of EXTRA_CA_CERTS, else of the host's /usr/local/share/ca-certificates/*.crt, goes in as the
 # build argument EXTRA_CA_CERTS (certificates are public; nothing secret is passed).
@@ -112,6 +115,15 @@ else
     log "built $BASE_TAG in $(($(now) - start)) s"
 fi
 
+# Everything docker/orchestrator/Dockerfile copies, as one hash of the working tree's files.
+source_hash="$(find pyproject.toml constraints.txt orchestra flows docker/orchestrator -type f \
+    -not -path '*/__pycache__/*' -not -name '*.pyc' -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-16)"
+if [[ "${FORCE:-0}" != 1 ]] &&
+    [[ "$(docker image inspect -f '{{ index .Config.Labels "orchestra.source" }}' "$IMAGE" 2>/dev/null)" == "$source_hash" ]]; then
+    log "$IMAGE is up to date with the sources ($source_hash), build skipped (FORCE=1 rebuilds it)"
+    exit 0
+fi
+
 extra_ca="${EXTRA_CA_CERTS:-}"
 if [[ -z "$extra_ca" ]]; then
     shopt -s nullglob globstar
@@ -128,6 +140,7 @@ log "docker build $IMAGE from $BASE_TAG"
 docker build \
     --build-arg "BASE_IMAGE=$BASE_TAG" \
     --build-arg "EXTRA_CA_CERTS=$extra_ca" \
+    --label "orchestra.source=$source_hash" \
     -t "$IMAGE" \
     -f docker/orchestrator/Dockerfile \
     .

@@ -20,6 +20,7 @@ from orchestra.agents.registry import (
     executable,
     parse_outcome,
     state_dirs,
+    workspace_excludes,
 )
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "executable",
     "parse_outcome",
     "state_dirs",
+    "workspace_excludes",
 ]

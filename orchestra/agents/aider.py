@@ -1,8 +1,9 @@
-"""Aider: argv and result parser.
+"""Aider: argv, env, workspace litter and result parser.
 
-aider exits 0 even when the API refused it, so its stdout is searched for ``litellm.*Error``;
-tokens and cost come from its ``Tokens:``/``Cost:`` lines. It needs a model (without one it waits
-for a browser login).
+aider exits 0 even when the API refused it, was unreachable or timed out, so its stdout is
+searched for ``litellm.<Name>Error`` / ``litellm.Timeout``; tokens and cost come from its
+``Tokens:``/``Cost:`` lines. It needs a model (without one it waits for a browser login).
+What the real aider 0.86.2 prints in each case is in ``tests/fixtures/agent-samples/aider``.
 """
 
 from __future__ import annotations
@@ -56,10 +57,34 @@ def invocation(req: InvocationRequest) -> Invocation:
         join_path(req.output_dir, "aider.chat.history.md"),
         *req.extra_args,
     ]
-    return Invocation(argv, {}, None)
+    return Invocation(argv, dict(AIDER_ENV), None)
 
 
-_AIDER_ERROR = re.compile(r"litellm\.(\w*Error).*?(?=\n\s*\n|\Z)", re.DOTALL)
+#: What the adapter adds to aider's environment, and why:
+#: - the bundled model price map, not a download at start-up (a 5 s timeout where DNS works and
+#:   egress does not);
+#: - no wrapping at 80 columns, so an error reads as one line (``Incorrect API key provided``);
+#: - unbuffered output, so what aider printed before our time limit killed it is not lost;
+#: - a git identity through git's env config: without one aider writes ``user.name`` into the
+#:   workspace's ``.git/config``, which fails on the read-only workspace of a reviewer.
+AIDER_ENV: dict[str, str] = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "COLUMNS": "1000",
+    "PYTHONUNBUFFERED": "1",
+    "GIT_CONFIG_COUNT": "2",
+    "GIT_CONFIG_KEY_0": "user.name",
+    "GIT_CONFIG_VALUE_0": "Orchestra agent",
+    "GIT_CONFIG_KEY_1": "user.email",
+    "GIT_CONFIG_VALUE_1": "orchestra@localhost",
+}
+
+
+#: What aider leaves in the working folder: its repo-map cache (``.aider.tags.cache.v4/``) and,
+#: should a user's flags move them back, its chat/input histories and its config/env files.
+WORKSPACE_LITTER: tuple[str, ...] = (".aider*",)
+
+
+_AIDER_ERROR = re.compile(r"litellm\.(\w*(?:Error|Timeout)).*?(?=\n\s*\n|\Z)", re.DOTALL)
 
 
 _AIDER_ERROR_KINDS: dict[str, FailureKind] = {
@@ -69,7 +94,13 @@ _AIDER_ERROR_KINDS: dict[str, FailureKind] = {
     "ServiceUnavailableError": "unreachable",
     "NotFoundError": "configuration",
     "BadRequestError": "configuration",
+    # The API did not answer in time (aider's --timeout): it is as good as unreachable.
+    "Timeout": "unreachable",
 }
+
+
+#: litellm reports a refused or dropped connection as an InternalServerError with this text.
+_CONNECTION_ERROR = re.compile(r"Connection\s+error", re.IGNORECASE)
 
 
 _AIDER_TOKENS = re.compile(r"^Tokens: ([\d.]+[kKmM]?) sent, .*?([\d.]+[kKmM]?) received\.", re.M)
@@ -107,6 +138,8 @@ def parse_aider(
     error = _AIDER_ERROR.search(clean)
     if error is not None:
         kind = _AIDER_ERROR_KINDS.get(error.group(1), "error")
+        if error.group(1) == "InternalServerError" and _CONNECTION_ERROR.search(error.group(0)):
+            kind = "unreachable"
         return failed("aider", kind, error.group(0), **extra)
     if exit_code not in (0, None):
         return exit_failure("aider", exit_code, stdout, stderr)
@@ -129,4 +162,4 @@ def _aider_reply(stdout: str) -> str:
     return "\n".join(line for line in body if not line.startswith("Tokens: ")).strip()
 
 
-ADAPTER = Adapter("aider", invocation, parse_aider)
+ADAPTER = Adapter("aider", invocation, parse_aider, workspace_litter=WORKSPACE_LITTER)

@@ -304,7 +304,8 @@ def no_state_dirs(state_dir: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Adapter:
-    """One agent CLI: how to start it, how to read it, which state folders and program it needs.
+    """One agent CLI: how to start it, how to read it, which state folders and program it needs,
+    and which files of its own it leaves in the workspace.
 
     ``executable`` maps the profile's ``command`` to the program a preflight looks for; ``None``
     means the CLI's own name.
@@ -315,6 +316,9 @@ class Adapter:
     parse: Parser
     state_dirs: Callable[[str], list[str]] = no_state_dirs
     executable: Callable[[Sequence[str] | None], str] | None = None
+    workspace_litter: tuple[str, ...] = ()
+    """gitignore patterns of the state, cache and history files the CLI leaves in its working
+    folder; the task clone excludes them so a result branch never carries them."""
 
     def program(self, command: Sequence[str] | None) -> str:
         """argv[0] of this adapter's invocations."""

@@ -91,4 +91,9 @@ def invocation(req: InvocationRequest) -> Invocation:
     return Invocation(argv, env, req.prompt_file)
 
 
-ADAPTER = Adapter("claude", invocation, parse_claude, state_dirs)
+#: Claude Code's project folder (``.claude/settings.local.json`` when a tool is allowed for
+#: good) and its local memory file.
+WORKSPACE_LITTER: tuple[str, ...] = (".claude/", "CLAUDE.local.md")
+
+
+ADAPTER = Adapter("claude", invocation, parse_claude, state_dirs, workspace_litter=WORKSPACE_LITTER)

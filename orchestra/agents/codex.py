@@ -85,4 +85,8 @@ def invocation(req: InvocationRequest) -> Invocation:
     return Invocation([*argv, *req.extra_args, "-"], env, req.prompt_file)
 
 
-ADAPTER = Adapter("codex", invocation, parse_codex, state_dirs)
+#: codex's project folder (a ``.codex/`` config or a CODEX_HOME pointed into the repository).
+WORKSPACE_LITTER: tuple[str, ...] = (".codex/",)
+
+
+ADAPTER = Adapter("codex", invocation, parse_codex, state_dirs, workspace_litter=WORKSPACE_LITTER)

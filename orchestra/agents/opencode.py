@@ -108,4 +108,10 @@ def invocation(req: InvocationRequest) -> Invocation:
     return Invocation(argv, env, req.prompt_file)
 
 
-ADAPTER = Adapter("opencode", invocation, parse_opencode, state_dirs)
+#: opencode's project folder (its agents, plans and session files).
+WORKSPACE_LITTER: tuple[str, ...] = (".opencode/",)
+
+
+ADAPTER = Adapter(
+    "opencode", invocation, parse_opencode, state_dirs, workspace_litter=WORKSPACE_LITTER
+)

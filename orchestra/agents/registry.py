@@ -74,6 +74,13 @@ def state_dirs(kind: AgentKind, state_dir: str) -> list[str]:
     return adapter(kind).state_dirs(state_dir)
 
 
+def workspace_excludes() -> tuple[str, ...]:
+    """gitignore patterns of every adapter's workspace litter: a task clone excludes them all,
+    whichever agents its steps run."""
+    patterns = (p for a in ADAPTERS.values() for p in a.workspace_litter)
+    return tuple(dict.fromkeys(patterns))
+
+
 def executable(kind: AgentKind, command: Sequence[str] | None) -> str:
     """The program (argv[0]) a preflight should find for ``kind``."""
     return adapter(kind).program(command)

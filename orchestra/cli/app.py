@@ -1,4 +1,4 @@
-"""The ``orchestra`` command: init, run, queue, schema, doctor, stop, resume."""
+"""The ``orchestra`` command: init, run, queue, schema, doctor, stop, resume, worker-image."""
 
 from __future__ import annotations
 
@@ -167,6 +167,56 @@ def resume(project: ProjectOpt = Path()) -> None:
         console.print(f"removed {path}: cycles may run again")
     else:
         console.print("no kill switch was set")
+
+
+worker_image_app = typer.Typer(no_args_is_help=True, help="The worker image agent steps run in.")
+app.add_typer(worker_image_app, name="worker-image")
+
+
+@worker_image_app.command("build")
+def worker_image_build(
+    tag: str = typer.Option("orchestra-worker:latest", help="image name"),
+    base: str = typer.Option("orchestra-base:bookworm", help="Debian/Ubuntu base with python3"),
+    with_: str = typer.Option(
+        "", "--with", help="npm CLIs to add, comma-separated: claude,codex,opencode"
+    ),
+    no_aider: bool = typer.Option(False, "--no-aider", help="leave aider out"),
+    force: bool = typer.Option(False, help="rebuild an existing image"),
+) -> None:
+    """Build the worker image from the Dockerfile shipped in the package (aider by default)."""
+    from docker.client import DockerClient
+    from docker.errors import DockerException
+
+    from orchestra.cli import worker_image as wi
+    from orchestra.errors import RuntimeUnavailableError
+
+    try:
+        args = wi.build_args(base, with_.split(","), aider=not no_aider)
+        try:
+            client = DockerClient.from_env()
+        except DockerException as exc:
+            msg = f"no Docker engine answers ({exc}): start Docker, or set DOCKER_HOST"
+            raise RuntimeUnavailableError(msg) from exc
+        try:
+            built = wi.build_worker_image(
+                client, tag=tag, args=args, force=force, echo=console.print
+            )
+        finally:
+            client.close()
+    except OrchestraError as exc:
+        raise _fail(exc) from exc
+    if built:
+        console.print(f"built {tag}")
+    else:
+        console.print(f"{tag} already exists (--force rebuilds it)")
+
+
+@worker_image_app.command("dockerfile")
+def worker_image_dockerfile() -> None:
+    """Print the worker Dockerfile shipped in the package."""
+    from orchestra.cli.worker_image import dockerfile_text
+
+    sys.stdout.write(dockerfile_text())
 
 
 if __name__ == "__main__":

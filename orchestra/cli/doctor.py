@@ -25,6 +25,8 @@ def _project_checks(project: Path) -> tuple[list[Check], object | None]:
     from orchestra.prefect.runs import runtime_pool
 
     runtimes = runtime_pool(proj)
+    # One row per distinct problem: five workers on one missing image are one fix, said once.
+    problems: dict[str, list[str]] = {}
     for worker_id in proj.workflow_workers():
         profile = proj.worker(worker_id)
         where = (
@@ -34,9 +36,13 @@ def _project_checks(project: Path) -> tuple[list[Check], object | None]:
         try:
             check_worker(proj, runtimes, worker_id, "doctor")
         except OrchestraError as exc:
-            checks.append((label, "problem", str(exc)))
+            problems.setdefault(str(exc), []).append(worker_id)
         else:
             checks.append((label, "ok", _trust_note(profile)))
+    for problem, workers in problems.items():
+        checks.append(
+            (f"worker{'s' if len(workers) > 1 else ''} {', '.join(workers)}", "problem", problem)
+        )
     return checks, proj
 
 

@@ -75,7 +75,7 @@ class MountConfig(Strict):
 
 class DockerConfig(Strict):
     image: str = Field(..., min_length=1, examples=["orchestra-worker:latest"])
-    """Image the step's container starts from (build it from docker/worker/Dockerfile)."""
+    """Image the step's container starts from (build it with `orchestra worker-image build`)."""
     base_url: str | None = None
     """Docker engine address; default: DOCKER_HOST or the local socket."""
     workdir: str = "/workspace"

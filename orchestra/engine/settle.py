@@ -57,6 +57,7 @@ def write_outcome(outcome: TaskOutcome, *, report: Path | None, moved_to: Path) 
         "reason": redact(outcome.reason),
         "steps": len(outcome.steps),
         "cost_usd": outcome.cost_usd,
+        "tokens": outcome.tokens,
         "report": str(report),
         "moved_to": str(moved_to),
         "integration": outcome.integration,

@@ -238,6 +238,10 @@ def run_step(
     message = outcome.message
     if status == "timeout":
         message = f"timed out after {ctx.timeout:.0f} s (stopped, then killed)"
+        # What the agent said before the limit (aider retries a dead API past any limit).
+        _, said, before = outcome.message.partition("; before that: ")
+        if said:
+            message += f"; before that: {before}"
     elif status == "stopped":
         message = result.stopped_reason or "stopped"
     elif status == "failed" and not message:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from loguru import logger
 
-from orchestra.agents import choose_model
+from orchestra.agents import choose_model, workspace_excludes
 from orchestra.clock import iso_utc, utc_now
 from orchestra.config.models import WRITING_ROLES, StepConfig
 from orchestra.engine.handoff import Handoff, build_carry, fingerprint
@@ -76,6 +76,15 @@ class TaskOutcome:
     def cost_usd(self) -> float:
         """Sum of the costs the agents reported."""
         return sum(s.cost_usd or 0.0 for s in self.steps)
+
+    @property
+    def tokens(self) -> str:
+        """``<in>/<out>`` tokens the agents reported, summed over the steps ("" when none did)."""
+        if all(s.input_tokens is None and s.output_tokens is None for s in self.steps):
+            return ""
+        sent = sum(s.input_tokens or 0 for s in self.steps)
+        received = sum(s.output_tokens or 0 for s in self.steps)
+        return f"{sent}/{received}"
 
 
 @dataclass
@@ -301,6 +310,7 @@ def run_task(
             project.gitdirs_dir / task.task_id,
             task.task_id,
             base,
+            workspace_excludes(),
         )
         reason = _steps_phase(tr, ws) or _verify_phase(tr, ws)
         if reason is None:

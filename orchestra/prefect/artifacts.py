@@ -33,6 +33,7 @@ CYCLE_COLUMNS = (
     "title",
     "status",
     "steps",
+    "tokens",
     "cost_usd",
     "reason",
     "host",

@@ -195,8 +195,9 @@ class DockerRuntime:
             why = first_line.rpartition(": ")[2]
             msg = (
                 f"step {request.name!r} cannot execute {argv0!r} in the image "
-                f"{self.cfg.image!r} ({why}): install it in the image "
-                "(docker/worker/Dockerfile) or fix the command in the worker profile"
+                f"{self.cfg.image!r} ({why}): install it in the image (`orchestra worker-image "
+                f"build --tag {self.cfg.image} --force`, adding `--with {argv0}` for an npm CLI) "
+                "or fix the command in the worker profile"
             )
             raise AgentNotInstalledError(msg)
 
@@ -276,7 +277,7 @@ class DockerRuntime:
         image = self.cfg.image
         return (
             f"the worker image {image!r} is not in the Docker engine at {self.address!r}: "
-            f"build it with `docker build -t {image} -f docker/worker/Dockerfile .`"
+            f"build it with `orchestra worker-image build --tag {image}`"
         )
 
 

@@ -43,6 +43,8 @@ class TaskWorkspace:
     common_dir: Path
     """The user's (common) git dir: its objects, info/exclude and shallow are borrowed."""
     object_format: str = "sha1"
+    excludes: tuple[str, ...] = ()
+    """gitignore patterns kept out of every commit (agent caches, histories, state folders)."""
 
     @property
     def objects_dir(self) -> Path:
@@ -104,13 +106,23 @@ def write_git_dir(ws: TaskWorkspace, git_dir: Path, objects: str) -> None:
         (git_dir / folder).mkdir(parents=True, exist_ok=True)
     # The user's ignores hold in the task too; a shallow repository needs its graft points.
     copy_if_exists(ws.common_dir / "info" / "exclude", git_dir / "info" / "exclude")
+    if ws.excludes:  # the agent CLIs' own files: caches, histories, state folders
+        with (git_dir / "info" / "exclude").open("a", encoding="utf-8") as fh:
+            fh.write("\n# Orchestra: files agent CLIs leave behind, never committed\n")
+            fh.write("".join(f"{pattern}\n" for pattern in ws.excludes))
     copy_if_exists(ws.common_dir / "shallow", git_dir / "shallow")
 
 
 def create_workspace(
-    project: Path, worktree: Path, git_dir: Path, task_id: str, base: str
+    project: Path,
+    worktree: Path,
+    git_dir: Path,
+    task_id: str,
+    base: str,
+    excludes: tuple[str, ...] = (),
 ) -> TaskWorkspace:
-    """Check out ``base`` of ``project`` into ``worktree`` with its own host git dir."""
+    """Check out ``base`` of ``project`` into ``worktree`` with its own host git dir;
+    ``excludes`` join the user's ignores there (the host's copy, which no step can write)."""
     if base.startswith("-"):  # would be read as an option below
         msg = f"base branch {base!r} starts with '-'; set git.base_branch to a branch name"
         raise ProjectError(msg)
@@ -135,6 +147,7 @@ def create_workspace(
         base_commit=base_commit,
         common_dir=common,
         object_format=fmt,
+        excludes=excludes,
     )
     remove_workspace(ws.path, ws.git_dir)  # leftovers of a crashed run are ours
     ws.path.mkdir(parents=True)

@@ -174,10 +174,21 @@ class TestAiderInvocation:
         ]
 
     def test_stdin_and_env(self) -> None:
-        """aider's stdin is /dev/null (None) and the adapter adds no env."""
+        """aider's stdin is /dev/null (None); the env keeps it offline (bundled price map), its
+        errors on one line, its output unbuffered (a killed step keeps what it printed) and a git
+        identity it would otherwise write into the workspace's .git/config."""
         inv = build_invocation("aider", model="openai/gpt-4o", **PATHS)
         assert inv.stdin_path is None
-        assert inv.env == {}
+        assert inv.env == {
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "COLUMNS": "1000",
+            "PYTHONUNBUFFERED": "1",
+            "GIT_CONFIG_COUNT": "2",
+            "GIT_CONFIG_KEY_0": "user.name",
+            "GIT_CONFIG_VALUE_0": "Orchestra agent",
+            "GIT_CONFIG_KEY_1": "user.email",
+            "GIT_CONFIG_VALUE_1": "orchestra@localhost",
+        }
 
     @pytest.mark.parametrize("model", [None, ""])
     def test_without_model_refused(self, model: str | None) -> None:
@@ -279,6 +290,19 @@ EXPECTED: dict[str, Expected] = {
     "aider/success": Expected(True, None, "hi from fake", 2400, 3, 0.006),
     "aider/no-key": Expected(False, "auth"),
     "aider/no-model-killed": Expected(False, "timeout"),
+    # aider 0.86.2 against tests/support/chat_api.py (/work FINDINGS): exit 0 in every case.
+    "aider/success-edit": Expected(True, None, None, 2500, 111, 0.0073),
+    "aider/reviewer-approve": Expected(True, None, None, 2500, 48, 0.0067),
+    "aider/readonly-home": Expected(True, None, None, 2600, 111, 0.0076),
+    "aider/auth-401": Expected(False, "auth"),
+    "aider/auth-401-columns": Expected(False, "auth"),
+    "aider/unreachable": Expected(False, "unreachable"),
+    "aider/connection-closed": Expected(False, "unreachable"),
+    "aider/api-timeout": Expected(False, "unreachable"),
+    "aider/server-500": Expected(False, "error"),
+    "aider/rate-limit-429": Expected(False, "error"),
+    "aider/model-404": Expected(False, "configuration"),
+    "aider/bad-request-400": Expected(False, "configuration"),
 }
 
 
@@ -314,7 +338,8 @@ class TestParseSamples:
         got = run_sample(case)
         assert (got.ok, got.failure) == (want.ok, want.failure), got.message
         if want.ok:
-            assert got.text == want.text
+            if want.text is not None:
+                assert got.text == want.text
             assert got.message == ""
             assert got.input_tokens == want.input_tokens
             assert got.output_tokens == want.output_tokens
@@ -336,6 +361,10 @@ class TestParseSamples:
             ("opencode/unknown-model", "model"),
             ("codex/unreachable-killed", "failed to lookup address"),
             ("aider/no-model-killed", "browser login"),
+            ("aider/auth-401", "Incorrect API key provided"),
+            ("aider/unreachable", "Connection error"),
+            ("aider/api-timeout", "Request timed out"),
+            ("aider/model-404", "does not exist"),
         ],
     )
     def test_message_names_the_reason(self, case: str, words: str) -> None:
@@ -619,3 +648,43 @@ class TestPrompts:
         """'plan.md' and 'plan' name the same prompt."""
         values = prompt_values("plan")
         assert render_prompt("plan.md", **values) == render_prompt("plan", **values)
+
+
+class TestAiderRealReplies:
+    """The real aider's replies (SEARCH/REPLACE, handoff headings, a verdict) reach the handoff."""
+
+    def test_edit_reply_keeps_the_handoff_sections(self) -> None:
+        """A coder's reply keeps its edit block and every handoff heading, not the Tokens line."""
+        got = run_sample("aider/success-edit")
+        assert "<<<<<<< SEARCH" in got.text
+        for heading in ("## Summary", "## Actions", "## Artifacts", "## Risks", "## Next"):
+            assert heading in got.text
+        assert "Tokens:" not in got.text
+        assert "Aider v0.86.2" not in got.text
+
+    def test_reviewer_verdict_survives(self) -> None:
+        """A reviewer's `Verdict: APPROVE` line is in the parsed text."""
+        from orchestra.engine.handoff import parse_handoff
+
+        got = run_sample("aider/reviewer-approve")
+        handoff = parse_handoff(got.text)
+        assert handoff.verdict == "APPROVE"
+
+    def test_timeout_is_not_success(self) -> None:
+        """`litellm.Timeout` (the API never answered) is a failure, not a reply (was ok=True)."""
+        got = run_sample("aider/api-timeout")
+        assert not got.ok
+        assert got.message.startswith("aider: model API unreachable (litellm.Timeout")
+
+    def test_connection_error_is_unreachable(self) -> None:
+        """A refused or dropped connection shows as InternalServerError "Connection error":
+        it is classed unreachable, not a generic error."""
+        for case in ("aider/unreachable", "aider/connection-closed"):
+            assert run_sample(case).failure == "unreachable"
+
+    def test_wrapped_and_unwrapped_401_read_the_same(self) -> None:
+        """The 401 text wrapped at 80 columns and on one line (COLUMNS=1000) both read as auth."""
+        wrapped = run_sample("aider/auth-401")
+        one_line = run_sample("aider/auth-401-columns")
+        assert wrapped.failure == one_line.failure == "auth"
+        assert "Incorrect API key provided" in one_line.message

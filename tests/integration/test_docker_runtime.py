@@ -367,9 +367,7 @@ class TestErrors:
         runtime = make_runtime(image="orchestra-missing:never")
         with pytest.raises(RuntimeUnavailableError, match="'orchestra-missing:never'") as info:
             runtime.preflight("sh")
-        assert "docker build -t orchestra-missing:never -f docker/worker/Dockerfile ." in str(
-            info.value
-        )
+        assert "orchestra worker-image build --tag orchestra-missing:never" in str(info.value)
         with pytest.raises(RuntimeUnavailableError, match="orchestra-missing:never"):
             runtime.run(make_request(tmp_path, ["true"]))
 

@@ -1,0 +1,117 @@
+"""`orchestra worker-image build|dockerfile`: the image agent steps run in, from the Dockerfile
+shipped inside the package (``orchestra/templates/worker.Dockerfile``), so a pip install has it.
+
+The build context is the Dockerfile alone (nothing of the user's repository is sent). The host's
+extra CA certificates go in as the build argument ``EXTRA_CA_CERTS`` (networks that inspect TLS
+on the way to PyPI); certificates are public, nothing secret is passed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from collections.abc import Callable, Iterable
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from orchestra.errors import ConfigError, RuntimeUnavailableError
+
+DEFAULT_TAG = "orchestra-worker:latest"
+DEFAULT_BASE = "orchestra-base:bookworm"
+#: The npm CLIs the image can add (Node comes from Debian when one is chosen).
+NPM_CLIS = ("claude", "codex", "opencode")
+CA_DIR = Path("/usr/local/share/ca-certificates")
+
+
+def dockerfile_text() -> str:
+    """The worker Dockerfile shipped in the package."""
+    return (files("orchestra") / "templates" / "worker.Dockerfile").read_text(encoding="utf-8")
+
+
+def extra_ca_certs(environ: dict[str, str] | None = None, ca_dir: Path = CA_DIR) -> str:
+    """PEM text of ``EXTRA_CA_CERTS``, else of the host's ``*.crt`` under ``ca_dir``."""
+    env = os.environ if environ is None else environ
+    if env.get("EXTRA_CA_CERTS"):
+        return env["EXTRA_CA_CERTS"]
+    if not ca_dir.is_dir():
+        return ""
+    return "".join(p.read_text(encoding="utf-8") for p in sorted(ca_dir.rglob("*.crt")))
+
+
+def build_args(base: str, clis: Iterable[str], *, aider: bool = True) -> dict[str, str]:
+    """The Dockerfile's build arguments for ``base`` with aider (or not) and the npm ``clis``."""
+    chosen = [c.strip() for c in clis if c.strip()]
+    unknown = sorted(set(chosen) - set(NPM_CLIS))
+    if unknown:
+        msg = f"unknown agent CLI {', '.join(map(repr, unknown))} for --with; use {', '.join(NPM_CLIS)}"
+        raise ConfigError(msg)
+    args = {"BASE_IMAGE": base, "INSTALL_AIDER": "1" if aider else "0"}
+    args |= {f"INSTALL_{cli.upper()}": "1" if cli in chosen else "0" for cli in NPM_CLIS}
+    certs = extra_ca_certs()
+    if certs:
+        args["EXTRA_CA_CERTS"] = certs
+    return args
+
+
+def _context(dockerfile: str) -> io.BytesIO:
+    buf = io.BytesIO()
+    data = dockerfile.encode("utf-8")
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        info.mode = 0o644
+        tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+def _has_image(client: Any, name: str) -> bool:
+    from docker.errors import ImageNotFound
+
+    try:
+        client.images.get(name)
+    except ImageNotFound:
+        return False
+    return True
+
+
+def build_worker_image(
+    client: Any,
+    *,
+    tag: str = DEFAULT_TAG,
+    args: dict[str, str],
+    force: bool = False,
+    echo: Callable[[str], None] = print,
+) -> bool:
+    """Build ``tag``; return False when it already exists (and ``force`` is off)."""
+    if not force and _has_image(client, tag):
+        return False
+    base = args["BASE_IMAGE"]
+    if not _has_image(client, base):
+        hint = (
+            "build it with scripts/build-orchestrator-image.sh (Debian bookworm by debootstrap, "
+            "no registry needed)"
+            if base == DEFAULT_BASE
+            else f"pull or build {base!r} first"
+        )
+        msg = f"the base image {base!r} is not in the Docker engine: {hint}, or pass --base IMAGE"
+        raise RuntimeUnavailableError(msg)
+    stream = client.api.build(
+        fileobj=_context(dockerfile_text()),
+        custom_context=True,
+        tag=tag,
+        buildargs=args,
+        rm=True,
+        decode=True,
+        labels={"orchestra.image": "worker"},
+    )
+    for chunk in stream:
+        if "error" in chunk:
+            msg = f"building the worker image {tag!r} failed: {str(chunk['error']).strip()}"
+            raise RuntimeUnavailableError(msg)
+        text = str(chunk.get("stream", "")).rstrip()
+        if text:
+            echo(text)
+    return True
