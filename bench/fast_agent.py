@@ -7,6 +7,8 @@ Reads the ``Role:`` and ``Step:`` lines of the prompt, writes a minimal ``OUTPUT
 (different per step, so Orchestra's "repeated handoff" check never fires) and exits 0 at once.
 A reviewer's handoff ends with ``Verdict: APPROVE``. Standard library only; no output on stdout.
 ``FAST_AGENT_SLEEP=<seconds>`` sleeps first, as a real agent waiting on a model does.
+``FAST_AGENT_WRITE=1``: the coder also writes ``fast-agent.txt`` in the workspace (a result
+branch to integrate; the text names the task's first line, so every task's change differs).
 """
 
 import os
@@ -18,7 +20,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3:
         sys.stderr.write("usage: fast_agent.py PROMPT_FILE WORKSPACE OUTPUT_DIR\n")
         return 2
-    prompt_file, _workspace, output_dir = argv
+    prompt_file, workspace, output_dir = argv
     if delay := float(os.environ.get("FAST_AGENT_SLEEP") or 0):
         time.sleep(delay)
     role, step = "agent", "step"
@@ -33,6 +35,9 @@ def main(argv: list[str]) -> int:
         "## Actions\n\nNone.\n\n## Artifacts\n\nNone.\n\n## Risks\n\nNone.\n\n"
         f"## Next\n\nContinue after {step}.\n"
     )
+    if role == "coder" and os.environ.get("FAST_AGENT_WRITE") == "1":
+        with open(f"{workspace}/fast-agent.txt", "w", encoding="utf-8") as handle:  # noqa: PTH123
+            handle.write(f"{prompt_file}\n")
     if role == "reviewer":
         text += "\nVerdict: APPROVE\n"
     with open(f"{output_dir}/handoff.md", "w", encoding="utf-8") as handle:  # noqa: PTH123

@@ -11,6 +11,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from flows.hooks import sweep_on_exit
+from flows.pool_task import run_pool_job
 from flows.steps import step_runner
 from orchestra.engine.preflight import preflight
 from orchestra.engine.settle import finish, load_claim, write_outcome
@@ -34,8 +35,15 @@ def roocode_boomerang(
     config_files: list[str] | None = None,
     run_dir: str | None = None,
     task_name: str = "task",
+    pool_job: dict[str, Any] | None = None,
 ) -> State[Any]:
-    """Run one task: claim it (unless the cycle already did), run its steps, archive or fail it."""
+    """Run one task: claim it (unless the cycle already did), run its steps, archive or fail it.
+
+    With ``pool_job`` (a run of the pool deployment, on any worker host) the task comes from the
+    cycle instead: see :func:`flows.pool_task.run_pool_job`.
+    """
+    if pool_job is not None:
+        return run_pool_job(pool_job)
     run = open_for_run(project, config_files or [])
     proj = run.project
     run_id = str(flow_run.get_id() or "local")

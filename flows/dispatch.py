@@ -25,9 +25,9 @@ from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settin
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.boomerang import roocode_boomerang
+from flows.pool_dispatch import PoolDispatch
 from orchestra.engine.dispatch import Dispatch, Running, dispatch, side_by_side
 from orchestra.engine.summary import CycleSummary, read_outcome
-from orchestra.errors import ConfigError
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.limits import is_ephemeral
 from orchestra.project import Project
@@ -89,13 +89,8 @@ def run_tasks(
     """Claim and run the ``pending`` tasks; ``after_each`` records one outcome (in completion
     order) and returns why the cycle must take no more ('' to go on)."""
     wf = proj.config.workflows.infinite_orchestra
-    if wf.dispatch != "local":
-        msg = (
-            f"workflows.infinite_orchestra.dispatch {wf.dispatch!r} is not available yet; "
-            "set dispatch: local (docs/scale-out.md)"
-        )
-        raise ConfigError(msg)
     k = wf.parallel
+    on_pool = PoolDispatch.open(proj, run_id) if wf.dispatch == "pool" else None
     if k > 1 and is_ephemeral():
         logger.warning(SQLITE_HINT, k=k)
 
@@ -112,9 +107,12 @@ def run_tasks(
 
     def ended(running: Running[Any]) -> None:
         handle = running.handle
-        message = handle.message if isinstance(handle, _Done) else _result(handle)
         task_id = running.task_id
-        outcome = read_outcome(Path(summary.runs_dir) / task_id, task_id, message)
+        if on_pool is not None:
+            outcome = on_pool.settle(running.claimed, handle, Path(summary.runs_dir) / task_id)
+        else:
+            message = handle.message if isinstance(handle, _Done) else _result(handle)
+            outcome = read_outcome(Path(summary.runs_dir) / task_id, task_id, message)
         summary.tasks.append(outcome)
         # The first reason stands: a later success must not reopen a stopped cycle.
         reason = after_each(outcome)
@@ -130,7 +128,7 @@ def run_tasks(
             ids = ", ".join(r.task_id for r in running)
             logger.bind(event="running").info("running {}/{}: {}", len(running), k, ids)
 
-    if k == 1:
+    if k == 1 and on_pool is None:
         plan: Dispatch[Any] = Dispatch(
             k,
             wf.max_tasks_per_cycle,
@@ -145,7 +143,9 @@ def run_tasks(
         pool: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=k)
         with pool as runner:
 
-            def start(claimed: Claimed) -> PrefectFuture[str]:
+            def start(claimed: Claimed) -> PrefectFuture[Any]:
+                if on_pool is not None:
+                    return on_pool.start(runner, claimed)
                 project, task_file, config_files, run_dir, name = args(claimed)
                 params = {
                     "project": project,
@@ -165,7 +165,7 @@ def run_tasks(
         outcome["alongside"] = ", ".join(alongside.get(str(outcome.get("task")), []))
 
 
-def _first_done(handles: Sequence[PrefectFuture[str]]) -> list[PrefectFuture[str]]:
+def _first_done(handles: Sequence[PrefectFuture[Any]]) -> list[PrefectFuture[Any]]:
     return [next(iter(as_completed(list(handles))))]
 
 

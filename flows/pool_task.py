@@ -1,0 +1,48 @@
+"""A task on a pool worker: clone the remote at the cycle's base, run the steps, push the branch.
+
+Runs inside the ``roocode-boomerang`` flow run of the pool deployment (``pool_job`` given). The
+queue is the cycle's: nothing here claims or settles; the outcome goes back as an artifact.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from prefect.client.schemas.objects import State
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed
+
+from flows.steps import step_runner
+from orchestra.engine.pooltask import PoolJob, checkout, push_on_worker, remove_work, worker_outcome
+from orchestra.engine.preflight import preflight
+from orchestra.engine.task import run_task
+from orchestra.prefect.artifacts import publish_task_artifact
+from orchestra.prefect.pool import publish_outcome
+from orchestra.prefect.runs import open_for_run
+from orchestra.queue.taskfile import parse_task
+from orchestra.report.markdown import task_markdown
+
+
+def run_pool_job(params: dict[str, Any]) -> State[Any]:
+    """Run the task of ``params`` (a :class:`PoolJob`) here; its outcome as an artifact."""
+    job = PoolJob.from_params(params)
+    run_id = str(flow_run.get_id() or "local")
+    work = Path(tempfile.mkdtemp(prefix=f"orchestra-pool-{job.task_id}-"))
+    try:
+        root, files, task_path = checkout(job, work)
+        run = open_for_run(root, files)
+        proj = run.project
+        preflight(proj, run.runtimes, run_id, include_planner=False)
+        task = parse_task(task_path, max_chars=proj.queue.max_task_chars)
+        runner = step_runner(run)
+        outcome = run_task(proj, task, run_id=run_id, runner=runner, run_dir=work / "run")
+        push_on_worker(proj, job, outcome)
+        report = task_markdown(outcome)
+        publish_task_artifact(outcome, proj.project_id)
+        publish_outcome(worker_outcome(outcome, report))
+    finally:
+        remove_work(work)
+    message = f"{outcome.task_id} {outcome.status} on {outcome.host}: {outcome.reason}"
+    return Completed(message=message) if outcome.status == "done" else Failed(message=message)

@@ -1,0 +1,199 @@
+"""One task on a pool worker (`dispatch: pool`), and its settlement back on the cycle's host.
+
+The cycle stays the only writer of the queue: it claims, hands the worker a :class:`PoolJob`
+(the remote, the base commit, the task's text and the cycle's config), and settles the task when
+the run ends. The worker never sees the queue: it clones the remote at the base commit, runs the
+steps with ``git.integration: branch`` and pushes ``orchestra/<task-id>`` back. The cycle then
+fetches that branch and integrates it (merge or patch) under the integration lock, as it does a
+local result.
+
+A run that ends without an outcome (its worker died, nobody started it, it crashed before the
+task could end) is an infrastructure failure: the task goes back to the queue without an attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from loguru import logger
+
+from orchestra.engine.task import TaskOutcome
+from orchestra.errors import ProjectError
+from orchestra.paths import private_dirs
+from orchestra.project import Project
+from orchestra.queue.claims import Claimed
+from orchestra.secrets import redact
+from orchestra.workspace.clone import branch_name
+from orchestra.workspace.integrate import fast_forward, integration_lock, patch_of
+from orchestra.workspace.remote import clone_at, fetch_result, push_result
+
+
+@dataclass(frozen=True)
+class PoolJob:
+    """What a pool worker needs to run one task: nothing it would read from the cycle's disk."""
+
+    remote: str
+    base: str
+    base_commit: str
+    task_file: str
+    """The task file's name (its id is the name without ``.md``)."""
+    task_text: str
+    config: dict[str, Any]
+    """The cycle's effective config; the worker forces ``git.integration: branch``."""
+    cycle_run: str = ""
+
+    @property
+    def task_id(self) -> str:
+        """The task's id."""
+        return self.task_file.removesuffix(".md")
+
+    def to_params(self) -> dict[str, Any]:
+        """As a flow-run parameter (JSON)."""
+        return asdict(self)
+
+    @classmethod
+    def from_params(cls, data: dict[str, Any]) -> PoolJob:
+        """From :meth:`to_params`; a missing field names itself."""
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            msg = f"pool job parameter {sorted(data)!r} does not fit PoolJob: {exc}"
+            raise ProjectError(msg) from exc
+
+
+def job_for(
+    project: Project, claimed: Claimed, remote: str, base: str, commit: str, run_id: str
+) -> PoolJob:
+    """The job of ``claimed``, from the cycle's project."""
+    config = project.config.model_dump(mode="json", exclude_defaults=True)
+    text = claimed.task.path.read_text(encoding="utf-8")
+    return PoolJob(remote, base, commit, claimed.task.path.name, text, config, run_id)
+
+
+def checkout(job: PoolJob, work: Path) -> tuple[Path, list[str], Path]:
+    """On the worker: (project clone, config overlay, task file) under ``work``."""
+    root = clone_at(job.remote, job.base_commit, work / "project", job.base, job.task_id)
+    config = dict(job.config)
+    git_cfg = dict(config.get("git") or {})
+    git_cfg.update(integration="branch", base_branch=job.base)
+    config["git"] = git_cfg
+    overlay = work / "pool-config.yaml"
+    overlay.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    task = work / "task" / job.task_file
+    task.parent.mkdir(parents=True)
+    task.write_text(job.task_text, encoding="utf-8")
+    return root, [str(overlay)], task
+
+
+def push_on_worker(project: Project, job: PoolJob, outcome: TaskOutcome) -> None:
+    """Push the result branch to the remote; a failed push fails the task (infrastructure)."""
+    if outcome.status != "done" or not outcome.commit:
+        return
+    try:
+        push_result(project.root, job.remote, job.task_id)
+    except ProjectError as exc:
+        outcome.status, outcome.reason = (
+            "failed",
+            f"infrastructure: push to git.remote failed: {exc}",
+        )
+
+
+def worker_outcome(outcome: TaskOutcome, report: str) -> dict[str, Any]:
+    """The outcome a worker sends back (small JSON; the report's text is in it)."""
+    return {
+        "task": outcome.task_id,
+        "title": outcome.title,
+        "status": outcome.status,
+        "reason": redact(outcome.reason),
+        "steps": len(outcome.steps),
+        "cost_usd": outcome.cost_usd,
+        "tokens": outcome.tokens,
+        "commit": outcome.commit or "",
+        "integration": outcome.integration,
+        "host": outcome.host,
+        "started": outcome.started,
+        "ended": outcome.ended,
+        "report_text": redact(report)[-20000:],
+    }
+
+
+def remove_work(work: Path) -> None:
+    """The worker's clone and run folder (the report went back with the outcome)."""
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def settle_pool_task(
+    project: Project,
+    claimed: Claimed,
+    job: PoolJob,
+    sent: dict[str, Any] | None,
+    why_none: str,
+    run_dir: Path,
+) -> dict[str, Any]:
+    """Settle a pool run's task on the cycle's host; the outcome row the cycle records.
+
+    ``sent`` is the worker's outcome, None when the run ended without one (``why_none``).
+    """
+    task_id = claimed.task.task_id
+    if sent is None or str(sent.get("task")) != task_id:
+        reason = f"infrastructure: pool run ended without an outcome ({why_none})"
+        where = project.queue.requeue(claimed, reason=reason)
+        data: dict[str, Any] = {"task": task_id, "status": "failed", "reason": reason}
+        data.update(kind="infrastructure", steps=0, host="", moved_to=str(where), integration="")
+        logger.bind(task_id=task_id, event="requeued").warning(
+            "{} requeued without an attempt: {}", task_id, reason
+        )
+        return _write(run_dir, data)
+    data = {k: v for k, v in sent.items() if k != "report_text"}
+    report = str(sent.get("report_text") or "")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    private_dirs(run_dir)
+    (run_dir / "report.md").write_text(report, encoding="utf-8")
+    data["report"] = str(run_dir / "report.md")
+    if data.get("status") == "done":
+        try:
+            data["integration"] = _integrate(project, job, str(data.get("commit") or ""))
+        except ProjectError as exc:
+            data.update(status="failed", reason=f"result not integrated: {exc}")
+    if data.get("status") == "done":
+        where = project.queue.archive(claimed)
+    elif str(data.get("reason", "")).startswith("infrastructure:"):
+        data["kind"] = "infrastructure"
+        where = project.queue.requeue(claimed, reason=str(data["reason"]))
+    else:
+        where = project.queue.fail(claimed, reason=str(data.get("reason", "")), report=report)
+    data["moved_to"] = str(where)
+    return _write(run_dir, data)
+
+
+def _integrate(project: Project, job: PoolJob, commit: str) -> str:
+    """Fetch the worker's branch from the remote, then merge or patch it as configured."""
+    if not commit:
+        return "no changes to integrate"
+    cfg = project.config.git
+    branch = branch_name(job.task_id)
+    with integration_lock(project.root / ".orchestra"):
+        fetched = fetch_result(project.root, job.remote, job.task_id)
+        if fetched != commit:
+            msg = f"{branch} on git.remote is at {fetched[:12]}, the worker reported {commit[:12]}"
+            raise ProjectError(msg)
+        text = f"branch {branch}"
+        if cfg.integration == "patch":
+            dest = project.layout.done / f"{job.task_id}-{commit[:12]}.patch"
+            text += f"; patch {patch_of(project.root, commit, dest)}"
+        elif cfg.integration == "merge":
+            # A base another task moved meanwhile refuses the fast-forward: left on its branch.
+            text += "; " + fast_forward(project.root, branch, job.base)
+    return text
+
+
+def _write(run_dir: Path, data: dict[str, Any]) -> dict[str, Any]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    private_dirs(run_dir)
+    (run_dir / "outcome.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return data
