@@ -10,6 +10,7 @@ memory    one cycle's memory work on a store of 10,000 items; target median < 50
 overhead  per-step time of an Orchestra cycle vs a plain Prefect flow; target ratio ≤ 1.25
 workspace per-task workspace creation vs clone --local / worktree add; ≤ 1.5x, disk < 5 %
 parallel  8 tasks x 4 steps of 5 s at parallel k = 1, 2, 4, 8 vs ideal; target ≤ 1.25 at k = 4
+fanout    the same 8 tasks over 2 pool workers against 1 (dispatch: pool); target ≤ 0.6x
 fixedcost time per task on top of the bare git/process floor; target on Postgres ≤ 0.5 s
 
 The results are printed as JSON and written as markdown (machine, date, one table per bench).
@@ -175,6 +176,27 @@ BENCHES: tuple[Bench, ...] = (
         target_text="≤ 0.5 s per task on top of the floor (Postgres)",
         passes=lambda v: v <= 0.5,
         unit="s",
+    ),
+    Bench(
+        name="fanout",
+        module="bench.bench_fanout",
+        title="Fan-out over pool workers (dispatch: pool)",
+        what=(
+            "8 tasks x 4 steps whose agent sleeps 5 s (`bench/fast_agent.py`, the coder writes a"
+            " file: each task pushes a branch the cycle fetches), `dispatch: pool`, `parallel: 4`,"
+            " against a Prefect server and worker containers (`prefect worker start --limit 2`) on"
+            " a private Docker network (bench/pool_cluster.py): 2 workers against 1."
+        ),
+        call=lambda m: m.run(),
+        metric="ratio",
+        target_text="2 workers / 1 worker ≤ 0.6",
+        passes=lambda v: v <= 0.6,
+        unit="x",
+        rows=(
+            ("one_worker_s", "1 worker (wall)", "s"),
+            ("two_workers_s", "2 workers (wall)", "s"),
+            ("ratio", "2 workers / 1 worker", "x"),
+        ),
     ),
     Bench(
         name="docker",

@@ -12,6 +12,7 @@ DEPLOYMENTS: tuple[str, ...] = (
     "infinite-orchestra-plan/infinite-orchestra-plan",
     "roocode-boomerang/roocode-boomerang",
     "infinite-orchestra/self-improve",
+    "roocode-boomerang/roocode-boomerang-pool",
 )
 
 

@@ -64,7 +64,9 @@ def clone_at(remote: str, commit: str, dest: Path, branch: str, task_id: str) ->
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     git(dest, "init", "--quiet", "-b", branch)
-    git(dest, "fetch", "--quiet", "--no-tags", remote, f"+{base_ref(commit)}:refs/heads/{branch}")
+    # Into the unborn branch HEAD names (an empty repository: nothing checked out to protect).
+    fetch = ("fetch", "--quiet", "--no-tags", "--update-head-ok", remote)
+    git(dest, *fetch, f"+{base_ref(commit)}:refs/heads/{branch}")
     result = branch_name(task_id)
     git(
         dest,

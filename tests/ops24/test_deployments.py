@@ -29,12 +29,15 @@ PREFECT_YAML = REPO / "prefect.yaml"
 ORCHESTRA_YAML = REPO / "orchestra.yaml"
 #: Deployments that carry a schedule, and the orchestra.yaml trigger each must agree with.
 SCHEDULED = {"infinite-orchestra": "infinite_orchestra", "self-improve": "self_improve_on_idle"}
-ALL_DEPLOYMENTS = {
+LOCAL_DEPLOYMENTS = {
     "infinite-orchestra",
     "infinite-orchestra-plan",
     "roocode-boomerang",
     "self-improve",
 }
+#: The task deployment of `dispatch: pool`, on its own pool, run by any number of workers.
+POOL_DEPLOYMENT = "roocode-boomerang-pool"
+ALL_DEPLOYMENTS = LOCAL_DEPLOYMENTS | {POOL_DEPLOYMENT}
 SERVER_START_TIMEOUT = 120
 SCHEDULER_LOOP_SECONDS = 2
 
@@ -54,7 +57,12 @@ def triggers() -> Any:
 
 
 def entrypoint_object(entrypoint: str) -> Any:
-    """Load ``file.py:function`` the way `prefect deploy` does: by file path."""
+    """Load ``file.py:function`` the way `prefect deploy` does: by file path (a dotted module
+    path, the pool deployment's form, is imported)."""
+    if ":" not in entrypoint:
+        from prefect.utilities.importtools import import_object
+
+        return import_object(entrypoint)
     file, _, name = entrypoint.partition(":")
     path = REPO / file
     assert path.is_file(), f"entrypoint file {file} does not exist"
@@ -106,11 +114,11 @@ class TestSchedulesMatchConfig:
 class TestDeploymentDefinitions:
     """Every deployment is safe to run unattended and points at a real flow."""
 
-    def test_the_four_deployments(self) -> None:
-        """prefect.yaml declares exactly the four deployments `orchestra stop` knows."""
+    def test_the_five_deployments(self) -> None:
+        """prefect.yaml declares exactly the five deployments `orchestra stop` knows."""
         assert set(deployments()) == ALL_DEPLOYMENTS
 
-    @pytest.mark.parametrize("name", sorted(ALL_DEPLOYMENTS))
+    @pytest.mark.parametrize("name", sorted(LOCAL_DEPLOYMENTS))
     def test_concurrency_limit(self, name: str) -> None:
         """At most one run per deployment; a second one is cancelled, not queued."""
         assert deployments()[name]["concurrency_limit"] == {
@@ -118,7 +126,20 @@ class TestDeploymentDefinitions:
             "collision_strategy": "CANCEL_NEW",
         }
 
-    @pytest.mark.parametrize("name", sorted(ALL_DEPLOYMENTS))
+    def test_pool_deployment(self) -> None:
+        """The pool task deployment: the config's default pool, no deployment-wide limit (the
+        workers' --limit bounds it), the definition the cycle creates on first use."""
+        from orchestra.config.models import InfiniteOrchestraConfig
+        from orchestra.prefect import pool
+
+        found = deployments()[POOL_DEPLOYMENT]
+        assert found["work_pool"]["name"] == InfiniteOrchestraConfig().pool
+        assert "concurrency_limit" not in found
+        assert found["entrypoint"] == pool.ENTRYPOINT
+        assert found["work_pool"]["job_variables"]["env"] == pool.JOB_ENV
+        assert f"{pool.FLOW_NAME}/{POOL_DEPLOYMENT}" == pool.FULL_NAME
+
+    @pytest.mark.parametrize("name", sorted(LOCAL_DEPLOYMENTS))
     def test_work_pool(self, name: str) -> None:
         """Every deployment runs on the `orchestra` work pool."""
         assert deployments()[name]["work_pool"]["name"] == "orchestra"
@@ -292,6 +313,7 @@ def story(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Story:
     cycle = "infinite-orchestra/infinite-orchestra"
     improve = "infinite-orchestra/self-improve"
     server.cli("prefect", "work-pool", "create", "orchestra", "--type", "process")
+    server.cli("prefect", "work-pool", "create", "orchestra-tasks", "--type", "process")
     told.deploy_output = server.cli("prefect", "--no-prompt", "deploy", "--all").stdout
     found = server.post("/deployments/filter", {})
     told.names = {f"{server.get('/flows/' + d['flow_id'])['name']}/{d['name']}" for d in found}
@@ -385,8 +407,8 @@ def worker_run(
 class TestOnServer:
     """`prefect deploy --all` on a real server: nothing runs until a schedule is resumed."""
 
-    def test_four_deployments_registered(self, story: Story) -> None:
-        """The server holds the four deployments of prefect.yaml under their flow names."""
+    def test_five_deployments_registered(self, story: Story) -> None:
+        """The server holds the five deployments of prefect.yaml under their flow names."""
         from orchestra.prefect.schedules import DEPLOYMENTS
 
         assert story.names == set(DEPLOYMENTS), story.deploy_output

@@ -1,0 +1,104 @@
+"""Settling a pool run's task on the cycle's host (no Prefect: the run's end is given)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestra.engine.pooltask import PoolJob, checkout, job_for, settle_pool_task
+from orchestra.project import Project, open_project
+from orchestra.queue.claims import Claimed
+
+
+@pytest.fixture
+def claimed(demo_project: Path, demo_task: Callable[[str], str]) -> tuple[Project, Claimed]:
+    proj = open_project(demo_project)
+    path = proj.layout.queue / "task-1.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(demo_task("multiply"), encoding="utf-8")
+    got = proj.queue.claim(path, run_id="cycle-1")
+    assert got is not None
+    return proj, got
+
+
+def job(proj: Project, got: Claimed, remote: str = "file:///nowhere.git") -> PoolJob:
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=proj.root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return job_for(proj, got, remote, "main", head, "cycle-1")
+
+
+def outcome(**over: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"task": "task-1", "title": "t", "status": "failed", "reason": "x"}
+    data.update(steps=4, host="w1", report_text="# report\n", commit="")
+    data.update(over)
+    return data
+
+
+def test_no_outcome_requeues_without_attempt(
+    claimed: tuple[Project, Claimed], tmp_path: Path
+) -> None:
+    """A run that ended without an outcome (its worker died): back in queue/, attempts unchanged."""
+    proj, got = claimed
+    data = settle_pool_task(
+        proj, got, job(proj, got), None, "its worker went silent", tmp_path / "r"
+    )
+    back = proj.layout.queue / "task-1.md"
+    assert data["kind"] == "infrastructure"
+    assert "went silent" in data["reason"]
+    assert data["moved_to"] == str(back)
+    assert "attempts" not in back.read_text(encoding="utf-8")
+    assert not list(proj.layout.running.glob("task-1*"))
+    assert (tmp_path / "r" / "outcome.json").is_file()
+
+
+def test_forged_outcome_is_no_outcome(claimed: tuple[Project, Claimed], tmp_path: Path) -> None:
+    """An outcome naming another task is not this task's: treated as none."""
+    proj, got = claimed
+    sent = outcome(task="task-9", status="done")
+    data = settle_pool_task(proj, got, job(proj, got), sent, "?", tmp_path / "r")
+    assert data["kind"] == "infrastructure"
+    assert (proj.layout.queue / "task-1.md").is_file()
+
+
+def test_task_failure_costs_an_attempt(claimed: tuple[Project, Claimed], tmp_path: Path) -> None:
+    """The worker's task failed: back with attempts 1 and the worker's report kept here."""
+    proj, got = claimed
+    data = settle_pool_task(proj, got, job(proj, got), outcome(), "", tmp_path / "r")
+    assert data["status"] == "failed"
+    assert "kind" not in data
+    assert "attempts: 1" in (proj.layout.queue / "task-1.md").read_text(encoding="utf-8")
+    assert (tmp_path / "r" / "report.md").read_text(encoding="utf-8") == "# report\n"
+
+
+def test_missing_branch_fails_the_task(claimed: tuple[Project, Claimed], tmp_path: Path) -> None:
+    """'done' with a commit the remote does not have: failed, not archived."""
+    proj, got = claimed
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    sent = outcome(status="done", reason="all steps passed", commit="a" * 40)
+    data = settle_pool_task(proj, got, job(proj, got, f"file://{bare}"), sent, "", tmp_path / "r")
+    assert data["status"] == "failed"
+    assert "not integrated" in data["reason"]
+    assert not list(proj.layout.done.glob("task-1*"))
+
+
+def test_worker_checkout(claimed: tuple[Project, Claimed], tmp_path: Path) -> None:
+    """The worker's side: clone at the base, the cycle's config with integration forced to branch."""
+    from orchestra.workspace.remote import publish_base
+
+    proj, got = claimed
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    j = job(proj, got, f"file://{bare}")
+    publish_base(proj.root, j.remote, j.base_commit)
+    j = PoolJob.from_params(j.to_params())  # as it travels
+    root, files, task = checkout(j, tmp_path / "work")
+    worker = open_project(root, files)
+    assert worker.config.git.integration == "branch"
+    assert worker.config.workers.keys() == proj.config.workers.keys()
+    assert task.read_text(encoding="utf-8") == got.task.path.read_text(encoding="utf-8")
