@@ -2,7 +2,7 @@
 
 8 tasks x 4 steps whose agent sleeps 5 s (``bench/fast_agent.py`` with ``FAST_AGENT_SLEEP``, as a
 real agent waiting on a model; the coder writes a file, so each task pushes a branch that the
-cycle fetches), ``parallel: 4``, on the cluster of bench/pool_cluster.py: a Prefect server and
+cycle fetches), ``parallel: 4``, on the cluster of tests/support/pool_cluster.py: a Prefect server and
 worker containers each running ``prefect worker start --pool orch12b-tasks --limit 2``. The
 same cycle runs once against 1 worker and once against 2. Target: 2 workers <= 0.6x the
 one-worker wall time. Ratios are from one run; the two clusters start one after the other.
@@ -11,12 +11,23 @@ one-worker wall time. Ratios are from one run; the two clusters start one after 
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.pool_cluster import cluster, finish, last_cycle, make_project, queue, start_cycle
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.pool_cluster import (  # noqa: E402
+    cluster,
+    finish,
+    last_cycle,
+    make_project,
+    queue,
+    start_cycle,
+)
 
 TASKS = 8
 SLEEP_S = 5.0

@@ -1,6 +1,6 @@
 """`dispatch: pool` on the real engine: a Prefect server and two worker hosts in Docker.
 
-The set-up is bench/pool_cluster.py's (a private network with the server from the orchestrator
+The set-up is tests/support/pool_cluster.py's (a private network with the server from the orchestrator
 image, a bare remote served over file:// from a shared folder, two workers each running
 ``prefect worker start --pool orch12b-tasks --limit 1``). A cycle of 6 tasks with
 ``parallel: 2``: every task ran exactly once, on both hosts, every branch reached the remote, the
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.pool_cluster import (
+from support.pool_cluster import (
     ROLES,
     Cluster,
     cluster,

@@ -1,6 +1,6 @@
 """A Prefect server, a bare git remote and N pool workers in Docker, for `dispatch: pool`.
 
-Shared by tests/integration/test_pool_hosts.py and bench/bench_fanout.py. Everything is on a
+Shared by tests/integration/test_pool_hosts.py and bench/bench_fanout.py (which puts tests/ on sys.path, as bench_aider does). Everything is on a
 private Docker network named ``orch12b-pool-<random>``, labelled ``orch12b.test=pool-hosts``:
 
 - the Prefect server, ``prefect server start`` in the orchestrator image (its port published on
@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 IMAGE = "orchestra-orchestrator:test"
 LABEL = "orch12b.test=pool-hosts"
 POOL = "orch12b-tasks"
