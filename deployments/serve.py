@@ -35,8 +35,13 @@ def build(project: str, *, active: bool, path: Path = PREFECT_YAML) -> list[Any]
 
     built = []
     for spec in declared(path):
-        module, _, attribute = spec["entrypoint"].partition(":")
-        flow = load_flow(f"{module.removesuffix('.py').replace('/', '.')}:{attribute}")
+        entrypoint = str(spec["entrypoint"])
+        if ":" in entrypoint:  # file.py:function
+            module, _, attribute = entrypoint.partition(":")
+            module = module.removesuffix(".py").replace("/", ".")
+        else:  # package.module.function (the pool deployment's form)
+            module, _, attribute = entrypoint.rpartition(".")
+        flow = load_flow(f"{module}:{attribute}")
         parameters = {**(spec.get("parameters") or {}), "project": project}
         schedules = [
             Schedule(interval=timedelta(seconds=int(s["interval"])), active=active)
