@@ -5,7 +5,9 @@ image, a bare remote served over file:// from a shared folder, two workers each 
 ``prefect worker start --pool orch12b-tasks --limit 1``). A cycle of 6 tasks with
 ``parallel: 2``: every task ran exactly once, on both hosts, every branch reached the remote, the
 queue is settled. Then one worker is killed mid-task: its task is requeued without an attempt,
-and the next cycle finishes it on the other worker. Nothing is left afterwards.
+and the next cycle finishes it on the other worker, with steps long enough (100 s) that it
+passes only if a live worker's heartbeats keep it from being taken for dead. Nothing is left
+afterwards.
 """
 
 from __future__ import annotations
@@ -87,8 +89,10 @@ def _six_tasks_then_a_dead_worker(cluster: Cluster, tmp_path: Path) -> None:
     assert requeued.is_file()
     assert "attempts" not in requeued.read_text(encoding="utf-8")  # no attempt counted
 
-    slow.write_text("{}\n", encoding="utf-8")
-    finish(start_cycle(root, cluster.api), 400)
+    # The retry's steps take 4 x 25 s: longer than the 75 s of silence that marks a worker
+    # dead, so it passes only if a live worker's heartbeats reach the cycle.
+    slow.write_text(slow.read_text(encoding="utf-8").replace('"15"', '"25"'), encoding="utf-8")
+    finish(start_cycle(root, cluster.api), 600)
     again = last_cycle(root)["tasks"]
     survivor = next(h for h in WORKERS if h != victim)
     assert [(t["task"], t["status"], t["host"]) for t in again] == [("task-7", "done", survivor)]
