@@ -59,8 +59,15 @@ def ensure_limit(name: str, slots: int, decay_per_second: float | None = None) -
     key = (os.environ.get("PREFECT_API_URL", "ephemeral"), name, float(slots))
     if key in _ensured:
         return
+    from prefect.exceptions import ObjectAlreadyExists
+
     with _client() as client:
-        client.upsert_global_concurrency_limit_by_name(name, slots, decay_per_second)
+        try:
+            client.upsert_global_concurrency_limit_by_name(name, slots, decay_per_second)
+        except ObjectAlreadyExists:
+            # Prefect's upsert reads, then creates: another process (a pool worker's task next
+            # to this one) created it in between. Now it exists: this call only resizes it.
+            client.upsert_global_concurrency_limit_by_name(name, slots, decay_per_second)
     _ensured.add(key)
 
 
