@@ -8,6 +8,7 @@ heartbeats. The cycle settles each task itself when its run ends (one writer for
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from orchestra.engine.pooltask import PoolJob, job_for, settle_pool_task
+from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.pool import ensure_pool_deployment, start_on_pool, wait_for_run
 from orchestra.project import Project
 from orchestra.queue.claims import Claimed
@@ -25,12 +27,21 @@ from orchestra.workspace.remote import check_remote, publish_base
 
 
 @task(name="run-task-on-pool", task_run_name="{task_name}", cache_policy=NO_CACHE, retries=0)
-def run_on_pool(job: dict[str, Any], task_name: str, wall_clock: float) -> dict[str, Any]:
+def run_on_pool(
+    job: dict[str, Any], task_name: str, wall_clock: float, project: str
+) -> dict[str, Any]:
     """One task as a run of the pool deployment (a linked subflow); how it ended."""
     params = {"project": ".", "task_file": job["task_file"], "task_name": task_name}
     run_id = start_on_pool({**params, "pool_job": job}, task_name)
-    end = wait_for_run(run_id, wall_clock=wall_clock)
-    return {"state": end.state, "message": end.message, "outcome": end.outcome, "lost": end.lost}
+    stop = partial(kill_switch_reason, Path(project))
+    end = wait_for_run(run_id, wall_clock=wall_clock, stop=stop)
+    return {
+        "state": end.state,
+        "message": end.message,
+        "outcome": end.outcome,
+        "lost": end.lost,
+        "stopped": end.stopped,
+    }
 
 
 @dataclass
@@ -70,6 +81,7 @@ class PoolDispatch:
             "job": job.to_params(),
             "task_name": job.task_id,
             "wall_clock": float(self.project.config.limits.task_wall_clock),
+            "project": str(self.project.root),
         }
         return runner.submit(run_on_pool, parameters=params)
 
@@ -81,4 +93,5 @@ class PoolDispatch:
         except Exception as exc:  # the waiting task itself failed (API gone): not the task's fault
             end = {"outcome": None, "lost": f"waiting failed: {type(exc).__name__}: {exc}"}
         why = end.get("lost") or f"run {end.get('state')}: {end.get('message')}"
-        return settle_pool_task(self.project, claimed, job, end.get("outcome"), why, run_dir)
+        sent, stopped = end.get("outcome"), str(end.get("stopped") or "")
+        return settle_pool_task(self.project, claimed, job, sent, why, run_dir, stopped=stopped)

@@ -134,16 +134,27 @@ def settle_pool_task(
     sent: dict[str, Any] | None,
     why_none: str,
     run_dir: Path,
+    *,
+    stopped: str = "",
 ) -> dict[str, Any]:
     """Settle a pool run's task on the cycle's host; the outcome row the cycle records.
 
     ``sent`` is the worker's outcome, None when the run ended without one (``why_none``).
+    ``stopped``: the cycle cancelled the run (kill switch); unless it got done anyway, the task
+    goes back without an attempt (the operator's stop).
     """
     task_id = claimed.task.task_id
+    done = sent is not None and sent.get("status") == "done"
+    if stopped and not done:
+        reason = f"operator: {stopped}"
+        where = project.queue.requeue(claimed, reason=reason)
+        data: dict[str, Any] = {"task": task_id, "status": "failed", "reason": reason}
+        data.update(kind="operator", steps=0, host="", moved_to=str(where), integration="")
+        return _write(run_dir, data)
     if sent is None or str(sent.get("task")) != task_id:
         reason = f"infrastructure: pool run ended without an outcome ({why_none})"
         where = project.queue.requeue(claimed, reason=reason)
-        data: dict[str, Any] = {"task": task_id, "status": "failed", "reason": reason}
+        data = {"task": task_id, "status": "failed", "reason": reason}
         data.update(kind="infrastructure", steps=0, host="", moved_to=str(where), integration="")
         logger.bind(task_id=task_id, event="requeued").warning(
             "{} requeued without an attempt: {}", task_id, reason

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -97,37 +98,51 @@ class PoolEnd:
     """The worker's outcome (None when the run ended before writing one)."""
     lost: str = ""
     """Why the cycle gave the run up (its worker went silent, nobody started it, too long)."""
+    stopped: str = ""
+    """Why the cycle cancelled the run (the kill switch): the operator's stop, not the task's."""
 
 
 def wait_for_run(
-    run_id: UUID, *, wall_clock: float, lost_after: float = LOST_AFTER, poll: float = 2.0
+    run_id: UUID,
+    *,
+    wall_clock: float,
+    stop: Callable[[], str] = lambda: "",
+    lost_after: float = LOST_AFTER,
+    poll: float = 2.0,
 ) -> PoolEnd:
-    """Wait for the run to end; give it up (Crashed/Cancelled) when its worker is gone."""
+    """Wait for the run to end; give it up (Crashed/Cancelled) when its worker is gone.
+
+    ``stop`` (the cycle's kill switch) giving a reason cancels the run: the worker stops its
+    process, and the steps, which poll their run's state, stop too.
+    """
     from prefect.client.orchestration import get_client
+    from prefect.states import Cancelling
 
     created = time.monotonic()
     started: float | None = None
+    stopped = ""
     with get_client(sync_client=True) as client:
         while True:
             run = client.read_flow_run(run_id)
             state = run.state
             if state is not None and state.is_final():
-                return PoolEnd(
-                    state.name or str(state.type), state.message or "", read_outcome(client, run_id)
-                )
+                name, message = state.name or str(state.type), state.message or ""
+                return PoolEnd(name, message, read_outcome(client, run_id), stopped=stopped)
+            if not stopped and (stopped := stop()):
+                client.set_flow_run_state(run_id, Cancelling(message=stopped), force=True)
             now = time.monotonic()
             if state is not None and state.is_running():
                 started = started or now
                 silent = _silence(client, run_id, now - started)
                 if silent >= lost_after:
                     why = f"its worker went silent ({silent:.0f} s without a flow-run heartbeat)"
-                    return _give_up(client, run_id, why, crashed=True)
+                    return _give_up(client, run_id, why, crashed=True, stopped=stopped)
                 if now - started > wall_clock + lost_after:
                     why = f"still running after limits.task_wall_clock ({wall_clock:.0f} s)"
-                    return _give_up(client, run_id, why, crashed=True)
+                    return _give_up(client, run_id, why, crashed=True, stopped=stopped)
             elif now - created > wall_clock:
                 why = f"no worker of the pool started it within {wall_clock:.0f} s"
-                return _give_up(client, run_id, why, crashed=False)
+                return _give_up(client, run_id, why, crashed=False, stopped=stopped)
             time.sleep(poll)
 
 
@@ -150,7 +165,7 @@ def _silence(client: Any, run_id: UUID, running_for: float) -> float:
     return min(running_for, float((datetime.now(UTC) - last).total_seconds()))
 
 
-def _give_up(client: Any, run_id: UUID, why: str, *, crashed: bool) -> PoolEnd:
+def _give_up(client: Any, run_id: UUID, why: str, *, crashed: bool, stopped: str) -> PoolEnd:
     from prefect.client.schemas.objects import State
     from prefect.states import Cancelled, Crashed
 
@@ -159,7 +174,7 @@ def _give_up(client: Any, run_id: UUID, why: str, *, crashed: bool) -> PoolEnd:
         client.set_flow_run_state(run_id, state, force=True)
     except Exception as exc:  # the API is what we report on; the task is settled anyway
         logger.warning("could not mark pool run {} {}: {}", run_id, state.name, exc)
-    return PoolEnd(state.name or "Crashed", why, None, lost=why)
+    return PoolEnd(state.name or "Crashed", why, None, lost=why, stopped=stopped)
 
 
 def publish_outcome(outcome: dict[str, Any]) -> None:

@@ -102,3 +102,13 @@ def test_worker_checkout(claimed: tuple[Project, Claimed], tmp_path: Path) -> No
     assert worker.config.git.integration == "branch"
     assert worker.config.workers.keys() == proj.config.workers.keys()
     assert task.read_text(encoding="utf-8") == got.task.path.read_text(encoding="utf-8")
+
+
+def test_operator_stop_costs_no_attempt(claimed: tuple[Project, Claimed], tmp_path: Path) -> None:
+    """The cycle cancelled the run (kill switch): even with the worker's failed outcome, the
+    task goes back without an attempt, as the operator's stop."""
+    proj, got = claimed
+    stop = "kill switch is set"
+    data = settle_pool_task(proj, got, job(proj, got), outcome(), "", tmp_path / "r", stopped=stop)
+    assert (data["kind"], data["reason"]) == ("operator", f"operator: {stop}")
+    assert "attempts" not in (proj.layout.queue / "task-1.md").read_text(encoding="utf-8")
