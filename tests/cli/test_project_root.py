@@ -65,3 +65,18 @@ def test_a_folder_outside_any_repository_is_used_as_is(tmp_path: Path) -> None:
     """Outside a repository there is no top to find: the folder given is the project."""
     out = invoke("stop", "--project", str(tmp_path))
     assert (tmp_path / ".orchestra" / "STOP").is_file(), out
+
+
+def test_doctor_names_an_unreachable_prefect_api(demo_project: Path) -> None:
+    """The stack's server not reachable: doctor names its URL and the fix."""
+    from orchestra.prefect.server import free_port
+
+    api = f"http://127.0.0.1:{free_port()}/api"
+    result = runner.invoke(
+        app, ["doctor", "--project", str(demo_project)], env={**WIDE, "PREFECT_API_URL": api}
+    )
+    assert result.exit_code == 1, result.output
+    line = next(li for li in result.output.splitlines() if "prefect" in li and "problem" in li)
+    assert api in line
+    assert "make stack-up" in line
+    assert "unset PREFECT_API_URL" in line
