@@ -1,6 +1,8 @@
 """One ad-hoc cycle from the command line, with progress: what ``python -m flows.run`` and
 ``orchestra run`` both do. The cycle flow is passed in (``load_flow``), so this library module
-never imports the flows; it is loaded only after Prefect's settings are in place.
+never imports the flows; it is loaded only after Prefect's settings are in place: the user's
+``PREFECT_API_URL``, else the project's own Prefect server (started in the background when none
+runs, and left running). The run's UI link is printed as the run starts, before its first step.
 
 Exit codes: 0 the cycle succeeded; 1 it ran but a task failed or the queue stayed empty, or it
 was skipped (kill switch, another cycle running); 2 bad input (config, project, agent, Docker)
