@@ -11,6 +11,7 @@ overhead  per-step time of an Orchestra cycle vs a plain Prefect flow; target ra
 workspace per-task workspace creation vs clone --local / worktree add; ≤ 1.5x, disk < 5 %
 parallel  8 tasks x 4 steps of 5 s at parallel k = 1, 2, 4, 8 vs ideal; target ≤ 1.25 at k = 4
 fixedcost time per task on top of the bare git/process floor; target on Postgres ≤ 0.5 s
+first_step  `python -m flows.run` to its first step with the project's server up; target ≤ 3 s
 
 The results are printed as JSON and written as markdown (machine, date, one table per bench).
 The exit status is 0 whenever the report was written, whatever the results; read PASS/MISS there.
@@ -175,6 +176,38 @@ BENCHES: tuple[Bench, ...] = (
         target_text="≤ 0.5 s per task on top of the floor (Postgres)",
         passes=lambda v: v <= 0.5,
         unit="s",
+    ),
+    Bench(
+        name="first_step",
+        module="bench.bench_first_step",
+        title="Time to the first step (live UI server)",
+        what=(
+            "`python -m flows.run --plan-only` on the demo project (scripted agent, process"
+            " runtime, empty queue: the planner's step is the first), from spawning the command"
+            " to its step-start line; the run's UI link is printed before it. warm: the"
+            " project's Prefect server already runs; cold: it does not (the command starts it,"
+            " database kept); fresh: a new project (new database). Compared with"
+            " `python -c 'import prefect'`; medians of the runs listed."
+        ),
+        call=lambda m: m.run(),
+        metric="warm_first_step_s",
+        target_text="first step ≤ 3 s after the command, server up",
+        passes=lambda v: v <= 3,
+        unit="s",
+        rows=(
+            ("warm_first_step_s", "warm: first step starts", "s"),
+            ("warm_link_s", "warm: UI link printed", "s"),
+            ("warm_runs_s", "warm: runs", "s"),
+            ("warm_ratio_vs_import", "warm / import prefect", "x"),
+            ("cold_first_step_s", "cold (server stopped): first step starts", "s"),
+            ("cold_link_s", "cold: UI link printed", "s"),
+            ("cold_runs_s", "cold: runs", "s"),
+            ("cold_ratio_vs_import", "cold / import prefect", "x"),
+            ("fresh_first_step_s", "fresh project (new database): first step starts", "s"),
+            ("fresh_runs_s", "fresh: runs", "s"),
+            ("fresh_ratio_vs_import", "fresh / import prefect", "x"),
+            ("import_prefect_s", "`python -c 'import prefect'`", "s"),
+        ),
     ),
     Bench(
         name="docker",

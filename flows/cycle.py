@@ -24,7 +24,7 @@ from orchestra.policy.gates import check_start, cycle_lock, record_cycle_start
 from orchestra.prefect.artifacts import publish_cycle_artifact
 from orchestra.prefect.docker_host import docker_host_client
 from orchestra.prefect.limits import reset_if_ephemeral
-from orchestra.prefect.runs import RunProject, open_for_run
+from orchestra.prefect.runs import RunProject, cycle_run_name, open_for_run
 from orchestra.prefect.schedules import pause_deployment_schedules
 from orchestra.project import Project
 from orchestra.upkeep.retention import disk_usage
@@ -33,6 +33,7 @@ from orchestra.upkeep.tidy import tidy
 
 @flow(
     name="infinite-orchestra",
+    flow_run_name=cycle_run_name,
     log_prints=True,
     on_crashed=[sweep_on_exit],
     on_cancellation=[sweep_on_exit],

@@ -12,10 +12,10 @@ from flows.steps import step_runner
 from orchestra.engine.planner import plan
 from orchestra.engine.preflight import preflight
 from orchestra.errors import CycleError
-from orchestra.prefect.runs import open_for_run
+from orchestra.prefect.runs import open_for_run, plan_run_name
 
 
-@flow(name="infinite-orchestra-plan", log_prints=True)
+@flow(name="infinite-orchestra-plan", flow_run_name=plan_run_name, log_prints=True)
 def infinite_orchestra_plan(
     project: str,
     config_files: list[str] | None = None,
