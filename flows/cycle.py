@@ -19,12 +19,14 @@ from orchestra.engine.recall import memory_state, memory_summary, open_memory, r
 from orchestra.engine.summary import CycleSummary, read_outcome
 from orchestra.errors import CycleError, CycleSkipped
 from orchestra.memory import BestEffortStore
-from orchestra.policy.breaker import over_budget, pauses_schedule, stop_after
+from orchestra.policy.breaker import FailureStreak, over_budget, pauses_schedule, stop_after
 from orchestra.policy.gates import check_start, cycle_lock, record_cycle_start
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.artifacts import publish_cycle_artifact
+from orchestra.prefect.cancel import cancel_check
 from orchestra.prefect.docker_host import docker_host_client
-from orchestra.prefect.runs import RunProject, open_for_run
+from orchestra.prefect.retention import prune_prefect_runs
+from orchestra.prefect.runs import RunProject, holding, open_for_run
 from orchestra.prefect.schedules import pause_deployment_schedules
 from orchestra.project import Project
 from orchestra.upkeep.retention import disk_usage
@@ -63,13 +65,41 @@ def infinite_orchestra(
             max_cycles=proj.config.limits.max_cycles_per_day,
             email=proj.config.git.author_email,
         )
-        with cycle_lock(proj.root):
-            return _cycle(run, files, goal, plan_only=plan_only)
+        with cycle_lock(proj.root), holding(run):
+            return _counted(run, files, goal, plan_only=plan_only)
     except CycleSkipped as skipped:
         return Completed(name="Skipped", message=f"skipped: {skipped}")
 
 
-def _cycle(run: RunProject, files: list[str], goal: str | None, *, plan_only: bool) -> State[Any]:
+def _counted(run: RunProject, files: list[str], goal: str | None, *, plan_only: bool) -> State[Any]:
+    """The cycle; a cycle that fails (planner, empty queue, outage) counts toward the breaker."""
+    streak = FailureStreak.load(run.project.root)
+    try:
+        return _cycle(run, files, goal, plan_only=plan_only, streak=streak)
+    except Exception as exc:
+        streak.failure(f"cycle failed: {exc}")
+        if tripped := streak.trip(run.project.config.limits.max_consecutive_failures):
+            msg = f"{exc}; stopped: {tripped}{_pause_schedules()}"
+            raise CycleError(msg) from exc
+        raise
+
+
+def _pause_schedules() -> str:
+    """Pause the schedules of the deployment running this cycle; say what happened."""
+    if not deployment.get_id():
+        return ""
+    paused = pause_deployment_schedules(str(deployment.get_id()))
+    return f"; {paused} schedule(s) of this deployment paused"
+
+
+def _cycle(
+    run: RunProject,
+    files: list[str],
+    goal: str | None,
+    *,
+    plan_only: bool,
+    streak: FailureStreak,
+) -> State[Any]:
     proj = run.project
     run_id = str(flow_run.get_id() or "local")
     preflight(proj, run.runtimes, run_id)
@@ -81,11 +111,11 @@ def _cycle(run: RunProject, files: list[str], goal: str | None, *, plan_only: bo
     with open_memory(proj) as memory:
         _plan(proj, files, goal, summary, memory)
         if not plan_only:
-            _run_tasks(proj, files, run_id, summary, memory)
+            _run_tasks(proj, files, run_id, summary, memory, streak)
         summary.memory = memory_state(memory)
-    if pauses_schedule(summary.stop_reason) and deployment.get_id():
-        paused = pause_deployment_schedules(str(deployment.get_id()))
-        summary.stop_reason += f"; {paused} schedule(s) of this deployment paused"
+    if pauses_schedule(summary.stop_reason):
+        summary.stop_reason += _pause_schedules()
+    summary.pruned_flow_runs = prune_prefect_runs(proj.config.limits.keep_days)
     summary.disk_mb = round(disk_usage(proj.root / ".orchestra") / 1_000_000, 1)
     return _finish(summary, proj.project_id)
 
@@ -111,16 +141,24 @@ def _plan(
 
 
 def _run_tasks(
-    proj: Project, files: list[str], run_id: str, summary: CycleSummary, memory: BestEffortStore
+    proj: Project,
+    files: list[str],
+    run_id: str,
+    summary: CycleSummary,
+    memory: BestEffortStore,
+    streak: FailureStreak,
 ) -> None:
     wf = proj.config.workflows.infinite_orchestra
     pending = proj.queue.pending()
     if not pending:
         raise CycleError(f'No task files found in "{proj.layout.queue}"')
     taken = 0
+    cancelled = cancel_check([flow_run.get_id()])
     for path in pending:
-        # `orchestra stop` mid-cycle: claim nothing more (each claim would cost an attempt).
+        # `orchestra stop` or a cancel mid-cycle: claim nothing more.
         summary.stop_reason = summary.stop_reason or kill_switch_reason(proj.root)
+        if not summary.stop_reason and taken and cancelled():
+            summary.stop_reason = "operator stop: the cycle's flow run was cancelled"
         if taken >= wf.max_tasks_per_cycle or summary.stop_reason:
             break
         claimed = proj.queue.claim(path, run_id=run_id)
@@ -140,9 +178,11 @@ def _run_tasks(
         outcome = read_outcome(task_dir, claimed.task.task_id, state.message or "crashed")
         summary.tasks.append(outcome)
         remember(memory, proj, run_id, outcome)
+        streak.note_task(outcome)
         summary.stop_reason = stop_after(
             summary.tasks,
             continue_on_failure=wf.continue_on_failure,
+            streak=streak,
             max_consecutive=proj.config.limits.max_consecutive_failures,
         ) or over_budget(summary.tasks, proj.config.limits.max_cost_usd_per_cycle)
 

@@ -116,6 +116,9 @@ def plan(
                 "max_tasks": str(room),
                 "memory": memory or "(nothing remembered yet)",
             },
+            log_head=project.config.logging.agent_head_lines,
+            log_tail=project.config.logging.agent_tail_lines,
+            log_every_line=project.config.ui.debug,
         )
         (out_dir / "staging").mkdir(parents=True, exist_ok=True)
         record = runner(ctx)

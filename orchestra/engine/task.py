@@ -16,6 +16,11 @@ from loguru import logger
 
 from orchestra.agents import choose_model
 from orchestra.config.models import WRITING_ROLES, StepConfig
+from orchestra.engine.failures import (
+    FailureClass,
+    exception_failure_class,
+    records_failure_class,
+)
 from orchestra.engine.handoff import Handoff, build_carry, fingerprint
 from orchestra.engine.sequencer import StepSequencer
 from orchestra.engine.step import StepContext, StepRecord
@@ -53,6 +58,8 @@ class TaskOutcome:
     commit: str | None = None
     integration: str = ""
     run_dir: Path | None = None
+    kind: FailureClass | None = None
+    """Of a failure: task (costs an attempt), infrastructure or operator (they do not)."""
 
     @property
     def cost_usd(self) -> float:
@@ -123,6 +130,9 @@ class TaskRun:
                 "task_id": self.task.task_id,
             },
             verify_command=verify,
+            log_head=cfg.logging.agent_head_lines,
+            log_tail=cfg.logging.agent_tail_lines,
+            log_every_line=cfg.ui.debug,
         )
 
     def run(self, ctx: StepContext) -> StepRecord:
@@ -205,6 +215,13 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
         outcome.integration += "; " + fast_forward(tr.project.root, ws)
 
 
+def _records_kind(records: list[StepRecord]) -> FailureClass:
+    """Verify's own failure is the task's, whatever its stderr says; a stop is the operator's."""
+    if records and records[-1].step == "verify" and records[-1].status != "stopped":
+        return "task"
+    return records_failure_class(records)
+
+
 def run_task(
     project: Project,
     task: TaskFile,
@@ -226,15 +243,20 @@ def run_task(
             _integrate(tr, ws, outcome)
             outcome.status, outcome.reason = "done", "all steps passed"
         else:
-            outcome.reason = reason
+            outcome.reason, outcome.kind = reason, _records_kind(tr.records)
     except Exception as exc:  # the task fails with the reason; the claim is settled by the caller
-        logger.opt(exception=True).error("{} crashed: {}", task.task_id, exc)
+        outcome.kind = exception_failure_class(exc)
+        if outcome.kind == "task":
+            logger.opt(exception=True).error("{} crashed: {}", task.task_id, exc)
         outcome.status, outcome.reason = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        if outcome.kind == "infrastructure":
+            outcome.reason = f"infrastructure: {exc}"
     finally:
         outcome.steps = tr.records
         if ws is not None:
             remove_workspace(ws.path)
+    kind = f" ({outcome.kind})" if outcome.kind else ""
     logger.bind(task_id=task.task_id).info(
-        "{} {}: {}", task.task_id, outcome.status, outcome.reason
+        "{} {}{}: {}", task.task_id, outcome.status, kind, outcome.reason
     )
     return outcome

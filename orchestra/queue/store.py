@@ -119,6 +119,27 @@ class TaskQueue:
         self._require_owner(claimed)
         return self._retire(claimed.task.path, reason, report, claimed.record.run_id)
 
+    def requeue(self, claimed: Claimed, *, reason: str) -> Path:
+        """Give a task back to ``queue/`` as it was, without counting an attempt.
+
+        For failures that are not the task's: an outage or an operator's stop. If ``queue/``
+        already holds a file of the same name, it is retired as :meth:`fail` would (the file is
+        never overwritten). Returns where the file went.
+        """
+        self._require_owner(claimed)
+        path = claimed.task.path
+        _mkdir(self.layout.queue)
+        try:
+            os.link(path, self.layout.queue / path.name, follow_symlinks=False)
+        except FileExistsError:
+            why = f"{reason}; could not requeue: {path.name!r} already exists in queue/"
+            return self._retire(path, why, "", claimed.record.run_id)
+        except OSError as exc:
+            raise _error("requeue", path, exc) from exc
+        _unlink(path)
+        self._record_path(path.name).unlink(missing_ok=True)
+        return self.layout.queue / path.name
+
     def quarantine(self, path: Path, reason: str) -> Path:
         """Move a malformed file to ``rejected/`` with ``<stem>.reason.txt`` beside it.
 
