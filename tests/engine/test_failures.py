@@ -110,7 +110,7 @@ class TestAttempts:
     ) -> None:
         """A step stopped by the kill switch requeues its task without an attempt."""
         runner = ScriptedRunner([PLAN, ("stopped", "kill switch '.orchestra/STOP' is set")])
-        project, outcome, where = _settle(demo_project, demo_task, runner, tmp_path)
+        _, outcome, where = _settle(demo_project, demo_task, runner, tmp_path)
         assert outcome.kind == "operator"
         assert _attempts(where) is None
         assert "**Failure kind:** operator" in task_markdown(outcome)
@@ -123,7 +123,7 @@ class TestAttempts:
         def docker_down(ctx: StepContext) -> StepRecord:
             raise RuntimeUnavailableError("cannot reach the Docker engine at unix:///nowhere")
 
-        project, outcome, where = _settle(demo_project, demo_task, docker_down, tmp_path)
+        _, outcome, where = _settle(demo_project, demo_task, docker_down, tmp_path)
         assert outcome.kind == "infrastructure"
         assert "Docker engine" in outcome.reason
         assert _attempts(where) is None

@@ -57,9 +57,12 @@ class TestKillSwitch:
 class TestCycleLock:
     def test_second_holder_skips(self, tmp_path: Path) -> None:
         """While one holder has the lock, a second gets CycleSkipped naming the first's pid."""
-        with cycle_lock(tmp_path), pytest.raises(CycleSkipped, match="already running"):
-            with cycle_lock(tmp_path):
-                pass
+        with (
+            cycle_lock(tmp_path),
+            pytest.raises(CycleSkipped, match="already running"),
+            cycle_lock(tmp_path),
+        ):
+            pass
 
     def test_released_after(self, tmp_path: Path) -> None:
         with cycle_lock(tmp_path):
@@ -77,7 +80,7 @@ class TestDailyBudget:
         record_cycle_start(tmp_path, "b", now=today)
         assert count_cycles_today(tmp_path, now=today) == 1
         check_daily_budget(tmp_path, 2, now=today)
-        with pytest.raises(CycleSkipped, match="limits.max_cycles_per_day 1"):
+        with pytest.raises(CycleSkipped, match=r"limits\.max_cycles_per_day 1"):
             check_daily_budget(tmp_path, 1, now=today)
 
 
