@@ -12,12 +12,20 @@ from loguru import logger
 
 from orchestra.clock import utc_now
 
+#: Orchestra's flows: only their runs are pruned (a Prefect server may hold other people's).
+ORCHESTRA_FLOWS = ("infinite-orchestra", "infinite-orchestra-plan", "roocode-boomerang")
+
 #: Flow runs deleted per call at most: a first prune of a long history is spread over cycles.
 MAX_DELETE_PER_CALL = 200
 
 
-def prune_prefect_runs(keep_days: float | None, *, limit: int = MAX_DELETE_PER_CALL) -> int:
-    """Delete finished flow runs that started more than ``keep_days`` ago; return how many.
+def prune_prefect_runs(
+    keep_days: float | None,
+    *,
+    limit: int = MAX_DELETE_PER_CALL,
+    flow_names: tuple[str, ...] = ORCHESTRA_FLOWS,
+) -> int:
+    """Delete finished runs of ``flow_names`` that started over ``keep_days`` ago; return how many.
 
     Best-effort: an unreachable API is a warning, never a failed cycle. ``None`` keeps all.
     """
@@ -25,6 +33,8 @@ def prune_prefect_runs(keep_days: float | None, *, limit: int = MAX_DELETE_PER_C
         return 0
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
         FlowRunFilter,
         FlowRunFilterStartTime,
         FlowRunFilterState,
@@ -42,7 +52,10 @@ def prune_prefect_runs(keep_days: float | None, *, limit: int = MAX_DELETE_PER_C
     try:
         with get_client(sync_client=True) as client:
             runs = client.read_flow_runs(
-                flow_run_filter=old, sort=FlowRunSort.START_TIME_ASC, limit=limit
+                flow_filter=FlowFilter(name=FlowFilterName(any_=list(flow_names))),
+                flow_run_filter=old,
+                sort=FlowRunSort.START_TIME_ASC,
+                limit=limit,
             )
             for run in runs:
                 try:
