@@ -246,7 +246,8 @@ class TestKillSwitch:
         task_02 = project / ".orchestra" / "queue" / "task-02.md"
         assert "attempts" not in front_matter(task_02), cycle.output()[-3000:]
         assert not list(project.glob(".orchestra/runs/*/task-02"))
-        assert "; stopped: kill switch" in cycle.output()
+        assert "; stopped: operator stop: " in cycle.output()
+        assert "kill switch" in cycle.output()
 
     def test_resume_allows_cycles(self, queued: Path, run_cycle: Callable[..., Any]) -> None:
         """After `orchestra stop`, `orchestra resume` removes the kill switch: cycles run again."""
