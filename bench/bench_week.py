@@ -56,7 +56,7 @@ def _free_port() -> int:
         return port
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(home: Path, keep_days: float) -> tuple[subprocess.Popen[bytes], str]:
     """``prefect server start`` on a free port; returns the process and the API URL."""
     import httpx
 
@@ -64,6 +64,12 @@ def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
     url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    # Events are the server's to prune (docs/24-7.md): the same horizon as keep_days, checked
+    # every minute instead of every hour.
+    env.update(
+        PREFECT_SERVER_EVENTS_RETENTION_PERIOD=f"PT{max(60, int(keep_days * 86400))}S",
+        PREFECT_SERVER_SERVICES_DB_VACUUM_LOOP_SECONDS="60",
+    )
     log = (home / "server.log").open("wb")
     proc = subprocess.Popen(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -135,7 +141,7 @@ def run(
 ) -> dict[str, Any]:
     """Run up to ``cycles`` scheduled cycles (stop early after ``budget_s`` seconds if set)."""
     home = Path(tempfile.mkdtemp(prefix="bench-week-prefect-"))
-    server, url = start_server(home)
+    server, url = start_server(home, keep_days)
     os.environ["PREFECT_HOME"] = str(home)
     os.environ["PREFECT_API_URL"] = url
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")

@@ -1,7 +1,8 @@
 """Keep Prefect's database bounded: finished flow runs older than ``limits.keep_days`` are deleted
-through the API. The server removes what hangs off them: task runs and states by cascade, the
-run's logs by its own follow-up job (``DELETE /flow_runs/{id}`` queues ``delete_flow_run_logs``).
-Events have the server's own retention (``PREFECT_SERVER_EVENTS_RETENTION_PERIOD``).
+through the API, their artifacts first (artifacts outlive their run, and every task has its own
+artifact key). The server removes the rest: task runs and states by cascade, the run's logs by its
+own follow-up job (``DELETE /flow_runs/{id}`` queues ``delete_flow_run_logs``). Events have the
+server's own retention (``PREFECT_SERVER_EVENTS_RETENTION_PERIOD``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def prune_prefect_runs(
         return 0
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
         FlowFilter,
         FlowFilterName,
         FlowRunFilter,
@@ -59,6 +62,9 @@ def prune_prefect_runs(
             )
             for run in runs:
                 try:
+                    ours = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+                    for artifact in client.read_artifacts(artifact_filter=ours):
+                        client.delete_artifact(artifact.id)
                     client.delete_flow_run(run.id)
                 except Exception as exc:  # gone meanwhile (another pruner), or refused
                     logger.debug("could not delete flow run {}: {}", run.id, exc)
