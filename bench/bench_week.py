@@ -11,8 +11,9 @@ of the queue (so the next cycle runs the next task) and notes its ``attempts``: 
 after an infrastructure failure must have none.
 
 Retention is on with short limits, so that a week's pruning happens within the run:
-``limits.keep_days`` (default 0.003 days, about 4 minutes), ``limits.keep_done`` 50,
-``limits.keep_runs`` 20. Every ``every`` cycles it samples the Prefect database size (the
+``limits.keep_days`` (default 0.003 days, about 4 minutes; the server's event retention the
+same), ``limits.keep_done`` 100, ``limits.keep_runs`` 20, ``logging.max_bytes`` 1 MB,
+``memory.max_items`` 100. Every ``every`` cycles it samples the Prefect database size (the
 ``.db`` file with its WAL), ``.orchestra/`` on disk, the RSS and open fds of this process and the
 server's RSS. The target: each grows under 10 % between the middle sample and the last one.
 
@@ -127,9 +128,12 @@ def attempts(path: Path) -> int:
 def configure(root: Path, keep_days: float) -> None:
     with (root / "orchestra.yaml").open("a", encoding="utf-8") as fh:
         fh.write(
-            f"limits:\n  keep_days: {keep_days}\n  keep_done: 50\n  keep_runs: 20\n"
+            f"limits:\n  keep_days: {keep_days}\n  keep_done: 100\n  keep_runs: 20\n"
             "  max_cycles_per_day: 1000000\n"
             "  max_consecutive_failures: 3\n"
+            # the other bounds, small enough to be reached within the run
+            "logging:\n  max_bytes: 1000000\n"
+            "memory:\n  max_items: 100\n"
         )
     # Committed: an uncommitted change would make the idle gate skip every scheduled cycle.
     subprocess.run(["git", "commit", "-qam", "week limits"], cwd=root, check=True)
@@ -255,7 +259,7 @@ def report(result: dict[str, Any]) -> str:
         f"## A week in an hour: {r['cycles_run']} scheduled cycles on a real server (`week`)",
         "",
         f"{r['cycles_run']} of {r['cycles_asked']} cycles ran in {r['total_s']} s; outcomes "
-        f"{r['outcomes']}. Retention: keep_days {r['keep_days']}, keep_done 50, keep_runs 20.",
+        f"{r['outcomes']}. Retention: keep_days {r['keep_days']}, keep_done 100, keep_runs 20, logging.max_bytes 1 MB, memory.max_items 100; server events kept as long as keep_days.",
         f"Task attempts taken by non-task failures: **{r['attempts_taken_by_non_task_failures']}**"
         f" (target 0; task failures took {r['attempts_taken_by_task_failures']}).",
         f"Growth from cycle {mid} to the end: {r['growth_pct_mid_to_end']} (target < 10 % each)."

@@ -83,6 +83,20 @@ class TestDailyBudget:
         with pytest.raises(CycleSkipped, match=r"limits\.max_cycles_per_day 1"):
             check_daily_budget(tmp_path, 1, now=today)
 
+    def test_earlier_days_are_dropped(self, tmp_path: Path) -> None:
+        """cycles.log keeps only today's lines: it does not grow across weeks."""
+        from orchestra.policy.gates import CYCLES_LOG
+
+        for day in range(1, 6):
+            for n in range(3):
+                record_cycle_start(
+                    tmp_path, f"r{day}{n}", now=datetime(2026, 1, day, n, tzinfo=UTC)
+                )
+        lines = (tmp_path / CYCLES_LOG).read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 3
+        assert all(line.startswith("2026-01-05") for line in lines)
+        assert count_cycles_today(tmp_path, now=datetime(2026, 1, 5, 12, tzinfo=UTC)) == 3
+
 
 class TestIdleGate:
     def test_old_human_commit_is_idle(self, repo: Path) -> None:
