@@ -17,7 +17,6 @@ import itertools
 import json
 import os
 import re
-import socket
 import stat
 import time
 from collections.abc import Callable
@@ -88,7 +87,7 @@ class TaskQueue:
         except OSError as exc:
             raise _error("claim", path, exc) from exc
         _unlink(path)
-        record = ClaimRecord(run_id, socket.gethostname(), os.getpid(), iso_utc(self._now()))
+        record = ClaimRecord.mine(run_id, iso_utc(self._now()))
         tmp = running.with_name(f".{name}.claim.{os.getpid()}.tmp")
         _write(tmp, json.dumps(asdict(record), indent=2) + "\n", mode="w")
         tmp.replace(self._record_path(name))
@@ -119,6 +118,27 @@ class TaskQueue:
         """
         self._require_owner(claimed)
         return self._retire(claimed.task.path, reason, report, claimed.record.run_id)
+
+    def requeue(self, claimed: Claimed, *, reason: str) -> Path:
+        """Give a task back to ``queue/`` as it was, without counting an attempt.
+
+        For failures that are not the task's: an outage or an operator's stop. If ``queue/``
+        already holds a file of the same name, it is retired as :meth:`fail` would (the file is
+        never overwritten). Returns where the file went.
+        """
+        self._require_owner(claimed)
+        path = claimed.task.path
+        _mkdir(self.layout.queue)
+        try:
+            os.link(path, self.layout.queue / path.name, follow_symlinks=False)
+        except FileExistsError:
+            why = f"{reason}; could not requeue: {path.name!r} already exists in queue/"
+            return self._retire(path, why, "", claimed.record.run_id)
+        except OSError as exc:
+            raise _error("requeue", path, exc) from exc
+        _unlink(path)
+        self._record_path(path.name).unlink(missing_ok=True)
+        return self.layout.queue / path.name
 
     def quarantine(self, path: Path, reason: str) -> Path:
         """Move a malformed file to ``rejected/`` with ``<stem>.reason.txt`` beside it.
@@ -195,7 +215,7 @@ class TaskQueue:
 
     def _write_new_record(self, record_path: Path) -> bool:
         """Exclusively write a recovery record for a record-less file; False if one exists."""
-        record = ClaimRecord("recover", socket.gethostname(), os.getpid(), iso_utc(self._now()))
+        record = ClaimRecord.mine("recover", iso_utc(self._now()))
         try:
             _write(record_path, json.dumps(asdict(record)) + "\n")
         except QueueError as exc:
