@@ -13,11 +13,12 @@ AIDER_VERSION ?= 0.86.2
 AIDER_VENV := $(VENV)/tools/aider
 AIDER_STAMP := $(AIDER_VENV)/.installed-$(AIDER_VERSION)
 
-.PHONY: help venv demo demo-docker test check bench images test-image orchestrator-image \
-	worker-image aider schema stack-up stack-down clean
+.PHONY: help venv demo demo-stop demo-docker test check bench images test-image \
+	orchestrator-image worker-image aider schema stack-up stack-down clean
 
 help:
-	@echo "make demo   - run one offline cycle on the demo project (process runtime, scripted agent)"
+	@echo "make demo   - run one offline cycle on the demo project (process runtime, scripted agent);"
+	@echo "              leaves its Prefect server running for the UI (make demo-stop stops it)"
 	@echo "make test   - lint, type-check, build what the tests need (images, aider), run every test"
 	@echo "make worker-image - the image agent steps run in (aider; orchestra worker-image build)"
 	@echo "make check  - ruff (lint + format check) and mypy strict on orchestra/ and flows/"
@@ -42,16 +43,25 @@ $(AIDER_STAMP):
 
 aider: $(AIDER_STAMP)
 
+# The demo's Prefect server (started by its first cycle, left running for the UI) is stopped
+# before its project folder is replaced.
+STOP_DEMO_SERVER = test ! -d $(DEMO_DIR) || $(BIN)/orchestra server stop --project $(DEMO_DIR)
+
 demo: venv
+	@$(STOP_DEMO_SERVER)
 	rm -rf $(DEMO_DIR)
 	$(BIN)/python examples/demo/setup_demo.py $(DEMO_DIR)
 	$(BIN)/python -m flows.run --project $(DEMO_DIR)
 
 demo-docker: venv
 	scripts/build-orchestrator-image.sh
+	@$(STOP_DEMO_SERVER)
 	rm -rf $(DEMO_DIR)
 	$(BIN)/python examples/demo/setup_demo.py $(DEMO_DIR) --docker orchestra-base:bookworm
 	$(BIN)/python -m flows.run --project $(DEMO_DIR)
+
+demo-stop:
+	@$(STOP_DEMO_SERVER)
 
 stack-up:
 	ORCHESTRA_PROJECT=$${ORCHESTRA_PROJECT:-$(CURDIR)} DOCKER_GID=$${DOCKER_GID:-$$(stat -c %g /var/run/docker.sock)} $(STACK) up -d --build
@@ -88,4 +98,5 @@ bench: venv
 	$(BIN)/python -m bench
 
 clean:
+	@test ! -x $(BIN)/orchestra || $(STOP_DEMO_SERVER)
 	rm -rf .demo .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ workspace per-task workspace creation vs clone --local / worktree add; ≤ 1.5x,
 parallel  8 tasks x 4 steps of 5 s at parallel k = 1, 2, 4, 8 vs ideal; target ≤ 1.25 at k = 4
 fanout    the same 8 tasks over 2 pool workers against 1 (dispatch: pool); target ≤ 0.6x
 fixedcost time per task on top of the bare git/process floor; target on Postgres ≤ 0.5 s
+first_step  `python -m flows.run` to its first step with the project's server up; target ≤ 3 s
 
 The results are printed as JSON and written as markdown (machine, date, one table per bench).
 The exit status is 0 whenever the report was written, whatever the results; read PASS/MISS there.
@@ -199,6 +200,38 @@ BENCHES: tuple[Bench, ...] = (
         ),
     ),
     Bench(
+        name="first_step",
+        module="bench.bench_first_step",
+        title="Time to the first step (live UI server)",
+        what=(
+            "`python -m flows.run --plan-only` on the demo project (scripted agent, process"
+            " runtime, empty queue: the planner's step is the first), from spawning the command"
+            " to its step-start line; the run's UI link is printed before it. warm: the"
+            " project's Prefect server already runs; cold: it does not (the command starts it,"
+            " database kept); fresh: a new project (new database). Compared with"
+            " `python -c 'import prefect'`; medians of the runs listed."
+        ),
+        call=lambda m: m.run(),
+        metric="warm_first_step_s",
+        target_text="first step ≤ 3 s after the command, server up",
+        passes=lambda v: v <= 3,
+        unit="s",
+        rows=(
+            ("warm_first_step_s", "warm: first step starts", "s"),
+            ("warm_link_s", "warm: UI link printed", "s"),
+            ("warm_runs_s", "warm: runs", "s"),
+            ("warm_ratio_vs_import", "warm / import prefect", "x"),
+            ("cold_first_step_s", "cold (server stopped): first step starts", "s"),
+            ("cold_link_s", "cold: UI link printed", "s"),
+            ("cold_runs_s", "cold: runs", "s"),
+            ("cold_ratio_vs_import", "cold / import prefect", "x"),
+            ("fresh_first_step_s", "fresh project (new database): first step starts", "s"),
+            ("fresh_runs_s", "fresh: runs", "s"),
+            ("fresh_ratio_vs_import", "fresh / import prefect", "x"),
+            ("import_prefect_s", "`python -c 'import prefect'`", "s"),
+        ),
+    ),
+    Bench(
         name="docker",
         module="bench.bench_docker",
         title="Per-step overhead of the Docker runtime",
@@ -265,6 +298,25 @@ BENCHES: tuple[Bench, ...] = (
         call=lambda m: m.run(),
         metric="rss_growth_pct",
         target_text="RSS growth < 10 %, descriptors flat, no leftovers",
+        passes=lambda v: v < 10,
+        unit="%",
+    ),
+    Bench(
+        name="week",
+        module="bench.bench_week",
+        title="A week in an hour: scheduled cycles on a real prefect server",
+        what=(
+            "BENCH_WEEK_CYCLES (default 1000) scheduled cycles against `prefect server start`,"
+            " mixing successes, task failures and injected infrastructure failures, with short"
+            " retention limits: Prefect database, .orchestra/, RSS and fds over time, and task"
+            " attempts taken by non-task failures (BENCH_WEEK_BUDGET_S stops it early)."
+        ),
+        call=lambda m: m.run(
+            int(os.environ.get("BENCH_WEEK_CYCLES", "1000")),
+            budget_s=float(os.environ.get("BENCH_WEEK_BUDGET_S", "0")),
+        ),
+        metric="max_growth_pct",
+        target_text="each size grows < 10 % from the middle sample to the end; 0 attempts lost",
         passes=lambda v: v < 10,
         unit="%",
     ),

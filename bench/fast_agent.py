@@ -8,7 +8,11 @@ Reads the ``Role:`` and ``Step:`` lines of the prompt, writes a minimal ``OUTPUT
 A reviewer's handoff ends with ``Verdict: APPROVE``. Standard library only; no output on stdout.
 ``FAST_AGENT_SLEEP=<seconds>`` sleeps first, as a real agent waiting on a model does.
 ``FAST_AGENT_WRITE=1``: the coder also writes ``fast-agent.txt`` in the workspace (a result
-branch to integrate; the text names the task's first line, so every task's change differs).
+branch to integrate; the text is the prompt file's path, so every task's change differs).
+
+Failure injection for the soak bench: as the coder, a task whose text holds ``INJECT-TASKFAIL``
+fails on its own (exit 1), one holding ``INJECT-INFRA`` fails like a model API refusing the key
+(exit 1, "401 Unauthorized" on stderr).
 """
 
 import os
@@ -24,12 +28,21 @@ def main(argv: list[str]) -> int:
     if delay := float(os.environ.get("FAST_AGENT_SLEEP") or 0):
         time.sleep(delay)
     role, step = "agent", "step"
+    inject = ""
     with open(prompt_file, encoding="utf-8") as handle:  # noqa: PTH123 - no pathlib import: start-up time
         for line in handle:
             if line.startswith("Role:"):
                 role = line[5:].strip()
             elif line.startswith("Step:"):
                 step = line[5:].strip()
+            elif "INJECT-TASKFAIL" in line or "INJECT-INFRA" in line:
+                inject = "infra" if "INJECT-INFRA" in line else "task"
+    if role == "coder" and inject == "task":
+        sys.stderr.write("fast agent: the tests still fail\n")
+        return 1
+    if role == "coder" and inject == "infra":
+        sys.stderr.write("Error: 401 Unauthorized: invalid x-api-key\n")
+        return 1
     text = (
         f"## Summary\n\nfast agent played {role} for step {step}.\n\n"
         "## Actions\n\nNone.\n\n## Artifacts\n\nNone.\n\n## Risks\n\nNone.\n\n"

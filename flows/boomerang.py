@@ -18,7 +18,7 @@ from orchestra.engine.settle import finish, load_claim, write_outcome
 from orchestra.engine.task import run_task
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.artifacts import publish_task_artifact
-from orchestra.prefect.runs import open_for_run
+from orchestra.prefect.runs import open_for_run, tag_run, task_tag
 from orchestra.report.markdown import task_markdown, write_task_report
 
 
@@ -60,6 +60,7 @@ def roocode_boomerang(
                 message=f"{path.name} could not be claimed (taken, or malformed: see rejected/)"
             )
         claimed = got
+    tag_run(task_tag(claimed.task.task_id))
     folder = Path(run_dir) if run_dir else proj.runs_dir / run_id / claimed.task.task_id
     outcome = run_task(proj, claimed.task, run_id=run_id, runner=step_runner(run), run_dir=folder)
     report = write_task_report(outcome)

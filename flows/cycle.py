@@ -19,12 +19,13 @@ from orchestra.engine.recall import memory_state, memory_summary, open_memory, r
 from orchestra.engine.summary import CycleSummary
 from orchestra.errors import CycleError, CycleSkipped
 from orchestra.memory import BestEffortStore
-from orchestra.policy.breaker import over_budget, pauses_schedule, stop_after
+from orchestra.policy.breaker import FailureStreak, over_budget, pauses_schedule, stop_after
 from orchestra.policy.gates import check_start, cycle_lock, record_cycle_start
 from orchestra.prefect.artifacts import publish_cycle_artifact
 from orchestra.prefect.docker_host import docker_host_client
 from orchestra.prefect.limits import reset_if_ephemeral
-from orchestra.prefect.runs import RunProject, open_for_run
+from orchestra.prefect.retention import prune_prefect_runs
+from orchestra.prefect.runs import RunProject, cycle_run_name, holding, open_for_run
 from orchestra.prefect.schedules import pause_deployment_schedules
 from orchestra.project import Project
 from orchestra.upkeep.retention import disk_usage
@@ -33,6 +34,7 @@ from orchestra.upkeep.tidy import tidy
 
 @flow(
     name="infinite-orchestra",
+    flow_run_name=cycle_run_name,
     log_prints=True,
     on_crashed=[sweep_on_exit],
     on_cancellation=[sweep_on_exit],
@@ -63,13 +65,41 @@ def infinite_orchestra(
             max_cycles=proj.config.limits.max_cycles_per_day,
             email=proj.config.git.author_email,
         )
-        with cycle_lock(proj.root):
-            return _cycle(run, files, goal, plan_only=plan_only)
+        with cycle_lock(proj.root), holding(run):
+            return _counted(run, files, goal, plan_only=plan_only)
     except CycleSkipped as skipped:
         return Completed(name="Skipped", message=f"skipped: {skipped}")
 
 
-def _cycle(run: RunProject, files: list[str], goal: str | None, *, plan_only: bool) -> State[Any]:
+def _counted(run: RunProject, files: list[str], goal: str | None, *, plan_only: bool) -> State[Any]:
+    """The cycle; a cycle that fails (planner, empty queue, outage) counts toward the breaker."""
+    streak = FailureStreak.load(run.project.root)
+    try:
+        return _cycle(run, files, goal, plan_only=plan_only, streak=streak)
+    except Exception as exc:
+        streak.failure(f"cycle failed: {exc}")
+        if tripped := streak.trip(run.project.config.limits.max_consecutive_failures):
+            msg = f"{exc}; stopped: {tripped}{_pause_schedules()}"
+            raise CycleError(msg) from exc
+        raise
+
+
+def _pause_schedules() -> str:
+    """Pause the schedules of the deployment running this cycle; say what happened."""
+    if not deployment.get_id():
+        return ""
+    paused = pause_deployment_schedules(str(deployment.get_id()))
+    return f"; {paused} schedule(s) of this deployment paused"
+
+
+def _cycle(
+    run: RunProject,
+    files: list[str],
+    goal: str | None,
+    *,
+    plan_only: bool,
+    streak: FailureStreak,
+) -> State[Any]:
     proj = run.project
     run_id = str(flow_run.get_id() or "local")
     preflight(proj, run.runtimes, run_id)
@@ -82,11 +112,11 @@ def _cycle(run: RunProject, files: list[str], goal: str | None, *, plan_only: bo
     with open_memory(proj) as memory:
         _plan(proj, files, goal, summary, memory)
         if not plan_only:
-            _run_tasks(proj, files, run_id, summary, memory)
+            _run_tasks(proj, files, run_id, summary, memory, streak)
         summary.memory = memory_state(memory)
-    if pauses_schedule(summary.stop_reason) and deployment.get_id():
-        paused = pause_deployment_schedules(str(deployment.get_id()))
-        summary.stop_reason += f"; {paused} schedule(s) of this deployment paused"
+    if pauses_schedule(summary.stop_reason):
+        summary.stop_reason += _pause_schedules()
+    summary.pruned_flow_runs = prune_prefect_runs(proj.config.limits.keep_days)
     summary.disk_mb = round(disk_usage(proj.root / ".orchestra") / 1_000_000, 1)
     return _finish(summary, proj.project_id)
 
@@ -112,7 +142,12 @@ def _plan(
 
 
 def _run_tasks(
-    proj: Project, files: list[str], run_id: str, summary: CycleSummary, memory: BestEffortStore
+    proj: Project,
+    files: list[str],
+    run_id: str,
+    summary: CycleSummary,
+    memory: BestEffortStore,
+    streak: FailureStreak,
 ) -> None:
     wf = proj.config.workflows.infinite_orchestra
     pending = proj.queue.pending()
@@ -122,9 +157,11 @@ def _run_tasks(
     def after_each(outcome: dict[str, Any]) -> str:
         """One task ended (completion order): remember it and apply the stop rules."""
         remember(memory, proj, run_id, outcome)
+        streak.note_task(outcome)
         return stop_after(
             summary.tasks,
             continue_on_failure=wf.continue_on_failure,
+            streak=streak,
             max_consecutive=proj.config.limits.max_consecutive_failures,
         ) or over_budget(summary.tasks, proj.config.limits.max_cost_usd_per_cycle)
 

@@ -21,6 +21,7 @@ from loguru import logger
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
+from prefect.runtime import flow_run
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -29,6 +30,7 @@ from flows.pool_dispatch import PoolDispatch
 from orchestra.engine.dispatch import Dispatch, Running, dispatch, side_by_side
 from orchestra.engine.summary import CycleSummary, read_outcome
 from orchestra.policy.killswitch import kill_switch_reason
+from orchestra.prefect.cancel import cancel_check
 from orchestra.prefect.limits import is_ephemeral
 from orchestra.project import Project
 from orchestra.queue.claims import Claimed
@@ -118,9 +120,13 @@ def run_tasks(
         reason = after_each(outcome)
         summary.stop_reason = summary.stop_reason or reason
 
+    cancelled = cancel_check([flow_run.get_id()])
+
     def stop_reason() -> str:
-        # `orchestra stop` mid-cycle: claim nothing more (each claim would cost an attempt).
+        # `orchestra stop` or a cancel mid-cycle: claim nothing more.
         summary.stop_reason = summary.stop_reason or kill_switch_reason(proj.root)
+        if not summary.stop_reason and summary.tasks and cancelled():
+            summary.stop_reason = "operator stop: the cycle's flow run was cancelled"
         return summary.stop_reason
 
     def show(running: list[Running[Any]]) -> None:

@@ -11,11 +11,12 @@ from prefect.runtime import flow_run
 from flows.steps import step_runner
 from orchestra.engine.planner import plan
 from orchestra.engine.preflight import preflight
-from orchestra.errors import CycleError
-from orchestra.prefect.runs import open_for_run
+from orchestra.errors import CycleError, CycleSkipped
+from orchestra.policy.gates import cycle_lock
+from orchestra.prefect.runs import RunProject, held_by_cycle, open_for_run, plan_run_name
 
 
-@flow(name="infinite-orchestra-plan", log_prints=True)
+@flow(name="infinite-orchestra-plan", flow_run_name=plan_run_name, log_prints=True)
 def infinite_orchestra_plan(
     project: str,
     config_files: list[str] | None = None,
@@ -23,8 +24,22 @@ def infinite_orchestra_plan(
     run_dir: str | None = None,
     memory: str = "",
 ) -> dict[str, Any]:
-    """Run the planner once; valid task files move into the queue, invalid ones to rejected/."""
+    """Run the planner once; valid task files move into the queue, invalid ones to rejected/.
+
+    Run on its own (the planning deployment), it takes the project's cycle lock: two planners
+    would share one planner clone. Called by a cycle, it runs under the cycle's lock.
+    """
     run = open_for_run(project, config_files or [], goal=goal)
+    if held_by_cycle(run.project.root):
+        return _plan(run, run_dir, memory)
+    try:
+        with cycle_lock(run.project.root):
+            return _plan(run, run_dir, memory)
+    except CycleSkipped as skipped:
+        return {"accepted": [], "rejected": [], "skipped": f"skipped: {skipped}"}
+
+
+def _plan(run: RunProject, run_dir: str | None, memory: str) -> dict[str, Any]:
     proj = run.project
     run_id = str(flow_run.get_id() or "local")
     preflight(proj, run.runtimes, run_id)

@@ -17,6 +17,7 @@ original stays in ``__cause__``. Every message says what happened and how to fix
     ├── AgentError                  an agent could not be invoked
     │   └── AgentNotInstalledError  its executable is not on PATH or not in the image
     ├── RuntimeUnavailableError     preflight: engine unreachable, image missing
+    ├── PrefectServerError          the Prefect API cannot be reached, or its server not started
     ├── CycleError                  a cycle ended without success; the message is the reason
     ├── CycleSkipped                a cycle must not run now (kill switch, lock, budget, idle gate)
     ├── MemoryUnavailableError      the memory backend cannot be reached (memory is best-effort)
@@ -66,6 +67,10 @@ class RuntimeUnavailableError(OrchestraError):
     """A worker runtime cannot run steps (Docker unreachable, image missing, ...)."""
 
 
+class PrefectServerError(OrchestraError):
+    """The Prefect API does not answer, or the project's Prefect server could not be started."""
+
+
 class CycleError(OrchestraError):
     """A cycle ended without success; the message is the one-line reason."""
 
@@ -92,6 +97,7 @@ __all__ = [
     "MemoryUnavailableError",
     "OrchestraError",
     "PathEscapeError",
+    "PrefectServerError",
     "ProjectError",
     "QueueError",
     "RuntimeUnavailableError",

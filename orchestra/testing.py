@@ -24,6 +24,8 @@ from typing import Any
 
 from loguru import logger
 
+from orchestra.agents import FailureKind
+from orchestra.agents.base import classify
 from orchestra.config.models import WorkerProfile
 from orchestra.engine.handoff import parse_handoff
 from orchestra.engine.step import StepContext, StepRecord, StepStatus
@@ -107,12 +109,20 @@ class ScriptedRuntime:
         )
 
 
+def _failure(status: StepStatus, message: str) -> FailureKind | None:
+    """What an adapter would make of a failed step's message (timeouts are our own limit)."""
+    if status == "failed":
+        return classify(message)
+    return "timeout" if status == "timeout" else None
+
+
 @dataclass
 class ScriptedRunner:
     """A step runner that answers each step with the next handoff text, without a process.
 
     ``handoffs`` are markdown texts (headings, ``Verdict:`` lines); a ``(status, message)``
-    tuple instead makes that step end with that status. ``contexts`` keeps what each step got.
+    tuple instead makes that step end with that status (a failed step's kind is read from the
+    message as the adapters read the CLI's error text: "401" is ``auth``). ``contexts`` keeps what each step got.
     """
 
     handoffs: Sequence[str | tuple[StepStatus, str]]
@@ -144,6 +154,7 @@ class ScriptedRunner:
             message=message,
             model=ctx.model,
             handoff=handoff,
+            failure=_failure(status, message),
         )
 
     @property

@@ -11,6 +11,7 @@ from orchestra.agents.base import (
     AgentOutcome,
     Invocation,
     InvocationRequest,
+    classify,
     failed,
     last_line,
 )
@@ -44,12 +45,15 @@ def _substitute(item: str, values: Mapping[str, str]) -> str:
 def parse_command(
     exit_code: int | None, stdout: str, stderr: str, output_dir: Path | None
 ) -> AgentOutcome:
-    """Any command: ok iff it exits 0; its text is stdout."""
+    """Any command: ok iff it exits 0; its text is stdout. A failure's kind is read from its last
+    line with the signals every adapter uses (a wrapper printing "401 Unauthorized" failed for
+    the account's sake, not the task's)."""
     del output_dir
     if exit_code == 0:
         return AgentOutcome(True, stdout.strip(), None, "")
     detail = last_line(stderr) or last_line(stdout)
-    return failed("command", "error", f"exit code {exit_code}" + (f": {detail}" if detail else ""))
+    kind = classify(detail) if detail else "error"
+    return failed("command", kind, f"exit code {exit_code}" + (f": {detail}" if detail else ""))
 
 
 def invocation(req: InvocationRequest) -> Invocation:

@@ -1,4 +1,9 @@
-"""The ``orchestra`` command: init, run, queue, schema, doctor, stop, resume, worker-image."""
+"""The ``orchestra`` command: init, run, queue, schema, doctor, stop, resume, server,
+worker-image.
+
+Every ``--project`` may name any folder inside the repository: the command works on the top of
+the repository (``orchestra stop`` in ``src/`` sets the kill switch the cycles read).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from orchestra.cli.server import server_app
 from orchestra.config.schema import schema_text
 from orchestra.errors import OrchestraError
+from orchestra.workspace.git import find_root
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Run AI coding agents on a git repository."
@@ -21,6 +28,9 @@ app = typer.Typer(
 
 
 console = Console(highlight=False, soft_wrap=True)
+
+
+app.add_typer(server_app, name="server")
 
 
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="git repository (default: .)")]
@@ -48,7 +58,7 @@ def init(
     from orchestra.workspace.git import check_project, ensure_excluded
 
     try:
-        root = check_project(project.resolve())
+        root = check_project(find_root(project))
     except OrchestraError as exc:
         raise _fail(exc) from exc
     target = root / "orchestra.yaml"
@@ -74,7 +84,7 @@ def queue(project: ProjectOpt = Path()) -> None:
     from orchestra.project import open_project
 
     try:
-        proj = open_project(project)
+        proj = open_project(find_root(project))
         listing = proj.queue.listing()
     except OrchestraError as exc:
         raise _fail(exc) from exc
@@ -104,7 +114,7 @@ def run(
     from orchestra.cli.run_cycle import main
     from orchestra.prefect.launch import load_flow
 
-    argv = ["--project", str(project)]
+    argv = ["--project", str(find_root(project))]
     for item in config or []:
         argv += ["--config", str(item)]
     argv += ["--goal", goal] if goal else []
@@ -122,51 +132,91 @@ def doctor(
     """Check config, git, workers (Docker, images, agent CLIs) and memory; say how to fix each."""
     from orchestra.cli.doctor import run_checks
 
-    problems = run_checks(project.resolve(), what, console)
+    problems = run_checks(find_root(project), what, console)
     raise typer.Exit(1 if problems else 0)
+
+
+def _schedules_api(root: Path) -> str | None:
+    """The API whose schedules `stop` pauses: PREFECT_API_URL, else the project's server."""
+    from orchestra.prefect.server import running_server
+
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    server = running_server(root, tries=1)
+    return server.api_url if server else None
 
 
 @app.command()
 def stop(project: ProjectOpt = Path()) -> None:
-    """Kill switch: create .orchestra/STOP; the running step stops and no new cycle starts."""
+    """Kill switch: create .orchestra/STOP; the running step stops and no new cycle starts.
+
+    Also pauses the active schedules of Orchestra's deployments (on PREFECT_API_URL, or the
+    project's own server) and records which, so `orchestra resume` re-activates exactly those.
+    """
     from orchestra.policy.killswitch import stop_file
 
-    path = stop_file(project.resolve())
+    root = find_root(project)
+    path = stop_file(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("stopped by `orchestra stop`\n", encoding="utf-8")
     console.print(f"created {path}: running steps stop, cycles skip until `orchestra resume`")
-    if os.environ.get("PREFECT_API_URL"):
-        from loguru import logger
-
-        from orchestra.prefect.schedules import pause_all
-
-        logger.remove()  # the console line below says what was paused
-
-        try:
-            paused = pause_all()
-        except Exception as exc:  # the kill switch file already stops everything
-            console.print(
-                f"[yellow]could not pause schedules on {os.environ['PREFECT_API_URL']}:[/] {exc}"
-            )
-        else:
-            console.print(f"paused schedules: {', '.join(paused) or 'none were active'}")
-    else:
+    api_url = _schedules_api(root)
+    if api_url is None:
         console.print(
-            "PREFECT_API_URL is not set: no schedules paused (they skip while STOP exists)"
+            "no Prefect API (PREFECT_API_URL is not set and the project's server is not"
+            " running): no schedules paused (they skip while STOP exists)"
         )
+        return
+    from loguru import logger
+
+    from orchestra.prefect.schedules import pause_all, record_paused
+
+    logger.remove()  # the console line below says what was paused
+    try:
+        paused = pause_all(api_url=api_url)
+    except Exception as exc:  # the kill switch file already stops everything
+        console.print(f"[yellow]could not pause schedules on {api_url}:[/] {exc}")
+        return
+    record_paused(root, api_url, paused)
+    names = ", ".join(p.deployment for p in paused)
+    console.print(f"paused schedules: {names or 'none were active'} (on {api_url})")
 
 
 @app.command()
 def resume(project: ProjectOpt = Path()) -> None:
-    """Undo `orchestra stop`."""
+    """Undo `orchestra stop`: remove the kill switch, re-activate the schedules it paused."""
     from orchestra.policy.killswitch import stop_file
+    from orchestra.prefect.schedules import describe, paused_path, read_paused, resume_paused
 
-    path = stop_file(project.resolve())
+    root = find_root(project)
+    path = stop_file(root)
     if path.exists():
         path.unlink()
         console.print(f"removed {path}: cycles may run again")
     else:
         console.print("no kill switch was set")
+    record = paused_path(root)
+    if not record.exists():
+        console.print("no schedules were paused by `orchestra stop`: none resumed")
+        return
+    api_url, paused = read_paused(root)
+    if paused:
+        from loguru import logger
+
+        logger.remove()
+        try:
+            resumed = resume_paused(paused, api_url)
+        except Exception as exc:
+            console.print(
+                f"[red]error:[/] could not resume the schedules `orchestra stop` paused on"
+                f" {api_url}: {exc}; they stay paused (listed in {record}): run `orchestra"
+                " resume` again once that server answers"
+            )
+            raise typer.Exit(1) from exc
+        console.print(f"resumed the schedules `orchestra stop` paused: {describe(resumed)}")
+    else:
+        console.print("`orchestra stop` paused no schedules: none resumed")
+    record.unlink(missing_ok=True)
 
 
 worker_image_app = typer.Typer(no_args_is_help=True, help="The worker image agent steps run in.")

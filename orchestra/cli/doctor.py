@@ -65,11 +65,25 @@ def _trust_note(profile: object) -> str:
 
 
 def _prefect_check(project: Path) -> Check:
+    from orchestra.prefect.connect import UNREACHABLE_FIX
+    from orchestra.prefect.server import check_api, running_server
+
     api = os.environ.get("PREFECT_API_URL")
     if api:
-        return ("prefect", "ok", f"API {api}")
-    home = os.environ.get("PREFECT_HOME") or str(project / ".orchestra" / "prefect")
-    return ("prefect", "ok", f"ephemeral server, runs kept in PREFECT_HOME={home}")
+        try:
+            check_api(api, fix=UNREACHABLE_FIX)
+        except OrchestraError as exc:
+            return ("prefect", "problem", str(exc))
+        return ("prefect", "ok", f"API {api} (PREFECT_API_URL) answers")
+    server = running_server(project, tries=1)
+    if server is not None:
+        return ("prefect", "ok", f"the project's server {server.url} (pid {server.pid}) answers")
+    return (
+        "prefect",
+        "ok",
+        "the project's server is not running; the next cycle starts it in the background"
+        " (or `orchestra server start`)",
+    )
 
 
 def _memory_check(proj: object) -> Check:

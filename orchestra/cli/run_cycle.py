@@ -1,6 +1,8 @@
 """One ad-hoc cycle from the command line, with progress: what ``python -m flows.run`` and
 ``orchestra run`` both do. The cycle flow is passed in (``load_flow``), so this library module
-never imports the flows; it is loaded only after Prefect's settings are in place.
+never imports the flows; it is loaded only after Prefect's settings are in place: the user's
+``PREFECT_API_URL``, else the project's own Prefect server (started in the background when none
+runs, and left running). The run's UI link is printed as the run starts, before its first step.
 
 Exit codes: 0 the cycle succeeded; 1 it ran but a task failed or the queue stayed empty, or it
 was skipped (kill switch, another cycle running); 2 bad input (config, project, agent, Docker)
@@ -20,7 +22,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from orchestra.errors import OrchestraError
-from orchestra.prefect.env import configure_prefect_env, ui_hint
+from orchestra.prefect.connect import PrefectApi, connect, prefect_settings
+from orchestra.prefect.env import configure_prefect_env
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -87,7 +90,29 @@ def _progress_sink(message: Any) -> None:
         console.print(f"[{style}]{record['message']}[/]")
 
 
-def _report(data: dict[str, Any], ok: bool, message: str, project_home: str) -> None:
+def _announce(api: PrefectApi, root: Path) -> None:
+    """Which Prefect API the cycle uses; for the project's own server, that it keeps running."""
+    server = api.server
+    if server is None:
+        console.print(f"Prefect API {api.api_url} (PREFECT_API_URL)")
+        return
+    how = "started in the background" if api.started else "already running"
+    console.print(
+        f"Prefect UI {server.url} (the project's server, {how}, pid {server.pid}; it keeps"
+        f" running after this command: `orchestra server stop --project {root}` stops it)"
+    )
+
+
+def _link_hook(api: PrefectApi) -> Callable[..., None]:
+    """A flow hook that prints the cycle's UI page as the run starts, before any step."""
+
+    def print_link(flow: Any, flow_run: Any, state: Any) -> None:
+        console.print(f"[bold]Watch it live:[/] {api.link(flow_run.id)}")
+
+    return print_link
+
+
+def _report(data: dict[str, Any], ok: bool, message: str, link: str) -> None:
     from rich.table import Table
 
     table = Table(title="Orchestra cycle", show_lines=False)
@@ -100,7 +125,7 @@ def _report(data: dict[str, Any], ok: bool, message: str, project_home: str) -> 
     console.print(f"[bold]{data.get('headline', message)}[/]")
     console.print(f"queue: {data.get('queue_dir')}  reports: {data.get('runs_dir')}")
     console.print(f".orchestra/ uses {data.get('disk_mb', 0)} MB (old run folders are pruned)")
-    console.print(ui_hint(project_home))
+    console.print(f"Prefect UI: {link}")
     console.print("[green]cycle succeeded[/]" if ok else f"[red]cycle failed:[/] {message}")
 
 
@@ -121,18 +146,27 @@ def main(argv: Sequence[str] | None, load_flow: Callable[[], Any]) -> int:
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     if args.dry_run:
         return _dry_run(project)
+    try:
+        api = connect(project.root, prefect_home)
+    except OrchestraError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        return 2
+    _announce(api, project.root)
 
-    infinite_orchestra = load_flow()
+    flow = load_flow()
+    flow = flow.with_options(on_running=[*flow.on_running_hooks, _link_hook(api)])
     logger.add(_progress_sink, level="INFO", filter=lambda r: "event" in r["extra"], catch=True)
     console.print(f"[bold]Orchestra[/] cycle on {project.root} (Prefect home {prefect_home})")
-    state = infinite_orchestra(
-        project=str(project.root),
-        config_files=[str(Path(c).resolve()) for c in args.config],
-        goal=args.goal,
-        max_tasks=args.max_tasks,
-        plan_only=args.plan_only,
-        return_state=True,
-    )
+    with prefect_settings(api):
+        state = flow(
+            project=str(project.root),
+            config_files=[str(Path(c).resolve()) for c in args.config],
+            goal=args.goal,
+            max_tasks=args.max_tasks,
+            plan_only=args.plan_only,
+            return_state=True,
+        )
+    link = api.link(state.state_details.flow_run_id)
     message = state.message or state.name or "unknown state"
     if state.name == "Skipped":
         console.print(f"[yellow]cycle not run:[/] {escape(message)}")
@@ -143,7 +177,7 @@ def main(argv: Sequence[str] | None, load_flow: Callable[[], Any]) -> int:
         data = exc
     if isinstance(data, BaseException):
         console.print(f"[red]cycle failed:[/] {escape(str(data))}")
-        console.print(ui_hint(prefect_home))
+        console.print(f"Prefect UI: {link}")
         return 1
-    _report(data if isinstance(data, dict) else {}, state.is_completed(), message, prefect_home)
+    _report(data if isinstance(data, dict) else {}, state.is_completed(), message, link)
     return 0 if state.is_completed() else 1

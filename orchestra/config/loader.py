@@ -3,7 +3,8 @@
 Order, later wins: built-in defaults → ``~/.config/orchestra/config.yaml`` → project
 ``orchestra.yaml`` → ``orchestra.local.yaml`` → explicit overlays (``--config``) →
 ``ORCHESTRA_*`` environment variables (``ORCHESTRA_LIMITS__MAX_CYCLES_PER_DAY=4``; ``__``
-separates levels, values are parsed as YAML scalars).
+separates levels; how values are read and which names are not config keys:
+:mod:`orchestra.config.environment`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from orchestra.config.environment import NOT_CONFIG_KEYS, env_settings
 from orchestra.config.models import OrchestraConfig
 from orchestra.errors import ConfigError
 
@@ -27,10 +29,10 @@ PROJECT_FILE = "orchestra.yaml"
 LOCAL_FILE = "orchestra.local.yaml"
 
 
-ENV_PREFIX = "ORCHESTRA_"
-
-
 BUILTIN = "built-in defaults"
+
+
+ENV_ORIGIN = "environment variable"
 
 
 Tree = dict[str, Any]
@@ -89,22 +91,6 @@ def _merge(
         prov[path] = origin
 
 
-def env_overlay(environ: Mapping[str, str]) -> Tree:
-    """Turn ``ORCHESTRA_A__B=value`` variables into a nested mapping."""
-    tree: Tree = {}
-    for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name in {"ORCHESTRA_PROJECT", "ORCHESTRA_CONFIG"}:
-            continue
-        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
-        if not parts:
-            continue
-        node = tree
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else raw
-    return tree
-
-
 def _origin_of(loc: Sequence[int | str], prov: Mapping[KeyPath, str]) -> str:
     keys = tuple(str(p) for p in loc if isinstance(p, str))
     for end in range(len(keys), 0, -1):
@@ -128,6 +114,12 @@ def _explain(exc: ValidationError, prov: Mapping[KeyPath, str]) -> str:
         origin = _origin_of(loc, prov)
         if not loc:
             lines.append(str(err["msg"]).removeprefix("Value error, "))
+        elif err["type"] == "extra_forbidden" and origin.startswith(ENV_ORIGIN):
+            lines.append(
+                f"{origin}: unknown key {key!r}; unset the variable or fix its spelling"
+                f" (`orchestra schema`); ORCHESTRA_* names that are not config keys:"
+                f" {', '.join(NOT_CONFIG_KEYS)}"
+            )
         elif err["type"] == "extra_forbidden":
             lines.append(f"{origin}: unknown key {key!r}; check its spelling (`orchestra schema`)")
         else:
@@ -163,9 +155,10 @@ def load_config(
             raise ConfigError(msg)
         _merge(tree, read_yaml(path), str(path), prov, ())
         sources.append(str(path))
-    from_env = env_overlay(env)
+    from_env = env_settings(env)
+    for setting in from_env:
+        _merge(tree, setting.tree(), f"{ENV_ORIGIN} {setting.variable}", prov, ())
     if from_env:
-        _merge(tree, from_env, "environment (ORCHESTRA_*)", prov, ())
         sources.append("environment")
     try:
         config = OrchestraConfig.model_validate(tree)

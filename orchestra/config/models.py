@@ -252,7 +252,9 @@ class WorkflowsConfig(Strict):
 
 class LimitsConfig(Strict):
     max_consecutive_failures: int = Field(3, ge=1)
-    """Failed tasks in a row after which the cycle stops (and schedules pause)."""
+    """Failures in a row, across cycles, after which the cycle stops and the deployment's
+    schedules pause: failed tasks, failed planner runs, infrastructure failures and cycles that
+    found no task all count (kept in `.orchestra/breaker.json`); a done task resets the count."""
     max_cycles_per_day: int = Field(48, ge=1)
     """Cycles started per UTC day before further cycles skip."""
     task_wall_clock: int = Field(3600, ge=1)
@@ -270,6 +272,13 @@ class LimitsConfig(Strict):
     keep_runs: int = Field(50, ge=1)
     """Run folders (prompts, outputs, reports) kept under runs_dir; older ones are pruned at
     the start of a cycle. Task files themselves are never deleted."""
+    keep_days: float | None = Field(14.0, gt=0)
+    """Finished Prefect flow runs (and their logs) older than this many days are deleted
+    through the API at the end of each cycle; null keeps them all."""
+    keep_done: int | None = Field(200, ge=0)
+    """Task files kept loose in each of done/ and failed/ (rejected/ too); older ones are moved
+    into a compressed `archive-<month>.tar.gz` in that folder at the start of a cycle, never
+    deleted. Null keeps them all loose."""
 
 
 class MemoryConfig(Strict):
@@ -315,6 +324,12 @@ class LoggingConfig(Strict):
     """JSONL log file (relative to the project); the LOG_FILE env var overrides it."""
     max_bytes: int = Field(20_000_000, ge=10_000)
     """Size at which the log file is rotated to `<file>.1` (one old file is kept)."""
+    agent_head_lines: int = Field(40, ge=0)
+    """Lines of each step's agent output sent to the logs (and Prefect's) from its start; the
+    full output is always in the step's run folder (`output.log`). `ui.debug` sends every line."""
+    agent_tail_lines: int = Field(40, ge=0)
+    """Lines of each step's agent output sent to the logs from its end (after a line that says
+    how many were left out)."""
 
 
 def _default_workers() -> dict[str, WorkerProfile]:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from orchestra.config.environment import not_config_keys_text
 from orchestra.config.models import OrchestraConfig
+
+ENVIRONMENT_NOTE = (
+    "Any key can also be set by an environment variable ORCHESTRA_<KEY>, levels separated by"
+    " `__` (ORCHESTRA_LIMITS__MAX_CYCLES_PER_DAY=4); the value of a string key is taken as"
+    " written, any other value is read as YAML. These ORCHESTRA_* names are not config keys and"
+    " are not read as such; any other ORCHESTRA_* variable must name a key:"
+)
 
 
 def json_schema() -> dict[str, Any]:
@@ -13,6 +21,9 @@ def json_schema() -> dict[str, Any]:
     schema = OrchestraConfig.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Orchestra configuration (orchestra.yaml)"
+    schema["description"] = (
+        f"{schema.get('description', '')}\n\n{ENVIRONMENT_NOTE}\n{not_config_keys_text()}"
+    )
     return schema
 
 

@@ -125,6 +125,9 @@ def plan(
                 "memory": memory or "(nothing remembered yet)",
             },
             objects_dir=ws.objects_dir,
+            log_head=project.config.logging.agent_head_lines,
+            log_tail=project.config.logging.agent_tail_lines,
+            log_every_line=project.config.ui.debug,
         )
         private_dirs(out_dir / "staging")
         record = runner(ctx)

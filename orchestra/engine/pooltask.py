@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from loguru import logger
 
+from orchestra.engine.failures import costs_attempt
 from orchestra.engine.task import TaskOutcome
 from orchestra.errors import ProjectError
 from orchestra.paths import private_dirs
@@ -97,10 +98,8 @@ def push_on_worker(project: Project, job: PoolJob, outcome: TaskOutcome) -> None
     try:
         push_result(project.root, job.remote, job.task_id)
     except ProjectError as exc:
-        outcome.status, outcome.reason = (
-            "failed",
-            f"infrastructure: push to git.remote failed: {exc}",
-        )
+        outcome.status, outcome.kind = "failed", "infrastructure"
+        outcome.reason = f"infrastructure: push to git.remote failed: {exc}"
 
 
 def worker_outcome(outcome: TaskOutcome, report: str) -> dict[str, Any]:
@@ -116,6 +115,7 @@ def worker_outcome(outcome: TaskOutcome, report: str) -> dict[str, Any]:
         "commit": outcome.commit or "",
         "integration": outcome.integration,
         "host": outcome.host,
+        "kind": outcome.kind,
         "started": outcome.started,
         "ended": outcome.ended,
         "report_text": redact(report)[-20000:],
@@ -173,8 +173,11 @@ def settle_pool_task(
             data.update(status="failed", reason=f"result not integrated: {exc}")
     if data.get("status") == "done":
         where = project.queue.archive(claimed)
-    elif str(data.get("reason", "")).startswith("infrastructure:"):
-        data["kind"] = "infrastructure"
+    elif str(data.get("reason", "")).startswith("infrastructure:") or not costs_attempt(
+        data.get("kind")
+    ):
+        # The worker's machine, not the task (a push that failed, a model API refusing the key).
+        data["kind"] = data.get("kind") or "infrastructure"
         where = project.queue.requeue(claimed, reason=str(data["reason"]))
     else:
         where = project.queue.fail(claimed, reason=str(data.get("reason", "")), report=report)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from orchestra.agents import executable
 from orchestra.engine.prompting import prompt_text
+from orchestra.errors import ConfigError
 from orchestra.project import Project
 from orchestra.runtime.pool import RuntimePool
-from orchestra.workspace.git import current_branch, ensure_excluded
+from orchestra.workspace.git import current_branch, ensure_excluded, git
 from orchestra.workspace.shape import check_shape
 
 
@@ -36,10 +37,31 @@ def preflight(
     project.queue.pending()  # an unreadable queue_dir is bad input, like a bad config
     # Submodules, Git LFS, partial clones: refused with the reason before anything is claimed.
     check_shape(project.root, project.config.git.base_branch or current_branch(project.root))
+    check_merge_target(project)
     for name in prompt_names(project, include_planner=include_planner):
         prompt_text(name)  # a misspelt prompt fails here, not in the middle of a task
     for worker_id in project.workflow_workers(include_planner=include_planner):
         check_worker(project, runtimes, worker_id, run_id)
+
+
+def check_merge_target(project: Project) -> None:
+    """With ``integration: merge`` and no ``base_branch``, HEAD must be on a branch.
+
+    A detached HEAD has no branch to fast-forward: the base would be a commit hash, and the
+    merge would create a branch named after it.
+    """
+    cfg = project.config.git
+    if cfg.integration != "merge" or cfg.base_branch:
+        return
+    if git(project.root, "symbolic-ref", "-q", "HEAD", check=False):
+        return
+    head = git(project.root, "rev-parse", "--short", "HEAD", check=False) or "?"
+    msg = (
+        f"HEAD is detached (at {head}) in {str(project.root)!r}, and git.integration is merge: "
+        "there is no branch to fast-forward. Check out a branch (`git switch <branch>`), set "
+        "git.base_branch, or use git.integration: branch"
+    )
+    raise ConfigError(msg)
 
 
 #: Our state folder, kept out of the user's `git status` through `.git/info/exclude`.

@@ -11,6 +11,7 @@ from typing import Any
 
 from loguru import logger
 
+from orchestra.engine.failures import costs_attempt
 from orchestra.engine.task import TaskOutcome
 from orchestra.errors import QueueError
 from orchestra.paths import private_dirs
@@ -37,9 +38,15 @@ def load_claim(queue: TaskQueue, path: Path) -> Claimed:
 
 
 def finish(queue: TaskQueue, claimed: Claimed, outcome: TaskOutcome, report: str) -> Path:
-    """Archive a done task, or give a failed one back (or to failed/) with its ``report``."""
+    """Archive a done task, or give a failed one back (or to failed/) with its ``report``.
+
+    Only a task failure costs an attempt; after an outage or an operator's stop the task goes
+    back to the queue as it was.
+    """
     if outcome.status == "done":
         where = queue.archive(claimed)
+    elif not costs_attempt(outcome.kind):
+        where = queue.requeue(claimed, reason=outcome.reason)
     else:
         where = queue.fail(claimed, reason=outcome.reason, report=report)
     logger.bind(task_id=outcome.task_id, event=outcome.status).info(
@@ -64,6 +71,7 @@ def write_outcome(outcome: TaskOutcome, *, report: Path | None, moved_to: Path) 
         "host": outcome.host,
         "started": outcome.started,
         "ended": outcome.ended,
+        "kind": outcome.kind,
     }
     if outcome.run_dir is not None:
         private_dirs(outcome.run_dir)

@@ -18,6 +18,7 @@ from loguru import logger
 
 from orchestra.agents import (
     AgentOutcome,
+    FailureKind,
     Invocation,
     allowed_env,
     build_invocation,
@@ -27,6 +28,7 @@ from orchestra.agents import (
 from orchestra.config.models import WRITING_ROLES, WorkerProfile
 from orchestra.engine.handoff import Handoff, Verdict, parse_handoff
 from orchestra.engine.prompting import render_prompt
+from orchestra.engine.steplog import StepOutputLog
 from orchestra.paths import private_dirs, write_own_file
 from orchestra.queue.claims import OWNER_LABEL, owner_label
 from orchestra.runtime.base import StepRequest, StopCheck, WorkerRuntime
@@ -67,6 +69,12 @@ class StepContext:
     """When set, this is the verification gate: run the command instead of an agent."""
     objects_dir: Path | None = None
     """The user's object folder the agent's `.git` borrows from (read-only in Docker)."""
+    log_head: int = 40
+    """Output lines sent to the logs from the start (logging.agent_head_lines)."""
+    log_tail: int = 40
+    """Output lines sent to the logs from the end (logging.agent_tail_lines)."""
+    log_every_line: bool = False
+    """ui.debug: every output line goes to the logs."""
 
 
 @dataclass
@@ -87,6 +95,8 @@ class StepRecord:
     output_tokens: int | None = None
     cost_usd: float | None = None
     handoff: Handoff = field(default_factory=Handoff)
+    failure: FailureKind | None = None
+    """The adapter's reading of a failed step (auth, unreachable, ...); None when ok."""
 
     @property
     def ok(self) -> bool:
@@ -218,10 +228,11 @@ def run_step(
     bound = logger.bind(task_id=ctx.task_id, step=ctx.step_id, worker=ctx.worker_id)
     bound.bind(event="start").info("▶ {} · {} ({})", ctx.task_id, ctx.step_id, ctx.worker_id)
 
-    def on_line(stream: str, line: str) -> None:
-        bound.info("[{}] {}", stream, line)
-
-    result = runtime.run(request, on_line, should_stop)
+    output = StepOutputLog(
+        bound, ctx.output_dir, head=ctx.log_head, tail=ctx.log_tail, every_line=ctx.log_every_line
+    )
+    with output:
+        result = runtime.run(request, output, should_stop)
     outcome = parse_outcome(
         "command" if ctx.verify_command is not None else ctx.profile.agent,
         exit_code=result.exit_code,
@@ -261,7 +272,10 @@ def run_step(
         output_tokens=outcome.output_tokens,
         cost_usd=outcome.cost_usd,
         handoff=handoff,
+        failure=None if status in ("ok", "stopped") else (outcome.failure or "error"),
     )
+    if status == "timeout":
+        record.failure = "timeout"
     write_own_file(ctx.output_dir / "result.json", json.dumps(record.to_json(), indent=2))
     event = bound.bind(event=status)
     log = event.info if record.ok else event.warning

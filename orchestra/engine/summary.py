@@ -23,6 +23,8 @@ class CycleSummary:
     memory: str = "available"
     swept: int = 0
     disk_mb: float = 0.0
+    pruned_flow_runs: int = 0
+    """Finished Prefect flow runs older than limits.keep_days deleted at the end of the cycle."""
 
     @property
     def done(self) -> list[dict[str, Any]]:
@@ -34,12 +36,23 @@ class CycleSummary:
         """Tasks that failed this cycle."""
         return [t for t in self.tasks if t.get("status") != "done"]
 
+    def failed_by_kind(self) -> dict[str, int]:
+        """Failed tasks per failure kind (task, infrastructure, operator)."""
+        counts: dict[str, int] = {}
+        for t in self.failed:
+            kind = str(t.get("kind") or "task")
+            counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
     def headline(self) -> str:
         """One line: what happened."""
         text = (
             f"planned {len(self.planned)}, ran {len(self.tasks)}, archived {len(self.done)}, "
             f"failed {len(self.failed)}, rejected {len(self.rejected)}"
         )
+        kinds = self.failed_by_kind()
+        if set(kinds) - {"task"}:
+            text += " (" + ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())) + ")"
         if self.memory != "available":
             text += f"; memory {self.memory}"
         return f"{text}; stopped: {self.stop_reason}" if self.stop_reason else text
@@ -48,6 +61,7 @@ class CycleSummary:
         """JSON-friendly, with the derived counts."""
         data = asdict(self)
         data["headline"] = self.headline()
+        data["failed_by_kind"] = self.failed_by_kind()
         return data
 
 

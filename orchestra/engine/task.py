@@ -18,6 +18,11 @@ from loguru import logger
 from orchestra.agents import choose_model, workspace_excludes
 from orchestra.clock import iso_utc, utc_now
 from orchestra.config.models import WRITING_ROLES, StepConfig
+from orchestra.engine.failures import (
+    FailureClass,
+    exception_failure_class,
+    records_failure_class,
+)
 from orchestra.engine.handoff import Handoff, build_carry, fingerprint
 from orchestra.engine.sequencer import StepSequencer
 from orchestra.engine.step import StepContext, StepRecord, objects_seen
@@ -71,6 +76,8 @@ class TaskOutcome:
     started: str = ""
     ended: str = ""
     """When the task started and ended (UTC ISO-8601): which tasks ran side by side."""
+    kind: FailureClass | None = None
+    """Of a failure: task (costs an attempt), infrastructure or operator (they do not)."""
 
     @property
     def cost_usd(self) -> float:
@@ -151,6 +158,9 @@ class TaskRun:
             },
             verify_command=verify,
             objects_dir=ws.objects_dir,
+            log_head=cfg.logging.agent_head_lines,
+            log_tail=cfg.logging.agent_tail_lines,
+            log_every_line=cfg.ui.debug,
         )
 
     def run(self, ctx: StepContext, ws: TaskWorkspace) -> StepRecord:
@@ -280,6 +290,13 @@ def _settle_earlier(tr: TaskRun, base: str, commit: str, outcome: TaskOutcome) -
             outcome.integration += "; " + fast_forward(tr.project.root, branch, base)
 
 
+def _records_kind(records: list[StepRecord]) -> FailureClass:
+    """Verify's own failure is the task's, whatever its stderr says; a stop is the operator's."""
+    if records and records[-1].step == "verify" and records[-1].status != "stopped":
+        return "task"
+    return records_failure_class(records)
+
+
 def run_task(
     project: Project,
     task: TaskFile,
@@ -317,10 +334,14 @@ def run_task(
             _integrate(tr, ws, outcome)
             outcome.status, outcome.reason = "done", "all steps passed"
         else:
-            outcome.reason = reason
+            outcome.reason, outcome.kind = reason, _records_kind(tr.records)
     except Exception as exc:  # the task fails with the reason; the claim is settled by the caller
-        logger.opt(exception=True).error("{} crashed: {}", task.task_id, exc)
+        outcome.kind = exception_failure_class(exc)
+        if outcome.kind == "task":
+            logger.opt(exception=True).error("{} crashed: {}", task.task_id, exc)
         outcome.status, outcome.reason = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        if outcome.kind == "infrastructure":
+            outcome.reason = f"infrastructure: {exc}"
     finally:
         if ws is not None:
             remove_workspace(ws.path, ws.git_dir)
@@ -330,7 +351,8 @@ def run_task(
 def _ended(outcome: TaskOutcome, tr: TaskRun) -> TaskOutcome:
     outcome.steps = tr.records
     outcome.ended = iso_utc(utc_now())
+    kind = f" ({outcome.kind})" if outcome.kind else ""
     logger.bind(task_id=outcome.task_id).info(
-        "{} {}: {}", outcome.task_id, outcome.status, outcome.reason
+        "{} {}{}: {}", outcome.task_id, outcome.status, kind, outcome.reason
     )
     return outcome

@@ -78,10 +78,22 @@ def check_daily_budget(project: Path, max_cycles: int, *, now: datetime | None =
 
 
 def record_cycle_start(project: Path, run_id: str, *, now: datetime | None = None) -> None:
-    """Append this cycle's start to the daily count."""
+    """Append this cycle's start to the daily count; earlier days' lines are dropped (only
+    today's count matters, and the file must not grow for ever)."""
     path = project / CYCLES_LOG
     path.parent.mkdir(parents=True, exist_ok=True)
-    moment = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    current = now or datetime.now(UTC)
+    moment = current.isoformat(timespec="seconds")
+    today = current.strftime("%Y-%m-%d")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        lines = []
+    if lines and not lines[0].startswith(today):
+        kept = "".join(f"{line}\n" for line in lines if line.startswith(today))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(kept, encoding="utf-8")
+        tmp.replace(path)
     with path.open("a", encoding="utf-8") as fh:
         fh.write(f"{moment} {run_id}\n")
 

@@ -24,7 +24,8 @@ def publish_task_artifact(outcome: TaskOutcome, project_id: str) -> None:
     create_markdown_artifact(
         markdown=task_markdown(outcome),
         key=artifact_key(project_id, outcome.task_id),
-        description=f"{outcome.task_id}: {outcome.status}",
+        description=f"{outcome.task_id}: {outcome.status}"
+        + (f" ({outcome.kind})" if outcome.kind else ""),
     )
 
 
@@ -32,6 +33,7 @@ CYCLE_COLUMNS = (
     "task",
     "title",
     "status",
+    "kind",
     "steps",
     "tokens",
     "cost_usd",
@@ -52,7 +54,7 @@ def publish_cycle_artifact(
     """Attach the cycle's table (one row per task) to the current Prefect run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    rows = [{col: redact(str(t.get(col, "")))[:300] for col in CYCLE_COLUMNS} for t in tasks]
+    rows = [{col: redact(str(t.get(col) or ""))[:300] for col in CYCLE_COLUMNS} for t in tasks]
     if rows:
         create_table_artifact(
             table=rows, key=artifact_key(project_id, "cycle"), description=summary

@@ -24,15 +24,3 @@ def configure_prefect_env(project: Path, environ: MutableMapping[str, str] | Non
     # Prefect creates its home without parents and then fails to open its database.
     Path(env["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
     return env["PREFECT_HOME"]
-
-
-def ui_hint(prefect_home: str, environ: MutableMapping[str, str] | None = None) -> str:
-    """How to look at the runs in the Prefect UI."""
-    env = os.environ if environ is None else environ
-    api = env.get("PREFECT_API_URL")
-    if api:
-        return f"Prefect UI: {api.removesuffix('/api')} (runs are on that server)"
-    return (
-        f"See the runs in the Prefect UI: PREFECT_HOME={prefect_home} .venv/bin/prefect server start"
-        " , then open http://127.0.0.1:4200"
-    )

@@ -1,17 +1,29 @@
 """What every flow run does first: open the project, keep `.orchestra/` out of git, log into the
-run, and build the runtimes with prefect-docker's engine client."""
+run, tag the run with its project, and build the runtimes with prefect-docker's engine client.
+Also the cycle's run name (``<project> · <UTC time>``) and the tags the UI filters on.
+
+A cycle reads its config once: while it runs (:func:`holding`), the subflows it calls in the
+same process (planner, tasks) get the project it opened instead of reading the files again, so
+a config saved mid-cycle, typo and all, cannot strand a task the cycle already claimed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from uuid import UUID
 
+from loguru import logger
+
+from orchestra.clock import utc_now
 from orchestra.engine.preflight import exclude_state
 from orchestra.prefect.docker_host import docker_host_client
 from orchestra.prefect.logs import start_run_logging
 from orchestra.project import Project, open_project
 from orchestra.runtime.pool import RuntimePool
+from orchestra.workspace.git import find_root
 
 
 @dataclass(frozen=True)
@@ -22,6 +34,26 @@ class RunProject:
     runtimes: RuntimePool
 
 
+#: Projects opened by the cycle running in this process, by their root.
+_HELD: dict[Path, Project] = {}
+
+
+@contextmanager
+def holding(run: RunProject) -> Iterator[None]:
+    """While inside: :func:`open_for_run` on this project reuses the config the cycle loaded."""
+    root = run.project.root.resolve()
+    _HELD[root] = run.project
+    try:
+        yield
+    finally:
+        _HELD.pop(root, None)
+
+
+def held_by_cycle(project: str | Path) -> bool:
+    """Whether a cycle in this process holds ``project`` (and with it the cycle lock)."""
+    return Path(project).expanduser().resolve() in _HELD
+
+
 def open_for_run(
     project: str | Path,
     config_files: Sequence[str | Path] = (),
@@ -30,10 +62,60 @@ def open_for_run(
     max_tasks: int | None = None,
 ) -> RunProject:
     """Open ``project`` for this flow run (config read once here, then passed along)."""
+    held = _HELD.get(Path(project).expanduser().resolve())
+    if held is not None:
+        start_run_logging(held)
+        return RunProject(held, runtime_pool(held))
     proj = open_project(project, config_files, goal=goal, max_tasks=max_tasks)
     exclude_state(proj)
     start_run_logging(proj)
+    tag_run(project_tag(proj.root))
     return RunProject(proj, runtime_pool(proj))
+
+
+def project_tag(root: Path) -> str:
+    """``project:<folder name>``: every run of a project carries it."""
+    return f"project:{root.name}"
+
+
+def task_tag(task_id: str) -> str:
+    """``task:<task id>``: the task flow run of that task carries it."""
+    return f"task:{task_id}"
+
+
+def cycle_run_name() -> str:
+    """``<project> · <UTC time>``: the name of a cycle's flow run (its ``flow_run_name``)."""
+    from prefect.runtime import flow_run
+
+    project = str(flow_run.parameters.get("project") or ".")
+    return f"{find_root(Path(project)).name} · {utc_now():%Y-%m-%d %H:%M:%S} UTC"
+
+
+def plan_run_name() -> str:
+    """``<project> · plan``: the name of a planner's flow run."""
+    from prefect.runtime import flow_run
+
+    project = str(flow_run.parameters.get("project") or ".")
+    return f"{find_root(Path(project)).name} · plan"
+
+
+def tag_run(*tags: str) -> None:
+    """Add ``tags`` to the current flow run (however it was started: ad hoc, by a deployment,
+    as a subflow). Best effort: a run is never failed for its tags."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.get_id()
+    if not run_id:
+        return
+    try:
+        with get_client(sync_client=True) as client:
+            current = client.read_flow_run(UUID(run_id)).tags
+            wanted = [t for t in tags if t not in current]
+            if wanted:
+                client.update_flow_run(UUID(run_id), tags=[*current, *wanted])
+    except Exception as exc:  # tags help filtering in the UI; the run goes on without them
+        logger.warning("could not tag flow run {} with {}: {}", run_id, tags, exc)
 
 
 def runtime_pool(project: Project) -> RuntimePool:

@@ -1,4 +1,11 @@
-"""Who holds a claim and whether it is still alive: claim records and owner liveness (also used for step containers)."""
+"""Who holds a claim and whether it is still alive: claim records and owner liveness (also used
+for step containers).
+
+An owner is a host, a pid and the pid's start time (clock ticks since boot, from
+``/proc/<pid>/stat``). After a container restart pids are handed out again from the start: a
+live process with the claim's pid but another start time is someone else, and the claim is
+dead. Records written without a start time (older versions) fall back to the pid alone.
+"""
 
 from __future__ import annotations
 
@@ -23,16 +30,29 @@ class ClaimRecord:
     host: str
     pid: int
     claimed_at: str
+    started: int | None = None
+    """The owner's start time in clock ticks since boot (None when unknown)."""
+
+    @classmethod
+    def mine(cls, run_id: str, claimed_at: str) -> ClaimRecord:
+        """A record naming this process as the owner."""
+        pid = os.getpid()
+        return cls(run_id, socket.gethostname(), pid, claimed_at, process_start(pid))
 
     @classmethod
     def load(cls, path: Path) -> ClaimRecord | None:
         """Read a claim record; None when it is missing, unreadable or not one of ours."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
+            started = data.get("started")
             return cls(
-                str(data["run_id"]), str(data["host"]), int(data["pid"]), str(data["claimed_at"])
+                str(data["run_id"]),
+                str(data["host"]),
+                int(data["pid"]),
+                str(data["claimed_at"]),
+                None if started is None else int(started),
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
 
@@ -45,20 +65,33 @@ class Claimed:
 
 
 def default_is_alive(record: ClaimRecord) -> bool:
-    """Same host: is the pid still running. Another host: assume alive (we cannot tell)."""
-    return process_alive(record.host, record.pid)
+    """Same host: is the pid still running (and the same process). Another host: assume alive."""
+    return process_alive(record.host, record.pid, record.started)
 
 
 OWNER_LABEL = "orchestra.owner"
 
 
 def owner_label() -> str:
-    """``<host>:<pid>`` of this process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``<host>:<pid>:<start ticks>`` of this process."""
+    pid = os.getpid()
+    start = process_start(pid)
+    return f"{socket.gethostname()}:{pid}" + ("" if start is None else f":{start}")
 
 
-def process_alive(host: str, pid: int) -> bool:
-    """Same host: is the pid running. Another host: assume alive (we cannot tell)."""
+def process_start(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot; None when it is gone or unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+        # "pid (comm) state ppid ..."; comm may hold spaces and parentheses. starttime is field 22.
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_alive(host: str, pid: int, started: int | None = None) -> bool:
+    """Same host: is the pid running, and (when ``started`` is known) the same process.
+    Another host: assume alive (we cannot tell)."""
     if host != socket.gethostname():
         return True
     if pid <= 0:
@@ -68,15 +101,21 @@ def process_alive(host: str, pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # it exists, it belongs to someone else
+        pass  # it exists, it belongs to someone else
+    if started is not None:
+        now = process_start(pid)
+        return now is None or now == started  # None: /proc unreadable, cannot tell
     return True
 
 
 def owner_alive(owner: str | None, *, exclude_self: bool = False) -> bool:
     """Whether the process named by an owner label may still need what it owns."""
-    host, _, pid_text = (owner or "").rpartition(":")
-    if not pid_text.isdigit():
+    parts = (owner or "").split(":")
+    if len(parts) == 2:
+        parts.append("")
+    if len(parts) != 3 or not parts[1].isdigit():
         return False
-    if exclude_self and host == socket.gethostname() and int(pid_text) == os.getpid():
+    host, pid, start = parts[0], int(parts[1]), parts[2]
+    if exclude_self and host == socket.gethostname() and pid == os.getpid():
         return False
-    return process_alive(host, int(pid_text))
+    return process_alive(host, pid, int(start) if start.isdigit() else None)

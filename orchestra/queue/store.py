@@ -17,7 +17,6 @@ import itertools
 import json
 import os
 import re
-import socket
 import stat
 import time
 from collections.abc import Callable
@@ -88,7 +87,7 @@ class TaskQueue:
         except OSError as exc:
             raise _error("claim", path, exc) from exc
         _unlink(path)
-        record = ClaimRecord(run_id, socket.gethostname(), os.getpid(), iso_utc(self._now()))
+        record = ClaimRecord.mine(run_id, iso_utc(self._now()))
         tmp = running.with_name(f".{name}.claim.{os.getpid()}.tmp")
         _write(tmp, json.dumps(asdict(record), indent=2) + "\n", mode="w")
         tmp.replace(self._record_path(name))
@@ -216,7 +215,7 @@ class TaskQueue:
 
     def _write_new_record(self, record_path: Path) -> bool:
         """Exclusively write a recovery record for a record-less file; False if one exists."""
-        record = ClaimRecord("recover", socket.gethostname(), os.getpid(), iso_utc(self._now()))
+        record = ClaimRecord.mine("recover", iso_utc(self._now()))
         try:
             _write(record_path, json.dumps(asdict(record)) + "\n")
         except QueueError as exc:

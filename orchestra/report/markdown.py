@@ -31,6 +31,8 @@ def task_markdown(outcome: TaskOutcome) -> str:
         f"**Status:** {outcome.status}  ",
         f"**Reason:** {_cell(outcome.reason)}  ",
     ]
+    if outcome.kind:
+        lines.append(f"**Failure kind:** {outcome.kind}  ")
     if outcome.integration:
         lines.append(f"**Integration:** {_cell(outcome.integration)}  ")
     if outcome.cost_usd:

@@ -2,7 +2,8 @@
 
 In order: containers of dead owners are removed, dead claims go back to the queue (attempt
 counted), clones no longer claimed are removed (agents still working in them are killed first),
-old run folders are pruned. Task files are never deleted.
+old run folders are pruned, archived task files beyond ``limits.keep_done`` are packed into a
+compressed archive. Task files are never deleted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from orchestra.queue.claims import default_is_alive
 from orchestra.runtime import DockerClientFactory
 from orchestra.upkeep.clones import remove_orphan_clones
 from orchestra.upkeep.containers import sweep_orphans
-from orchestra.upkeep.retention import prune_runs
+from orchestra.upkeep.retention import pack_archive, prune_runs
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Tidied:
     recovered: list[str] = field(default_factory=list)
     clones: list[str] = field(default_factory=list)
     pruned_runs: int = 0
+    packed: list[str] = field(default_factory=list)
 
 
 def tidy(
@@ -37,4 +39,10 @@ def tidy(
     done.clones = remove_orphan_clones(project)
     keep = project.config.limits.keep_runs
     done.pruned_runs = len(prune_runs(project.runs_dir, keep=keep, current=run_id))
+    keep_done = project.config.limits.keep_done
+    if keep_done is not None:
+        layout = project.layout
+        for folder in (layout.done, layout.failed, layout.rejected):
+            if packed := pack_archive(folder, keep=keep_done):
+                done.packed.append(str(packed))
     return done

@@ -94,6 +94,23 @@ def check_project(project: Path) -> Path:
     return Path(inside.stdout.strip())
 
 
+def find_root(path: Path) -> Path:
+    """The top folder of the git repository ``path`` is in (so any subfolder finds it); ``path``
+    itself when it is not in one (the caller's own checks then say what is wrong)."""
+    path = path.expanduser().resolve()
+    if not path.is_dir():
+        return path
+    done = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    top = done.stdout.strip()
+    return Path(top).resolve() if done.returncode == 0 and top else path
+
+
 def current_branch(project: Path) -> str:
     """The checked-out branch name, or the HEAD commit when detached."""
     name = git(project, "symbolic-ref", "--short", "-q", "HEAD", check=False)

@@ -152,8 +152,9 @@ class TestTypos:
         env = {"ORCHESTRA_LIMITS__MAX_CYCLS_PER_DAY": "4"}
         with pytest.raises(ConfigError) as caught:
             load_config(tmp_path, environ=env, user_file=no_user_file)
-        assert "environment (ORCHESTRA_*): unknown key 'limits.max_cycls_per_day'" in str(
-            caught.value
+        assert (
+            "environment variable ORCHESTRA_LIMITS__MAX_CYCLS_PER_DAY: unknown key 'limits.max_cycls_per_day'"
+            in str(caught.value)
         )
 
     def test_wrong_type_names_file_and_key(self, tmp_path: Path, no_user_file: Path) -> None:

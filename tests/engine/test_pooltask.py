@@ -112,3 +112,15 @@ def test_operator_stop_costs_no_attempt(claimed: tuple[Project, Claimed], tmp_pa
     data = settle_pool_task(proj, got, job(proj, got), outcome(), "", tmp_path / "r", stopped=stop)
     assert (data["kind"], data["reason"]) == ("operator", f"operator: {stop}")
     assert "attempts" not in (proj.layout.queue / "task-1.md").read_text(encoding="utf-8")
+
+
+def test_worker_infrastructure_failure_costs_no_attempt(
+    claimed: tuple[Project, Claimed], tmp_path: Path
+) -> None:
+    """A step that failed for the worker's machine (e.g. the model API refused the key there):
+    back without an attempt, kind kept."""
+    proj, got = claimed
+    sent = outcome(kind="infrastructure", reason="implement (coder) failed: 401 Unauthorized")
+    data = settle_pool_task(proj, got, job(proj, got), sent, "", tmp_path / "r")
+    assert data["kind"] == "infrastructure"
+    assert "attempts" not in (proj.layout.queue / "task-1.md").read_text(encoding="utf-8")

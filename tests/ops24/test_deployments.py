@@ -453,6 +453,7 @@ class TestOnServer:
         """A deployment cycle stopped by max_consecutive_failures pauses its own schedule."""
         assert worker_run.active_before == [True]
         message = worker_run.run["state"]["message"]
-        assert "consecutive failed tasks (limits.max_consecutive_failures 1)" in message
+        assert "consecutive failures since" in message
+        assert "(limits.max_consecutive_failures 1)" in message
         assert "1 schedule(s) of this deployment paused" in message
         assert worker_run.active_after == [False]

@@ -179,7 +179,10 @@ class TestClaim:
         assert queue.pending() == []
 
     def test_writes_claim_record(self, queue: TaskQueue) -> None:
-        """running/<task-id>.claim.json holds run_id, host, pid and claimed_at (ISO UTC)."""
+        """running/<task-id>.claim.json holds run_id, host, pid, claimed_at (ISO UTC) and the
+        owner's start time."""
+        from orchestra.queue.claims import process_start
+
         claimed = claim(queue, "task-03.md", run_id="run-42")
         data = json.loads((queue.layout.running / "task-03.claim.json").read_text("utf-8"))
         assert data == {
@@ -187,6 +190,7 @@ class TestClaim:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "claimed_at": "2026-01-06T12:34:56.789Z",
+            "started": process_start(os.getpid()),
         }
         assert claimed.record == ClaimRecord(**data)
 
@@ -490,6 +494,50 @@ class TestDefaultIsAlive:
     def test_other_host_alive(self) -> None:
         """Another host's pid cannot be checked: assumed alive."""
         assert default_is_alive(ClaimRecord("r", "elsewhere.invalid", exited_pid(), ""))
+
+    def test_reused_pid_is_dead(self) -> None:
+        """After a container restart the claim's pid belongs to another process: the claim is
+        dead. Here: a live pid (this process) whose start time is not the recorded one."""
+        from orchestra.queue.claims import process_start
+
+        started = process_start(os.getpid())
+        assert started is not None
+        mine = ClaimRecord("r", socket.gethostname(), os.getpid(), "", started)
+        assert default_is_alive(mine)
+        reused = ClaimRecord("r", socket.gethostname(), os.getpid(), "", started + 1)
+        assert not default_is_alive(reused)
+
+    def test_claim_records_the_start_time(self, queue: TaskQueue) -> None:
+        """A claim names its owner's start time, and recover() leaves a live claim alone."""
+        from orchestra.queue.claims import process_start
+
+        claimed = claim(queue, "task-1.md")
+        assert claimed.record.started == process_start(os.getpid())
+        assert queue.recover(default_is_alive) == []
+
+    def test_recover_takes_a_claim_whose_pid_was_reused(self, queue: TaskQueue) -> None:
+        """A claim record naming this pid with another start time is recovered (attempt +1)."""
+        claimed = claim(queue, "task-1.md")
+        record = queue.layout.running / "task-1.claim.json"
+        data = json.loads(record.read_text())
+        data["started"] = int(data["started"]) + 1
+        record.write_text(json.dumps(data))
+        moved = queue.recover(default_is_alive)
+        assert [p.name for p in moved] == ["task-1.md"]
+        assert claimed.task.task_id == "task-1"
+
+    def test_container_owner_label_with_start_time(self) -> None:
+        """Step containers' owner labels carry the start time too; old labels still parse."""
+        from orchestra.queue.claims import owner_alive, owner_label
+
+        label = owner_label()
+        assert label.count(":") == 2
+        assert owner_alive(label)
+        host, pid, start = label.split(":")
+        assert not owner_alive(f"{host}:{pid}:{int(start) + 1}")
+        assert owner_alive(f"{host}:{pid}")
+        assert not owner_alive(f"{host}:{exited_pid()}")
+        assert not owner_alive("garbage")
 
 
 class TestListing:

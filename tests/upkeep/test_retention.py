@@ -47,3 +47,76 @@ class TestLogRotation:
         assert sorted(p.name for p in tmp_path.iterdir()) == ["o.jsonl", "o.jsonl.1"]
         assert log.stat().st_size < 10_000 + 500
         assert '"line 399' in log.read_text(encoding="utf-8")
+
+
+class TestPackArchive:
+    """done/ and failed/ beyond limits.keep_done: packed into a .tar.gz, never deleted."""
+
+    @staticmethod
+    def _fill(folder: Path, count: int) -> list[str]:
+        import os
+
+        folder.mkdir(parents=True, exist_ok=True)
+        names = []
+        for n in range(count):
+            path = folder / f"task-{n:03d}.md"
+            path.write_text(f"# Goal\n\ntask {n}\n", encoding="utf-8")
+            os.utime(path, (1_000_000 + n, 1_000_000 + n))
+            names.append(path.name)
+        report = folder / "task-000.error.md"
+        report.write_text("why task-000 failed\n", encoding="utf-8")
+        os.utime(report, (1_000_000, 1_000_000))
+        return names
+
+    def test_keeps_the_newest_loose_and_packs_the_rest(self, tmp_path: Path) -> None:
+        """With keep 10 and 25 files: the 10 newest stay, the 15 oldest (and their reports) are
+        in one archive, byte for byte."""
+        import tarfile
+
+        from orchestra.upkeep.retention import pack_archive
+
+        folder = tmp_path / "done"
+        names = self._fill(folder, 25)
+        archive = pack_archive(folder, keep=10, batch=1)
+        assert archive is not None
+        assert archive.name.startswith("archive-")
+        assert archive.name.endswith(".tar.gz")
+        loose = sorted(p.name for p in folder.glob("*.md"))
+        assert loose == names[15:]
+        with tarfile.open(archive) as tar:
+            packed = sorted(tar.getnames())
+            text = tar.extractfile("task-003.md").read().decode()  # type: ignore[union-attr]
+        assert packed == sorted([*names[:15], "task-000.error.md"])
+        assert text == "# Goal\n\ntask 3\n"
+
+    def test_waits_for_a_batch(self, tmp_path: Path) -> None:
+        """Below keep + batch nothing moves, so archives hold many files each."""
+        from orchestra.upkeep.retention import pack_archive
+
+        folder = tmp_path / "done"
+        self._fill(folder, 15)
+        assert pack_archive(folder, keep=10, batch=10) is None
+        assert len(list(folder.glob("*.md"))) == 16
+
+    def test_archives_are_not_repacked(self, tmp_path: Path) -> None:
+        """A second pass packs only loose files; earlier archives stay as they are."""
+        from orchestra.upkeep.retention import pack_archive
+
+        folder = tmp_path / "done"
+        self._fill(folder, 30)
+        first = pack_archive(folder, keep=20, batch=1)
+        assert first is not None
+        before = first.read_bytes()
+        import time
+
+        time.sleep(0.01)  # a later stamp for the next archive
+        second = pack_archive(folder, keep=5, batch=1)
+        assert second is not None
+        assert second != first
+        assert first.read_bytes() == before
+        assert len(list(folder.glob("*.md"))) == 5
+
+    def test_missing_folder(self, tmp_path: Path) -> None:
+        from orchestra.upkeep.retention import pack_archive
+
+        assert pack_archive(tmp_path / "nope", keep=1) is None

@@ -1,0 +1,151 @@
+"""Benchmark: time from ``python -m flows.run`` to its first step, with the live UI server.
+
+The demo project (scripted agent, process runtime) runs ``python -m flows.run --plan-only`` on an
+empty queue, so the first step is the planner's. The clock starts when the command is spawned and
+stops when it prints the step's start line (``▶ ...``, printed as the step begins, before the
+agent runs); the time it prints the run's UI link is noted too. Three cases:
+
+- **warm**: the project's Prefect server is already running (the target: ≤ 3 s);
+- **cold**: no server running, its database exists (the command starts the server first);
+- **fresh**: a new project, no database (server start plus Prefect's migrations).
+
+Each is compared with ``python -c "import prefect"`` (the floor of any command that runs a
+flow). The queue is emptied between runs so the planner runs each time. Every server the bench
+starts is stopped at the end.
+
+Run: ``python -m bench --only first_step`` (or ``python bench/bench_first_step.py``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET_SECONDS = 3.0
+WARM_RUNS = 5
+COLD_RUNS = 3
+FRESH_RUNS = 2
+IMPORT_RUNS = 5
+STEP_MARK = "▶ "
+LINK_MARK = "Watch it live:"
+TIMEOUT = 300.0
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from orchestra.prefect.server import stop_server  # noqa: E402 - after the path is set
+
+
+def _setup_demo(dest: Path) -> Path:
+    spec = importlib.util.spec_from_file_location(
+        "bench_setup_demo", REPO / "examples" / "demo" / "setup_demo.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_setup_demo"] = module
+    spec.loader.exec_module(module)
+    return Path(module.setup(dest))
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ORCHESTRA_"))}
+    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", PYTHONUNBUFFERED="1", COLUMNS="200")
+    return env
+
+
+def import_prefect_s() -> float:
+    """Median wall time of ``python -c "import prefect"``."""
+    times = []
+    for _ in range(IMPORT_RUNS):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import prefect"], env=_env(), check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def first_step(project: Path) -> dict[str, float]:
+    """Seconds from spawning one plan-only cycle to its link line and its first step line."""
+    for task in (project / ".orchestra" / "queue").glob("*.md"):
+        task.unlink()  # the planner runs only on an empty queue
+    argv = [sys.executable, "-m", "flows.run", "--project", str(project), "--plan-only"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.stdout is not None
+    found: dict[str, float] = {}
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        now = time.perf_counter() - started
+        if LINK_MARK in line:
+            found.setdefault("link_s", now)
+        if line.startswith(STEP_MARK):
+            found.setdefault("step_s", now)
+        if now > TIMEOUT:
+            proc.kill()
+            break
+    proc.wait()
+    found["total_s"] = time.perf_counter() - started
+    if "step_s" not in found:
+        msg = f"no step started (exit {proc.returncode}):\n{''.join(lines)[-3000:]}"
+        raise RuntimeError(msg)
+    return found
+
+
+def _median(runs: list[dict[str, float]], key: str) -> float:
+    return round(statistics.median(r[key] for r in runs), 3)
+
+
+def run() -> dict[str, Any]:
+    """All three cases; the result for the bench runner."""
+    base = Path(tempfile.mkdtemp(prefix="bench-first-step-"))
+    projects: list[Path] = []
+    try:
+        floor = import_prefect_s()
+        fresh = []
+        for i in range(FRESH_RUNS):
+            projects.append(_setup_demo(base / f"fresh-{i}"))
+            fresh.append(first_step(projects[-1]))
+        project = projects[0]
+        cold = []
+        for _ in range(COLD_RUNS):
+            stop_server(project)
+            cold.append(first_step(project))
+        first_step(project)  # settle: the server has served one cycle before the warm runs
+        warm = [first_step(project) for _ in range(WARM_RUNS)]
+    finally:
+        for project in projects:
+            stop_server(project)
+        shutil.rmtree(base, ignore_errors=True)
+    result: dict[str, Any] = {
+        "import_prefect_s": round(floor, 3),
+        "warm_first_step_s": _median(warm, "step_s"),
+        "warm_link_s": _median(warm, "link_s"),
+        "warm_runs_s": [round(r["step_s"], 2) for r in warm],
+        "cold_first_step_s": _median(cold, "step_s"),
+        "cold_link_s": _median(cold, "link_s"),
+        "cold_runs_s": [round(r["step_s"], 2) for r in cold],
+        "fresh_first_step_s": _median(fresh, "step_s"),
+        "fresh_runs_s": [round(r["step_s"], 2) for r in fresh],
+    }
+    result["warm_ratio_vs_import"] = round(result["warm_first_step_s"] / floor, 2)
+    result["cold_ratio_vs_import"] = round(result["cold_first_step_s"] / floor, 2)
+    result["fresh_ratio_vs_import"] = round(result["fresh_first_step_s"] / floor, 2)
+    return result
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), indent=2))
