@@ -27,6 +27,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -427,8 +428,35 @@ def _fmt(value: Any, unit: str) -> str:
     return f"{text} {unit}".strip()
 
 
-def render(outcomes: Sequence[Outcome], info: dict[str, str], when: dt.datetime) -> str:
-    """The markdown report."""
+def earlier_sections(report: str) -> dict[str, tuple[str, str]]:
+    """From an earlier report: bench name → (its summary row, its section), each section
+    stamped with the date and commit of the run that measured it."""
+    date = re.search(r"^- Date: (.+)$", report, re.M)
+    commit = re.search(r"^- Commit: (\S+)", report, re.M)
+    stamp = f"{date.group(1) if date else '?'}, commit {commit.group(1) if commit else '?'}"
+    rows: dict[str, str] = {}
+    for m in re.finditer(r"^\| (\w+) \| (?!—).*\| (?:PASS|MISS)[^|]*\|$", report, re.M):
+        rows.setdefault(m.group(1), m.group(0).removesuffix(" (earlier run, see its section) |"))
+    kept: dict[str, tuple[str, str]] = {}
+    parts = re.split(r"^(?=## )", report, flags=re.M)
+    for part in parts:
+        head = re.match(r"## .*\(`(\w+)`\)\s*$", part.splitlines()[0] if part else "")
+        if head and head.group(1) in rows and "**Not run**" not in part:
+            body = part.rstrip()
+            if not re.search(r"_Measured|run alone|Run by hand", body):
+                body += f"\n\n_Measured in the run of {stamp}._"
+            kept[head.group(1)] = (rows[head.group(1)], body)
+    return kept
+
+
+def render(
+    outcomes: Sequence[Outcome],
+    info: dict[str, str],
+    when: dt.datetime,
+    kept: dict[str, tuple[str, str]] | None = None,
+) -> str:
+    """The markdown report; benches not run this time keep their ``kept`` earlier section."""
+    kept = kept or {}
     lines = [
         "# Benchmarks",
         "",
@@ -448,11 +476,17 @@ def render(outcomes: Sequence[Outcome], info: dict[str, str], when: dt.datetime)
     ]
     for out in outcomes:
         b = out.bench
+        if out.status == "not run" and b.name in kept:
+            lines.append(kept[b.name][0].rstrip(" |") + " (earlier run, see its section) |")
+            continue
         measured = _fmt(out.result[b.metric], b.unit) if out.status != "not run" else "—"
         result = out.status if out.status != "not run" else f"not run: {out.reason}"
         lines.append(f"| {b.name} | {measured} | {b.target_text} | {result} |")
     for out in outcomes:
         b = out.bench
+        if out.status == "not run" and b.name in kept:
+            lines += ["", kept[b.name][1]]
+            continue
         lines += ["", f"## {b.title} (`{b.name}`)", "", b.what, ""]
         if out.status == "not run":
             lines += [f"**Not run**: {out.reason}"]
@@ -479,7 +513,7 @@ def render(outcomes: Sequence[Outcome], info: dict[str, str], when: dt.datetime)
         "",
         "```sh",
         "make bench                          # = .venv/bin/python -m bench",
-        ".venv/bin/python -m bench --only overhead   # one bench (the others: not run)",
+        ".venv/bin/python -m bench --only overhead,docker   # some (the others kept as they were)",
         "BENCH_PROFILE=1 .venv/bin/python bench/bench_overhead.py   # + cProfile of one cycle",
         "```",
         "",
@@ -493,20 +527,30 @@ def render(outcomes: Sequence[Outcome], info: dict[str, str], when: dt.datetime)
 def main(argv: Sequence[str] | None = None) -> int:
     names = [b.name for b in BENCHES]
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=names, help="run just this bench")
+    parser.add_argument(
+        "--only",
+        type=lambda text: [n for n in text.split(",") if n],
+        default=[],
+        help=f"comma-separated benches to run (of {', '.join(names)}); the others keep their"
+        " section from the existing report, stamped with its date and commit",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown report")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.only) - set(names))
+    if unknown:
+        parser.error(f"unknown bench {', '.join(unknown)}; choose from {', '.join(names)}")
+    kept = earlier_sections(args.output.read_text("utf-8")) if args.output.exists() else {}
     when = dt.datetime.now(dt.UTC)
     load_before = load_average()
     outcomes = []
     for bench in BENCHES:
-        if args.only and bench.name != args.only:
-            outcomes.append(Outcome(bench, "not run", reason=f"skipped (--only {args.only})"))
+        if args.only and bench.name not in args.only:
+            outcomes.append(Outcome(bench, "not run", reason="not in --only"))
             continue
         outcomes.append(run_bench(bench))
     info = machine() | {"load_before": load_before, "load_after": load_average()}
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(render(outcomes, info, when), encoding="utf-8")
+    args.output.write_text(render(outcomes, info, when, kept), encoding="utf-8")
     summary = {o.bench.name: {"status": o.status, "reason": o.reason, **o.result} for o in outcomes}
     print(json.dumps({"machine": info, "benches": summary}, indent=2))
     for o in outcomes:

@@ -15,6 +15,7 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestra.prefect.limits import mark_private
 from orchestra.prefect.server import ServerRecord, check_api, ensure_server, run_link
 
 UNREACHABLE_FIX = (
@@ -68,6 +69,7 @@ def connect(
     record, started = ensure_server(root, prefect_home, database_url=database_url, environ=env)
     env["PREFECT_API_URL"] = record.api_url
     env["PREFECT_UI_URL"] = record.url
+    mark_private(record.api_url)  # this project's cycles only: agent slots bound in-process
     return PrefectApi(record.api_url, record.url, record, started)
 
 

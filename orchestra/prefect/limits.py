@@ -9,9 +9,10 @@
 A step holds its slot under a lease (:data:`LEASE_SECONDS`, renewed while it runs). A holder killed
 with SIGKILL renews nothing: a standalone server's repossessor frees its slot after the lease.
 
-On the ephemeral API (no ``PREFECT_API_URL``) the server is private to this process and project
-(its own database under the project's ``PREFECT_HOME``, one cycle at a time by the cycle lock), so
-the bound is a semaphore in this process: the same bound, no API writes per step (on SQLite each
+On a private API, the ephemeral one (no ``PREFECT_API_URL``) or the project's own server that
+this command started or found (:func:`mark_private`, called by :mod:`orchestra.prefect.connect`),
+the server serves this project only (its own database under the project's ``PREFECT_HOME``, one
+cycle at a time by the cycle lock), so the bound is a semaphore in this process: the same bound, no API writes per step (on SQLite each
 one risks a "database is locked" 2 s back-off), and nothing to leak when the process is killed
 (the ephemeral server has no repossessor). :func:`reset_if_ephemeral` still frees slots that a
 killed process left in the limit (an older version, or a run pointed at the same home).
@@ -34,6 +35,7 @@ STARTS = "orchestra-agent-starts"
 LEASE_SECONDS = 60.0
 
 _ensured: set[tuple[str, str, float]] = set()
+_private_api: set[str] = set()
 _local: dict[int, threading.BoundedSemaphore] = {}
 _local_lock = threading.Lock()
 
@@ -43,9 +45,16 @@ def _local_slots(size: int) -> threading.BoundedSemaphore:
         return _local.setdefault(size, threading.BoundedSemaphore(size))
 
 
+def mark_private(api_url: str) -> None:
+    """``api_url`` is the project's own server: it serves this project's cycles only."""
+    _private_api.add(api_url)
+
+
 def is_ephemeral() -> bool:
-    """Whether this process talks to its own ephemeral API (no ``PREFECT_API_URL``)."""
-    return not os.environ.get("PREFECT_API_URL")
+    """Whether this process talks to a private API: its own ephemeral one (no
+    ``PREFECT_API_URL``), or the project's own server (:func:`mark_private`)."""
+    api = os.environ.get("PREFECT_API_URL")
+    return not api or api in _private_api
 
 
 def _client() -> Any:

@@ -65,6 +65,7 @@ def open_for_run(
     held = _HELD.get(Path(project).expanduser().resolve())
     if held is not None:
         start_run_logging(held)
+        tag_run(project_tag(held.root))
         return RunProject(held, runtime_pool(held))
     proj = open_project(project, config_files, goal=goal, max_tasks=max_tasks)
     exclude_state(proj)

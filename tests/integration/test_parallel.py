@@ -75,7 +75,7 @@ class TestParallelCycle:
     def test_breaker_counts_in_completion_order(self, tmp_path: Path, prefect_api: str) -> None:
         """task-2 fails first while task-1 still runs: the cycle stops claiming at once
         (continue_on_failure false), lets task-1 finish, and records both as they ended."""
-        extra = "limits:\n  max_consecutive_failures: 1\n"
+        extra = "limits:\n  max_consecutive_failures: 5\n"  # the rule under test stops it first
         env = {"PA_SLEEP": "0", "PA_FAIL": "task-2", "PA_SLOW": "task-1=3"}
         root = make_project(tmp_path / "p", parallel=2, env=env, extra=extra)
         cfg = (root / "orchestra.yaml").read_text(encoding="utf-8")
