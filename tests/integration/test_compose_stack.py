@@ -79,7 +79,11 @@ def host_ca_certs() -> str:
 
 
 #: Host git on a project owned by the image's uid (the test may run as root).
-GIT_SAFE = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
+GIT_SAFE = {
+    "GIT_CONFIG_COUNT": "1",
+    "GIT_CONFIG_KEY_0": "safe.directory",
+    "GIT_CONFIG_VALUE_0": "*",
+}
 
 
 def git(repo: Path, *args: str) -> str:
@@ -106,6 +110,7 @@ class Stack:
         assigns = [f"{k}={v}" for k, v in {"STACK_PROJECT": self.name, **variables}.items()]
         done = subprocess.run(
             ["make", "--no-print-directory", *targets, "STACK_PROFILES=core", *assigns],
+            check=False,
             cwd=REPO,
             env=self.env,
             capture_output=True,
@@ -120,6 +125,7 @@ class Stack:
         env = {**self.env, "PREFECT_API_URL": self.api_url, **GIT_SAFE}
         done = subprocess.run(
             [str(BIN / argv[0]), *argv[1:]],
+            check=False,
             cwd=REPO,
             env=env,
             capture_output=True,
@@ -142,6 +148,7 @@ class Stack:
     def logs(self) -> str:
         done = subprocess.run(
             [*compose(), "-p", self.name, "-f", "docker/compose.yaml", "--profile", "core", "logs"],
+            check=False,
             cwd=REPO,
             env=self.env,
             capture_output=True,

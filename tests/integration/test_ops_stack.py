@@ -264,7 +264,9 @@ def test_worker_wiring(services: dict[str, dict[str, Any]]) -> None:
     assert server_env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     assert _substitute(server_env["PREFECT_UI_API_URL"]) == "http://127.0.0.1:4200/api"
     assert server_env["PREFECT_HOME"] == "/root/.prefect"
-    assert ("prefect-data", "/root/.prefect", "rw") in set(_named_volumes(services["prefect-server"]))
+    assert ("prefect-data", "/root/.prefect", "rw") in set(
+        _named_volumes(services["prefect-server"])
+    )
     assert _substitute(env["PREFECT_UI_URL"]) == "http://127.0.0.1:4200"
     # The host as step containers see it, for the preflight's probe of a model API on the host.
     assert "host.docker.internal:host-gateway" in worker["extra_hosts"]
