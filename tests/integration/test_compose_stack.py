@@ -20,10 +20,7 @@ profiles need images from a registry, which this machine cannot reach:
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -37,18 +34,23 @@ import httpx
 import pytest
 import yaml
 from support.chat_api import ChatAPI, docker_bridge_ip
+from support.compose_stack import (
+    BASE_IMAGE,
+    GIT_SAFE,
+    REPO,
+    WORKER_IMAGE,
+    compose_tool,
+    free_port,
+    hand_to_stack,
+    leftovers,
+    stack_down,
+    stack_env,
+)
 from support.real_agent import TASK, AiderScript, aider_workers, enqueue, make_repo
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
-REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-WORKER_IMAGE = "orchestra-worker:latest"
-BASE_IMAGE = "orchestra-base:bookworm"
-#: Built from this checkout by `make stack-up` (compose `up --build`), for both core services.
-STACK_IMAGE = "orchestra-orchestrator:compose-test"
-#: The uid:gid of the image's `orchestra` user (the Dockerfile's defaults).
-STACK_UID = 1000
 DEPLOYMENT = "infinite-orchestra/infinite-orchestra"
 REGISTRY_IMAGES = {
     "memory": ["neo4j:5.26-community"],
@@ -64,26 +66,12 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def host_ca_certs() -> str:
-    """The host's extra CA certificates (networks that inspect TLS on the way to PyPI)."""
-    if os.environ.get("EXTRA_CA_CERTS"):
-        return os.environ["EXTRA_CA_CERTS"]
-    folder = Path("/usr/local/share/ca-certificates")
-    return "".join(p.read_text() for p in sorted(folder.glob("*.crt"))) if folder.is_dir() else ""
-
-
-#: Host git on a project owned by the image's uid (the test may run as root).
-GIT_SAFE = {
-    "GIT_CONFIG_COUNT": "1",
-    "GIT_CONFIG_KEY_0": "safe.directory",
-    "GIT_CONFIG_VALUE_0": "*",
-}
+def compose() -> list[str]:
+    tool = compose_tool()
+    if tool is None:
+        missing("neither `docker compose` nor `docker-compose` is installed")
+    assert tool is not None
+    return tool
 
 
 def git(repo: Path, *args: str) -> str:
@@ -158,43 +146,6 @@ class Stack:
         return done.stdout[-6000:] + done.stderr[-2000:]
 
 
-def compose() -> list[str]:
-    """The compose tool `make stack-up` uses."""
-    plugin = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
-    if plugin.returncode == 0:
-        return ["docker", "compose"]
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
-    missing("neither `docker compose` nor `docker-compose` is installed")
-    raise AssertionError  # unreachable
-
-
-def leftovers(client: Any, name: str) -> dict[str, list[str]]:
-    """Containers, networks and volumes Compose labelled with the project ``name``."""
-    label = {"label": f"com.docker.compose.project={name}"}
-    return {
-        "containers": [c.name for c in client.containers.list(all=True, filters=label)],
-        "networks": [n.name for n in client.networks.list(filters=label)],
-        "volumes": [v.name for v in client.volumes.list(filters=label)],
-    }
-
-
-def remove_leftovers(client: Any, name: str) -> None:
-    """The safety net when `make stack-down` failed: nothing of the test stays running."""
-    from docker.errors import DockerException
-
-    label = {"label": f"com.docker.compose.project={name}"}
-    for container in client.containers.list(all=True, filters=label):
-        with contextlib.suppress(DockerException):
-            container.remove(force=True)
-    for network in client.networks.list(filters=label):
-        with contextlib.suppress(DockerException):
-            network.remove()
-    for volume in client.volumes.list(filters=label):
-        with contextlib.suppress(DockerException):
-            volume.remove(force=True)
-
-
 def stack_config(base_url: str) -> dict[str, Any]:
     """aider in the worker image for every role; one task per cycle; cycles never idle-gated."""
     return {
@@ -241,29 +192,19 @@ def stack(
     enqueue(project)
     task2 = TASK.replace("task-01", "task-02").replace("title: Fix add", "title: Fix add again")
     (project / ".orchestra" / "queue" / "task-02.md").write_text(task2, encoding="utf-8")
-    if os.getuid() == 0:  # the worker runs as the image's uid and must write .orchestra/
-        for path in [project, *project.rglob("*")]:
-            os.lchown(path, STACK_UID, STACK_UID)
+    hand_to_stack(project)  # the worker runs as the image's uid and writes .orchestra/
     name = f"orch9c-stack-{uuid.uuid4().hex[:8]}"
     port = free_port()
     env = {
-        **os.environ,
+        **stack_env(name, port),
         "ORCHESTRA_PROJECT": str(project),
-        "ORCHESTRA_IMAGE": STACK_IMAGE,
-        "ORCHESTRA_BASE_IMAGE": BASE_IMAGE,
-        "PREFECT_SERVER_IMAGE": STACK_IMAGE,
-        "PREFECT_PORT": str(port),
         "ORCHESTRA_MEMORY__BACKEND": "none",
-        "EXTRA_CA_CERTS": host_ca_certs(),
     }
-    env.pop("PREFECT_API_URL", None)
     stack = Stack(name, project, f"http://127.0.0.1:{port}/api", env)
     try:
         yield stack
     finally:
-        with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
-            stack.make("stack-down", PURGE="1", timeout=180)
-        remove_leftovers(docker_client, name)
+        stack_down(name, env, docker_client)
 
 
 def wait_for_run(stack: Stack, run_id: str) -> dict[str, Any]:
@@ -277,6 +218,7 @@ def wait_for_run(stack: Stack, run_id: str) -> dict[str, Any]:
     raise AssertionError(f"flow run {run_id} not final after {RUN_TIMEOUT} s:\n{stack.logs()}")
 
 
+@pytest.mark.timeout(1500)
 def test_core_stack_runs_scheduled_cycles(
     stack: Stack, standin: tuple[ChatAPI, AiderScript], docker_client: Any
 ) -> None:
