@@ -124,6 +124,13 @@ def test_quickstart_real_runs_as_written(
     blocks = bash_blocks(DOC.read_text(encoding="utf-8"))
     name = f"orch9c-quick-{uuid.uuid4().hex[:8]}"
     env = {**stack_env(name, free_port()), **GIT_SAFE}
+    if os.getuid() == 0:
+        # The repository belongs to the worker's uid; Orchestra's host git drops GIT_* variables
+        # but reads the global config: a HOME whose git trusts it, as the owner's would.
+        home = repo.parent / "home"
+        home.mkdir()
+        (home / ".gitconfig").write_text("[safe]\n\tdirectory = *\n", encoding="utf-8")
+        env["HOME"] = str(home)
     settings = {
         "ORCHESTRA_PROJECT": str(repo),
         "OPENAI_API_BASE": api.url,  # 127.0.0.1: steps reach it through the bridge
