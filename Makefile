@@ -7,7 +7,11 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= .demo/project
 
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
-STACK = $(COMPOSE) -p orchestra -f docker/compose.yaml --profile core --profile memory --profile logs
+# The Compose project name and the profiles (`make stack-up STACK_PROFILES=core` starts the core
+# alone); `make stack-down PURGE=1` also deletes the stack's named volumes (its data).
+STACK_PROJECT ?= orchestra
+STACK_PROFILES ?= core memory logs
+STACK = $(COMPOSE) -p $(STACK_PROJECT) -f docker/compose.yaml $(foreach p,$(STACK_PROFILES),--profile $(p))
 
 AIDER_VERSION ?= 0.86.2
 AIDER_VENV := $(VENV)/tools/aider
@@ -63,11 +67,16 @@ demo-docker: venv
 demo-stop:
 	@$(STOP_DEMO_SERVER)
 
+# Build first, then start: `up --build` would try to pull the server's image before building
+# ours, and the server may run from ours (PREFECT_SERVER_IMAGE) where no registry is reachable.
+STACK_ENV = ORCHESTRA_PROJECT=$${ORCHESTRA_PROJECT:-$(CURDIR)} DOCKER_GID=$${DOCKER_GID:-$$(stat -c %g /var/run/docker.sock)}
+
 stack-up:
-	ORCHESTRA_PROJECT=$${ORCHESTRA_PROJECT:-$(CURDIR)} DOCKER_GID=$${DOCKER_GID:-$$(stat -c %g /var/run/docker.sock)} $(STACK) up -d --build
+	$(STACK_ENV) $(STACK) build
+	$(STACK_ENV) $(STACK) up -d
 
 stack-down:
-	$(STACK) down
+	$(STACK) down$(if $(PURGE), -v)
 
 check: venv
 	$(BIN)/ruff check .

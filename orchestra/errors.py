@@ -67,6 +67,10 @@ class RuntimeUnavailableError(OrchestraError):
     """A worker runtime cannot run steps (Docker unreachable, image missing, ...)."""
 
 
+class ModelAPIError(OrchestraError):
+    """A worker's model API is unreachable, silent or refuses the key (found in preflight)."""
+
+
 class PrefectServerError(OrchestraError):
     """The Prefect API does not answer, or the project's Prefect server could not be started."""
 
@@ -95,6 +99,7 @@ __all__ = [
     "CycleSkipped",
     "MemoryItemError",
     "MemoryUnavailableError",
+    "ModelAPIError",
     "OrchestraError",
     "PathEscapeError",
     "PrefectServerError",

@@ -37,6 +37,9 @@ NOT_CONFIG_KEYS: dict[str, str] = {
     "ORCHESTRA_UID": "the uid the orchestrator image runs as (build argument)",
     "ORCHESTRA_GID": "the gid the orchestrator image runs as (build argument)",
     "ORCHESTRA_TEST_IMAGE": "the test image scripts/build-test-image.sh builds",
+    "ORCHESTRA_TEST_AIDER": "the aider executable the real-agent tests run (default: make aider's)",
+    "ORCHESTRA_PG_USER": "the user Postgres runs as when Orchestra runs as root (default postgres)",
+    "ORCHESTRA_BENCH_DIR": "where the workspace benchmark builds its repository",
 }
 
 

@@ -1,13 +1,25 @@
 """Preflight: everything a cycle checks before the first task is claimed, so bad input stops
-it with the fix and nothing moves (the queue reads, every prompt exists, every worker can run)."""
+it with the fix and nothing moves (the queue reads, every prompt exists, every worker can run,
+every OpenAI-compatible model API a worker's env names answers and takes the key)."""
 
 from __future__ import annotations
 
-from orchestra.agents import executable
+import os
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from loguru import logger
+
+from orchestra.agents import allowed_env, executable
+from orchestra.config.models import WorkerProfile
 from orchestra.engine.prompting import prompt_text
-from orchestra.errors import ConfigError
+from orchestra.errors import ConfigError, ModelAPIError
 from orchestra.project import Project
 from orchestra.runtime.pool import RuntimePool
+from orchestra.runtime.sandbox import rewrite_loopback
+from orchestra.secrets import redact
 from orchestra.workspace.git import current_branch, ensure_excluded, git
 from orchestra.workspace.shape import check_shape
 
@@ -40,8 +52,11 @@ def preflight(
     check_merge_target(project)
     for name in prompt_names(project, include_planner=include_planner):
         prompt_text(name)  # a misspelt prompt fails here, not in the middle of a task
-    for worker_id in project.workflow_workers(include_planner=include_planner):
+    workers = project.workflow_workers(include_planner=include_planner)
+    for worker_id in workers:
         check_worker(project, runtimes, worker_id, run_id)
+    # Last: a model API unreachable or refusing the key stops the cycle before any claim.
+    check_model_apis(project, workers)
 
 
 def check_merge_target(project: Project) -> None:
@@ -71,3 +86,145 @@ STATE_EXCLUDES = (".orchestra/",)
 def exclude_state(project: Project) -> None:
     """Add `.orchestra/` to the repository's `.git/info/exclude` (not a tracked file), once."""
     ensure_excluded(project.root, STATE_EXCLUDES)
+
+
+# --- The model API a worker's agent will call -------------------------------------------------
+
+#: Variables that point an agent at an OpenAI-compatible API, in the order they are looked at.
+BASE_URL_VARS = ("OPENAI_API_BASE", "OPENAI_BASE_URL")
+#: The key sent with the probe: codex reads its own variable first.
+KEY_VARS = {"codex": ("CODEX_API_KEY", "OPENAI_API_KEY")}
+DEFAULT_KEY_VARS = ("OPENAI_API_KEY",)
+#: Seconds the probe waits for a connection and for the answer.
+PROBE_TIMEOUT = 5.0
+_REFUSED = (401, 403)
+
+
+@dataclass(frozen=True)
+class ModelAPI:
+    """Where one worker's agent sends its requests, as the step will see it."""
+
+    worker: str
+    base_var: str
+    base_url: str  # as configured
+    probe_url: str  # what we connect to (loopback rewritten as the container sees it)
+    key_vars: tuple[str, ...]  # where the agent reads its key
+    key_var: str | None  # the one that is set
+    key: str | None
+    proxy: str | None
+
+
+def model_api(worker_id: str, profile: WorkerProfile, env: Mapping[str, str]) -> ModelAPI | None:
+    """The OpenAI-compatible API ``profile``'s step env names, or None (the provider default,
+    or a step without a network): then nothing is probed."""
+    base_var = next((v for v in BASE_URL_VARS if env.get(v, "").strip()), None)
+    if base_var is None:
+        return None
+    base_url = env[base_var].strip()
+    probe_url = base_url
+    if profile.runtime == "docker" and profile.docker is not None:
+        if profile.docker.network == "none":
+            return None
+        if profile.docker.network != "host":
+            probe_url = _as_container_sees(base_url, profile.docker.bridge_host)
+    key_vars = KEY_VARS.get(profile.agent, DEFAULT_KEY_VARS)
+    key_var = next((v for v in key_vars if env.get(v)), None)
+    return ModelAPI(
+        worker=worker_id,
+        base_var=base_var,
+        base_url=base_url,
+        probe_url=probe_url,
+        key_vars=key_vars,
+        key_var=key_var,
+        key=env.get(key_var) if key_var else None,
+        proxy=_proxy_for(probe_url, env),
+    )
+
+
+def _as_container_sees(url: str, bridge_host: str) -> str:
+    """``url`` with the host loopback replaced by ``bridge_host`` when that name resolves here
+    (Orchestra itself in a container, e.g. the Compose worker); on the host, the loopback is
+    the host the container's gateway leads to, so ``url`` is probed as it is."""
+    rewritten = rewrite_loopback(url, bridge_host)
+    if rewritten == url:
+        return url
+    try:
+        socket.getaddrinfo(bridge_host, None)
+    except OSError:
+        return url
+    return rewritten
+
+
+def _proxy_for(url: str, env: Mapping[str, str]) -> str | None:
+    """The proxy the step's own environment gives for ``url`` (the host's is not the step's)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    no_proxy = env.get("NO_PROXY", env.get("no_proxy", ""))
+    for entry in filter(None, (e.strip().lower().lstrip(".") for e in no_proxy.split(","))):
+        if entry in {"*", host} or host.endswith("." + entry):
+            return None
+    scheme = parts.scheme.lower()
+    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY"):
+        if env.get(name):
+            return env[name]
+    return None
+
+
+def _shown(url: str) -> str:
+    """``url`` without user:password@ (a message never carries a credential)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def probe_model_api(api: ModelAPI, timeout: float = PROBE_TIMEOUT) -> None:
+    """GET {base}/models with the key: raise ModelAPIError naming the URL, the variable and
+    the fix when it cannot be reached, does not answer in ``timeout`` or refuses the key.
+    Any other answer (200, or 404 from an API without /models) lets the cycle go on."""
+    import httpx
+
+    where = f"worker {api.worker!r}: the model API {_shown(api.base_url)} ({api.base_var})"
+    if api.probe_url != api.base_url:
+        where += f", reached as {_shown(api.probe_url)} from the step's container,"
+    headers = {"Authorization": f"Bearer {api.key}"} if api.key else {}
+    url = api.probe_url.rstrip("/") + "/models"
+    try:
+        with httpx.Client(timeout=timeout, trust_env=False, proxy=api.proxy) as client:
+            response = client.get(url, headers=headers)
+    except httpx.TimeoutException as exc:
+        msg = (
+            f"{where} did not answer within {timeout:g} s ({type(exc).__name__}): check that "
+            f"the server at {api.base_var} is up and not overloaded, or fix {api.base_var}"
+        )
+        raise ModelAPIError(msg) from exc
+    except httpx.HTTPError as exc:
+        msg = (
+            f"{where} is unreachable ({type(exc).__name__}: {exc}): start it, or fix "
+            f"{api.base_var} in the worker's env or pass_env"
+        )
+        raise ModelAPIError(msg) from exc
+    if response.status_code in _REFUSED:
+        said = redact(response.text.strip().replace("\n", " ")[:200])
+        if api.key_var:
+            fix = f"the key in {api.key_var} was refused: set a valid key"
+        else:
+            names = " or ".join(api.key_vars)
+            fix = f"no key was sent: set {names} (env, or pass_env)"
+        msg = f"{where} answered HTTP {response.status_code} ({said}); {fix}"
+        raise ModelAPIError(msg)
+    logger.debug("model API {} answered {} to the probe", _shown(url), response.status_code)
+
+
+def check_model_apis(project: Project, worker_ids: Iterable[str]) -> None:
+    """Probe each distinct model API the workers' steps will call, once."""
+    seen: set[tuple[str, str | None, str | None]] = set()
+    for worker_id in worker_ids:
+        profile = project.worker(worker_id)
+        env = dict(allowed_env(os.environ, list(profile.pass_env)))
+        env.update(profile.env)
+        api = model_api(worker_id, profile, env)
+        if api is None or (api.probe_url, api.key, api.proxy) in seen:
+            continue
+        seen.add((api.probe_url, api.key, api.proxy))
+        probe_model_api(api)

@@ -171,11 +171,13 @@ def test_services_profiles_restart_and_healthchecks(services: dict[str, dict[str
         assert service.get("profiles") == [SERVICES[name]], name
         assert service.get("restart") in {"unless-stopped", "always"}, name
         assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
-        image = service.get("image", "")
+        image = _VAR.sub(lambda m: m.group(2) or "", service.get("image", ""))  # the default
         tag = image.rpartition(":")[2] if ":" in image.rpartition("/")[2] else ""
         if name != "orchestra-worker":
             assert tag and tag != "latest", f"{name}: image {image!r} is not pinned"
-    assert services["prefect-server"]["image"] == "prefecthq/prefect:3.8.8-python3.11"
+    # PREFECT_SERVER_IMAGE may name another image with Prefect 3.8.8 (ours, without a registry).
+    server_image = services["prefect-server"]["image"]
+    assert server_image == "${PREFECT_SERVER_IMAGE:-prefecthq/prefect:3.8.8-python3.11}"
     assert services["neo4j"]["image"] == "neo4j:5.26-community"
     assert re.fullmatch(r"grafana/loki:3\.\d+\.\d+", services["loki"]["image"])
     assert re.fullmatch(r"grafana/alloy:v\d+\.\d+\.\d+", services["alloy"]["image"])
@@ -260,7 +262,14 @@ def test_worker_wiring(services: dict[str, dict[str, Any]]) -> None:
     assert ("orchestra-logs", logs_dir, "ro") in set(_named_volumes(services["alloy"]))
     server_env = _env(services["prefect-server"])
     assert server_env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
-    assert server_env["PREFECT_UI_API_URL"] == "http://127.0.0.1:4200/api"
+    assert _substitute(server_env["PREFECT_UI_API_URL"]) == "http://127.0.0.1:4200/api"
+    assert server_env["PREFECT_HOME"] == "/root/.prefect"
+    assert ("prefect-data", "/root/.prefect", "rw") in set(
+        _named_volumes(services["prefect-server"])
+    )
+    assert _substitute(env["PREFECT_UI_URL"]) == "http://127.0.0.1:4200"
+    # The host as step containers see it, for the preflight's probe of a model API on the host.
+    assert "host.docker.internal:host-gateway" in worker["extra_hosts"]
     assert "--host" in services["prefect-server"]["command"]
 
 

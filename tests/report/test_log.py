@@ -71,17 +71,15 @@ class TestRedaction:
         """An agent that prints a pass_env secret: not in the JSONL log, not in the step record."""
 
         secret = "very-secret-token-42424242"
-        monkeypatch.setenv("ORCHESTRA_TEST_TOKEN", secret)
+        monkeypatch.setenv("OTEST_STEP_TOKEN", secret)
         log = setup_logging(tmp_path / "o.jsonl", console_level=None)
-        script = (
-            "import os, sys; print('token is', os.environ['ORCHESTRA_TEST_TOKEN']); sys.exit(3)"
-        )
+        script = "import os, sys; print('token is', os.environ['OTEST_STEP_TOKEN']); sys.exit(3)"
         profile = WorkerProfile(
             role="coder",
             agent="command",
             runtime="process",
             command=[sys.executable, "-c", script],
-            pass_env=["ORCHESTRA_TEST_TOKEN"],
+            pass_env=["OTEST_STEP_TOKEN"],
         )
         ctx = implement_step(profile)
         record = run_step(ctx, ProcessRuntime(kill_grace=0.5))

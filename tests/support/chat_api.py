@@ -8,6 +8,7 @@
 
 Endpoints: ``POST /v1/chat/completions`` (streaming SSE and plain JSON) and ``GET /v1/models``
 (the ``/v1`` prefix is optional). Every request is recorded (:attr:`ChatAPI.requests`).
+``fault=`` and ``api_key=`` apply to both endpoints (a preflight probes ``/models``).
 
 The *script* decides each chat reply. It can be:
 
@@ -226,6 +227,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- methods --------------------------------------------------------------------------
     def do_GET(self) -> None:
         self._record(None, b"")
+        api = self.server.api
+        if self._route() == "/models" and self._fault(api._gate(dict(self.headers.items()))):
+            return
         if self._route() == "/models":
             created = int(time.time())
             data = [
@@ -249,20 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
         api = self.server.api
         reply = api._choose(rec)
         rec.reply = reply
-        if reply.fault == "silent":
-            api._stopping.wait()  # hold the connection open until stop()
-            self.close_connection = True
-            return
-        if reply.fault == "close":
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        if reply.delay and api._stopping.wait(reply.delay):
-            self.close_connection = True
-            return
-        if reply.fault == "status":
-            self._send_json(reply.status, reply.error or INVALID_KEY_ERROR)
+        if self._fault(reply):
             return
         prompt_tokens = (
             reply.prompt_tokens
@@ -303,6 +294,28 @@ class _Handler(BaseHTTPRequestHandler):
                     "usage": usage,
                 },
             )
+
+    def _fault(self, reply: Reply | None) -> bool:
+        """Answer ``reply``'s fault (or its delay running into stop()); True when answered."""
+        if reply is None:
+            return False
+        api = self.server.api
+        if reply.fault == "silent":
+            api._stopping.wait()  # hold the connection open until stop()
+            self.close_connection = True
+            return True
+        if reply.fault == "close":
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return True
+        if reply.delay and api._stopping.wait(reply.delay):
+            self.close_connection = True
+            return True
+        if reply.fault == "status":
+            self._send_json(reply.status, reply.error or INVALID_KEY_ERROR)
+            return True
+        return False
 
     def _stream(
         self, reply: Reply, usage: dict, model: str, ident: str, created: int, body: dict
@@ -395,12 +408,19 @@ class ChatAPI:
             if not isinstance(script, (str, Reply, Mapping, type(None))) and not callable(script):
                 self._queue = collections.deque(script)  # type: ignore[arg-type]
 
-    def _choose(self, rec: Recorded) -> Reply:
+    def _gate(self, headers: Mapping[str, str]) -> Reply | None:
+        """The fault every request gets (``fault=``, or 401 for a key other than ``api_key``)."""
         if self.fault is not None:
             return self.fault
-        sent = rec.headers.get("Authorization", rec.headers.get("authorization"))
+        sent = headers.get("Authorization", headers.get("authorization"))
         if self.api_key is not None and sent != f"Bearer {self.api_key}":
             return Reply.unauthorized()
+        return None
+
+    def _choose(self, rec: Recorded) -> Reply:
+        gated = self._gate(rec.headers)
+        if gated is not None:
+            return gated
         with self._lock:
             script = self._script
             if self._queue is not None:

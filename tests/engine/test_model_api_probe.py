@@ -1,0 +1,179 @@
+"""The preflight's probe of a worker's OpenAI-compatible model API, against the stand-in API.
+
+A refused key, an address where nothing listens and an API that never answers each stop the cycle
+in preflight with the URL, the variable and the fix (``python -m flows.run`` exits 2, the queue is
+untouched); a worker without a base URL (the provider's default) is not probed.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from support.chat_api import ChatAPI, Reply
+
+from orchestra.config.models import WorkerProfile
+from orchestra.engine.preflight import PROBE_TIMEOUT, model_api, probe_model_api
+from orchestra.errors import ModelAPIError
+
+KEY = "sk-probe-good"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def aider(env: dict[str, str], **extra: Any) -> WorkerProfile:
+    return WorkerProfile(role="coder", agent="aider", runtime="process", env=env, **extra)
+
+
+def probe(profile: WorkerProfile, timeout: float = PROBE_TIMEOUT) -> None:
+    api = model_api("coder", profile, profile.env)
+    assert api is not None
+    probe_model_api(api, timeout=timeout)
+
+
+def test_good_key_passes_and_sends_the_key() -> None:
+    with ChatAPI(api_key=KEY) as api:
+        probe(aider({"OPENAI_API_BASE": api.url, "OPENAI_API_KEY": KEY}))
+        (request,) = api.requests
+    assert (request.method, request.path) == ("GET", "/v1/models")
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+
+
+def test_refused_key_names_url_variable_and_fix() -> None:
+    with ChatAPI(api_key=KEY) as api:
+        profile = aider({"OPENAI_BASE_URL": api.url, "OPENAI_API_KEY": "sk-wrong-secret"})
+        with pytest.raises(ModelAPIError) as err:
+            probe(profile)
+    message = str(err.value)
+    assert message.startswith(f"worker 'coder': the model API {api.url} (OPENAI_BASE_URL)")
+    assert "answered HTTP 401" in message
+    assert "Incorrect API key provided" in message
+    assert message.endswith("the key in OPENAI_API_KEY was refused: set a valid key")
+    assert "sk-wrong-secret" not in message
+
+
+def test_missing_key_says_which_variable_to_set() -> None:
+    with ChatAPI(fault=Reply.unauthorized()) as api, pytest.raises(ModelAPIError) as err:
+        probe(aider({"OPENAI_API_BASE": api.url}))
+    assert str(err.value).endswith("no key was sent: set OPENAI_API_KEY (env, or pass_env)")
+
+
+def test_unreachable_api_names_url_and_fix() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(ModelAPIError) as err:
+        probe(aider({"OPENAI_API_BASE": url, "OPENAI_API_KEY": KEY}))
+    message = str(err.value)
+    assert message.startswith(
+        f"worker 'coder': the model API {url} (OPENAI_API_BASE) is unreachable"
+    )
+    assert "ConnectError" in message
+    assert message.endswith("start it, or fix OPENAI_API_BASE in the worker's env or pass_env")
+
+
+def test_silent_api_times_out_quickly() -> None:
+    with ChatAPI(fault=Reply.silent()) as api:
+        started = time.monotonic()
+        with pytest.raises(ModelAPIError) as err:
+            probe(aider({"OPENAI_API_BASE": api.url, "OPENAI_API_KEY": KEY}), timeout=1.0)
+        elapsed = time.monotonic() - started
+    assert "did not answer within 1 s (ReadTimeout)" in str(err.value)
+    assert elapsed < 5
+
+
+def test_api_without_models_endpoint_passes() -> None:
+    """404 (an OpenAI-compatible server without /models) proves it is there: no error."""
+    with ChatAPI() as api:
+        probe(
+            aider(
+                {"OPENAI_API_BASE": api.url.removesuffix("/v1") + "/other", "OPENAI_API_KEY": KEY}
+            )
+        )
+        assert api.requests[0].path == "/other/models"
+
+
+def test_no_base_url_is_not_probed() -> None:
+    """The provider's default endpoint (no base URL in the env) is left to the step."""
+    assert model_api("coder", aider({"OPENAI_API_KEY": KEY}), {"OPENAI_API_KEY": KEY}) is None
+
+
+def test_docker_network_none_is_not_probed() -> None:
+    profile = WorkerProfile(
+        role="coder",
+        agent="aider",
+        runtime="docker",
+        docker={"image": "x", "network": "none"},
+        env={"OPENAI_API_BASE": "http://127.0.0.1:9/v1"},
+    )
+    assert model_api("coder", profile, profile.env) is None
+
+
+def test_docker_loopback_probed_where_the_bridge_name_does_not_resolve() -> None:
+    """On the host, host.docker.internal rarely resolves: the loopback URL itself is probed."""
+    profile = WorkerProfile(
+        role="coder",
+        agent="aider",
+        runtime="docker",
+        docker={"image": "x", "bridge_host": "no-such-host.invalid"},
+        env={"OPENAI_API_BASE": "http://127.0.0.1:9/v1"},
+    )
+    api = model_api("coder", profile, profile.env)
+    assert api is not None
+    assert api.probe_url == "http://127.0.0.1:9/v1"
+    # Where it resolves (the Compose worker maps host.docker.internal), the container's URL.
+    inside = profile.model_copy(
+        update={"docker": profile.docker.model_copy(update={"bridge_host": "localhost"})}
+    )  # type: ignore[union-attr]
+    api = model_api("coder", inside, inside.env)
+    assert api is not None
+    assert api.probe_url == "http://localhost:9/v1"
+
+
+def test_proxy_comes_from_the_step_env_only() -> None:
+    env = {"OPENAI_API_BASE": "https://llm.example.com/v1", "HTTPS_PROXY": "http://proxy:3128"}
+    api = model_api("coder", aider(env), env)
+    assert api is not None and api.proxy == "http://proxy:3128"
+    env["NO_PROXY"] = ".example.com"
+    api = model_api("coder", aider(env), env)
+    assert api is not None and api.proxy is None
+
+
+@pytest.fixture
+def aider_project(demo_project: Path, demo_task: Any) -> Path:
+    queue = demo_project / ".orchestra" / "queue"
+    queue.mkdir(parents=True)
+    (queue / "task-01.md").write_text(demo_task("multiply"), encoding="utf-8")
+    return demo_project
+
+
+def test_flows_run_exits_2_before_anything_moves(
+    aider_project: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refused key: exit 2, one line naming the URL and the variable, the queue untouched."""
+    from flows.run import main
+
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
+    queue = aider_project / ".orchestra" / "queue"
+    before = {p.name: p.read_bytes() for p in queue.iterdir()}
+    with ChatAPI(api_key=KEY) as api:
+        overlay = tmp_path / "aider.yaml"
+        env = {"OPENAI_API_BASE": api.url, "OPENAI_API_KEY": "sk-bad"}
+        coder = {"role": "coder", "agent": "command", "runtime": "process", "command": ["true"]}
+        overlay.write_text(yaml.safe_dump({"workers": {"coder": {**coder, "env": env}}}))
+        code = main(["--project", str(aider_project), "--config", str(overlay)])
+    out = capsys.readouterr().out
+    assert code == 2, out
+    assert out.startswith(f"error: worker 'coder': the model API {api.url} (OPENAI_API_BASE)")
+    assert "HTTP 401" in out and "OPENAI_API_KEY" in out
+    assert {p.name: p.read_bytes() for p in queue.iterdir()} == before
+    assert not (aider_project / ".orchestra" / "running").exists()
