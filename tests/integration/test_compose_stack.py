@@ -270,8 +270,11 @@ def test_stack_deployments_match_prefect_yaml() -> None:
     ]
     assert stacked["prefect-version"] == local["prefect-version"]
     for mine, theirs in zip(stacked["deployments"], local["deployments"], strict=True):
-        file, _, function = theirs["entrypoint"].partition(":")
-        assert mine["entrypoint"] == file.removesuffix(".py").replace("/", ".") + "." + function
+        file, colon, function = theirs["entrypoint"].partition(":")
+        if colon:  # a file entrypoint becomes its module's
+            assert mine["entrypoint"] == file.removesuffix(".py").replace("/", ".") + "." + function
+        else:  # already a module entrypoint (the pool deployment)
+            assert mine["entrypoint"] == theirs["entrypoint"]
         assert {**mine, "entrypoint": None} == {**theirs, "entrypoint": None}
 
 
