@@ -46,7 +46,7 @@ def one(workers: int) -> dict[str, Any]:
             started = time.perf_counter()
             out = finish(start_cycle(root, found.api), 1800)
             wall = time.perf_counter() - started
-            tasks = last_cycle(root)["tasks"]
+            tasks = last_cycle(root, out)["tasks"]
             done = [t for t in tasks if t.get("status") == "done"]
             if len(done) != TASKS:
                 msg = f"{workers} worker(s): {len(done)} of {TASKS} tasks done\n{out[-3000:]}"

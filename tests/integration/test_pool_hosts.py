@@ -50,7 +50,7 @@ def _six_tasks_then_a_dead_worker(cluster: Cluster, tmp_path: Path) -> None:
     names = [f"task-{n}" for n in range(1, 7)]
     queue(root, names)
     out = finish(start_cycle(root, cluster.api), 600)
-    summary = last_cycle(root)
+    summary = last_cycle(root, out)
     tasks = summary["tasks"]
     assert sorted(t["task"] for t in tasks) == names, out[-3000:]  # each exactly once
     assert all(t["status"] == "done" for t in tasks), [t.get("reason") for t in tasks]
@@ -81,7 +81,7 @@ def _six_tasks_then_a_dead_worker(cluster: Cluster, tmp_path: Path) -> None:
     victim = running_on(cluster, cluster.api, "task-7")
     docker("kill", cluster.workers[victim])
     out = finish(proc, 400)
-    lost = last_cycle(root)["tasks"]
+    lost = last_cycle(root, out)["tasks"]
     assert [t["task"] for t in lost] == ["task-7"], out[-3000:]
     assert lost[0]["kind"] == "infrastructure", lost
     assert "went silent" in lost[0]["reason"], lost
@@ -92,8 +92,8 @@ def _six_tasks_then_a_dead_worker(cluster: Cluster, tmp_path: Path) -> None:
     # The retry's steps take 4 x 25 s: longer than the 75 s of silence that marks a worker
     # dead, so it passes only if a live worker's heartbeats reach the cycle.
     slow.write_text(slow.read_text(encoding="utf-8").replace('"15"', '"25"'), encoding="utf-8")
-    finish(start_cycle(root, cluster.api), 600)
-    again = last_cycle(root)["tasks"]
+    out = finish(start_cycle(root, cluster.api), 600)
+    again = last_cycle(root, out)["tasks"]
     survivor = next(h for h in WORKERS if h != victim)
     assert [(t["task"], t["status"], t["host"]) for t in again] == [("task-7", "done", survivor)]
     assert "task-7" in remote_branches(cluster.remote)

@@ -230,10 +230,10 @@ def finish(proc: subprocess.Popen[str], timeout: float) -> str:
     return out
 
 
-def last_cycle(root: Path) -> dict[str, Any]:
-    """The newest cycle.json of the project."""
+def last_cycle(root: Path, output: str = "") -> dict[str, Any]:
+    """The newest cycle.json of the project (``output``: the cycle's, shown when there is none)."""
     found = sorted((root / ".orchestra" / "runs").glob("*/cycle.json"), key=os.path.getmtime)
-    assert found, "no cycle.json written"
+    assert found, f"no cycle.json written; the cycle said:\n{output[-4000:]}"
     data: dict[str, Any] = json.loads(found[-1].read_text(encoding="utf-8"))
     return data
 
