@@ -18,7 +18,7 @@ AIDER_VENV := $(VENV)/tools/aider
 AIDER_STAMP := $(AIDER_VENV)/.installed-$(AIDER_VERSION)
 
 .PHONY: help venv demo demo-stop demo-docker test check bench images test-image \
-	orchestrator-image worker-image aider schema stack-up stack-down clean
+	orchestrator-image worker-image aider schema stack-up stack-down clean test-multihost
 
 help:
 	@echo "make demo   - run one offline cycle on the demo project (process runtime, scripted agent);"
@@ -102,6 +102,11 @@ worker-image: venv orchestrator-image
 # Strict like CI: a test that lacks Docker, an image or aider fails with the fix, never skips.
 test: check images aider
 	CI=$${CI:-1} $(BIN)/pytest
+
+# The multi-host pool test (issue 12): not in `make test` yet, it failed under load in 2 of ~7
+# runs (docs/decisions.md).
+test-multihost: check images
+	CI=$${CI:-1} $(BIN)/pytest -m multihost tests/integration/test_pool_hosts.py
 
 bench: venv
 	$(BIN)/python -m bench

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from support.pool_cluster import (
     ROLES,
     Cluster,
@@ -33,6 +34,7 @@ from support.pool_cluster import (
 WORKERS = hosts(2)
 
 
+@pytest.mark.multihost
 def test_pool_over_two_hosts(tmp_path: Path) -> None:
     """Six tasks over two worker hosts, then a worker killed mid-task; nothing left after."""
     with cluster(workers=2, limit=1) as found:
