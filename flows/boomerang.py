@@ -12,7 +12,7 @@ from prefect.states import Completed, Failed
 
 from flows.hooks import sweep_on_exit
 from flows.pool_task import run_pool_job
-from flows.steps import step_runner
+from flows.steps import step_runner, watched_runs
 from orchestra.engine.preflight import preflight
 from orchestra.engine.settle import finish, load_claim, write_outcome
 from orchestra.engine.task import run_task
@@ -36,11 +36,13 @@ def roocode_boomerang(
     run_dir: str | None = None,
     task_name: str = "task",
     pool_job: dict[str, Any] | None = None,
+    cycle_run: str | None = None,
 ) -> State[Any]:
     """Run one task: claim it (unless the cycle already did), run its steps, archive or fail it.
 
     With ``pool_job`` (a run of the pool deployment, on any worker host) the task comes from the
-    cycle instead: see :func:`flows.pool_task.run_pool_job`.
+    cycle instead: see :func:`flows.pool_task.run_pool_job`. ``cycle_run``: the flow run of the
+    cycle that started this one (its cancel stops the steps too); found by the API when absent.
     """
     if pool_job is not None:
         return run_pool_job(pool_job)
@@ -62,7 +64,8 @@ def roocode_boomerang(
         claimed = got
     tag_run(task_tag(claimed.task.task_id))
     folder = Path(run_dir) if run_dir else proj.runs_dir / run_id / claimed.task.task_id
-    outcome = run_task(proj, claimed.task, run_id=run_id, runner=step_runner(run), run_dir=folder)
+    runner = step_runner(run, watched_runs(cycle_run))
+    outcome = run_task(proj, claimed.task, run_id=run_id, runner=runner, run_dir=folder)
     report = write_task_report(outcome)
     publish_task_artifact(outcome, proj.project_id)
     where = finish(proj.queue, claimed, outcome, task_markdown(outcome))

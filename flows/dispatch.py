@@ -7,7 +7,10 @@ subflows concurrently from a sync flow (the wrapper task links the subflow to th
 task starts when, and the order the cycle sees them end, is :mod:`orchestra.engine.dispatch`.
 
 Subflows run with Prefect's flow-run heartbeat off: a sync flow run joins its heartbeat thread on
-exit, which costs up to 1 s per task; the cycle's own run keeps its heartbeat.
+exit, which costs up to 1 s per task; the cycle's own run keeps its heartbeat. The settings
+without it are built once per cycle (a settings copy validates every setting: ~0.1 s). Each
+subflow is created with its project and task tags and the cycle's run id, so it asks the API
+for none of them.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from prefect import task
+from prefect import tags, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import SettingsContext, get_settings_context
 from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, Settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.boomerang import roocode_boomerang
@@ -32,6 +36,7 @@ from orchestra.engine.summary import CycleSummary, read_outcome
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.cancel import cancel_check
 from orchestra.prefect.limits import is_ephemeral
+from orchestra.prefect.runs import project_tag, task_tag
 from orchestra.project import Project
 from orchestra.queue.claims import Claimed
 
@@ -44,21 +49,34 @@ SQLITE_HINT = (
 )
 
 
+_QUIET: list[tuple[Settings, Settings]] = []
+"""(settings, the same without the heartbeat): the last pair built."""
+
+
 @contextmanager
 def quiet_subflow() -> Iterator[None]:
     """No flow-run heartbeat in the subflows started here (see the module docstring)."""
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    context = get_settings_context()
+    cached = _QUIET[-1] if _QUIET else None
+    if cached is None or cached[0] is not context.settings:
+        quiet = context.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+        cached = (context.settings, quiet)
+        _QUIET[:] = [cached]
+    with SettingsContext(profile=context.profile, settings=cached[1]):
         yield
 
 
-def _subflow(project: str, task_file: str, config_files: list[str], run_dir: str, name: str) -> str:
-    with quiet_subflow():
+def _subflow(
+    project: str, task_file: str, config_files: list[str], run_dir: str, name: str, cycle: str
+) -> str:
+    with quiet_subflow(), tags(project_tag(Path(project)), task_tag(name)):
         state = roocode_boomerang(
             project=project,
             task_file=task_file,
             config_files=config_files,
             run_dir=run_dir,
             task_name=name,
+            cycle_run=cycle,
             return_state=True,
         )
     return str(state.message or state.name or "crashed")
@@ -66,10 +84,15 @@ def _subflow(project: str, task_file: str, config_files: list[str], run_dir: str
 
 @task(name="run-task", task_run_name="{task_name}", cache_policy=NO_CACHE, retries=0)
 def run_task_subflow(
-    project: str, task_file: str, config_files: list[str], run_dir: str, task_name: str
+    project: str,
+    task_file: str,
+    config_files: list[str],
+    run_dir: str,
+    task_name: str,
+    cycle_run: str,
 ) -> str:
     """One task's roocode-boomerang subflow on a runner thread; its final message."""
-    return _subflow(project, task_file, config_files, run_dir, task_name)
+    return _subflow(project, task_file, config_files, run_dir, task_name, cycle_run)
 
 
 class _Done:
@@ -102,10 +125,10 @@ def run_tasks(
             summary.rejected.append(f"{path.name}: malformed or taken (see rejected/)")
         return claimed
 
-    def args(claimed: Claimed) -> tuple[str, str, list[str], str, str]:
+    def args(claimed: Claimed) -> tuple[str, str, list[str], str, str, str]:
         task_id = claimed.task.task_id
         folder = str(Path(summary.runs_dir) / task_id)
-        return str(proj.root), str(claimed.task.path), files, folder, task_id
+        return str(proj.root), str(claimed.task.path), files, folder, task_id, run_id
 
     def ended(running: Running[Any]) -> None:
         handle = running.handle
@@ -152,13 +175,14 @@ def run_tasks(
             def start(claimed: Claimed) -> PrefectFuture[Any]:
                 if on_pool is not None:
                     return on_pool.start(runner, claimed)
-                project, task_file, config_files, run_dir, name = args(claimed)
+                project, task_file, config_files, run_dir, name, cycle = args(claimed)
                 params = {
                     "project": project,
                     "task_file": task_file,
                     "config_files": config_files,
                     "run_dir": run_dir,
                     "task_name": name,
+                    "cycle_run": cycle,
                 }
                 return runner.submit(run_task_subflow, parameters=params)
 

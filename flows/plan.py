@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run
 
-from flows.steps import step_runner
+from flows.steps import step_runner, watched_runs
 from orchestra.engine.planner import plan
 from orchestra.engine.preflight import preflight
 from orchestra.errors import CycleError, CycleSkipped
@@ -44,7 +44,9 @@ def _plan(run: RunProject, run_dir: str | None, memory: str) -> dict[str, Any]:
     run_id = str(flow_run.get_id() or "local")
     preflight(proj, run.runtimes, run_id)
     folder = Path(run_dir) if run_dir else proj.runs_dir / run_id
-    result = plan(proj, run_id=run_id, runner=step_runner(run), run_dir=folder, memory=memory)
+    result = plan(
+        proj, run_id=run_id, runner=step_runner(run, watched_runs()), run_dir=folder, memory=memory
+    )
     if result.record is not None and not result.record.ok:
         msg = f"planner failed: {result.record.message}"
         raise CycleError(msg)

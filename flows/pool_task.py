@@ -14,7 +14,7 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
-from flows.steps import step_runner
+from flows.steps import step_runner, watched_runs
 from orchestra.engine.pooltask import PoolJob, checkout, push_on_worker, remove_work, worker_outcome
 from orchestra.engine.preflight import preflight
 from orchestra.engine.task import run_task
@@ -36,7 +36,7 @@ def run_pool_job(params: dict[str, Any]) -> State[Any]:
         proj = run.project
         preflight(proj, run.runtimes, run_id, include_planner=False)
         task = parse_task(task_path, max_chars=proj.queue.max_task_chars)
-        runner = step_runner(run)
+        runner = step_runner(run, watched_runs(job.cycle_run or None))
         outcome = run_task(proj, task, run_id=run_id, runner=runner, run_dir=work / "run")
         push_on_worker(proj, job, outcome)
         report = task_markdown(outcome)

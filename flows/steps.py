@@ -1,10 +1,17 @@
-"""The Prefect task every step runs in: one task run per step, named for the UI."""
+"""The Prefect task every step runs in: one task run per step, named for the UI.
+
+The step's context and project go in quoted: Prefect would otherwise walk every field of the
+project's config looking for futures, for each step. Which runs a cancel of stops the steps is
+looked up once per flow run (:func:`watched_runs`), not per step: finding a subflow's root costs
+three API reads.
+"""
 
 from __future__ import annotations
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 
 from orchestra.engine.step import StepContext, StepFailed, StepRecord, run_step
 from orchestra.engine.task import StepRunner
@@ -20,10 +27,11 @@ from orchestra.prefect.runs import RunProject
     cache_policy=NO_CACHE,
     retries=0,
 )
-def step(ctx: StepContext, run: RunProject) -> StepRecord:
-    """Run one agent step; a failed step fails the task run but keeps its record."""
+def step(ctx: StepContext, run: RunProject, watch: list[str]) -> StepRecord:
+    """Run one agent step; a failed step fails the task run but keeps its record. A cancel of
+    any run in ``watch`` stops it."""
     runtime = run.runtimes.get(ctx.profile, ctx.run_id)
-    cancelled = cancel_check([flow_run.get_id(), flow_run.get_root_flow_run_id()])
+    cancelled = cancel_check(watch)
     limits = run.project.config.limits
     # The verify gate is our own command, not an agent: it takes no agent slot.
     agent = ctx.verify_command is None
@@ -38,12 +46,20 @@ def step(ctx: StepContext, run: RunProject) -> StepRecord:
     return record
 
 
-def step_runner(run: RunProject) -> StepRunner:
+def watched_runs(cycle_run: str | None = None) -> list[str]:
+    """This flow run and the cycle's (``cycle_run``, when the caller knows it; else the root)."""
+    own = flow_run.get_id()
+    outer = cycle_run or flow_run.get_root_flow_run_id()
+    return list(dict.fromkeys(r for r in (own, outer) if r))
+
+
+def step_runner(run: RunProject, watch: list[str]) -> StepRunner:
     """A StepRunner for the engine that runs each step as a Prefect task run."""
 
     def run_one(ctx: StepContext) -> StepRecord:
         try:
-            return step(ctx, run)
+            record: StepRecord = step(quote(ctx), quote(run), watch)  # type: ignore[call-overload]
+            return record
         except StepFailed as failed:
             return failed.record
 

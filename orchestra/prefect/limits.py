@@ -29,6 +29,8 @@ from typing import Any
 
 from loguru import logger
 
+from orchestra.prefect.lease import SlotTimeout, leased_slot
+
 AGENTS = "orchestra-agents"
 STARTS = "orchestra-agent-starts"
 #: The shortest lease Prefect accepts; the client renews it while the step runs.
@@ -114,7 +116,7 @@ def agent_slot(
 ) -> Iterator[None]:
     """Hold one slot of ``orchestra-agents`` (and take one start from the rate limit) while a
     step runs; waits up to ``timeout_s`` for them, then fails with the limit named."""
-    from prefect.concurrency.sync import concurrency, rate_limit
+    from prefect.concurrency.sync import rate_limit
 
     if starts_per_minute is not None:
         ensure_limit(STARTS, max(1, math.ceil(starts_per_minute)), starts_per_minute / 60.0)
@@ -134,16 +136,8 @@ def agent_slot(
     ensure_limit(AGENTS, max_parallel_agents)
     with ExitStack() as stack:
         try:
-            stack.enter_context(
-                concurrency(
-                    AGENTS,
-                    occupy=1,
-                    timeout_seconds=timeout_s,
-                    lease_duration=LEASE_SECONDS,
-                    strict=True,
-                )
-            )
-        except TimeoutError as exc:
+            stack.enter_context(leased_slot(AGENTS, timeout_s=timeout_s, lease_s=LEASE_SECONDS))
+        except SlotTimeout as exc:
             raise _waited(AGENTS, timeout_s) from exc
         yield
 

@@ -104,17 +104,28 @@ def tag_run(*tags: str) -> None:
     """Add ``tags`` to the current flow run (however it was started: ad hoc, by a deployment,
     as a subflow). Best effort: a run is never failed for its tags."""
     from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
     from prefect.runtime import flow_run
 
     run_id = flow_run.get_id()
     if not run_id:
         return
+    ctx = FlowRunContext.get()
+    # The run as this process knows it: a subflow created inside `prefect.tags(...)` already
+    # carries its tags, and asking the API again would cost a round trip per task.
+    known = (
+        ctx.flow_run if ctx is not None and str(getattr(ctx.flow_run, "id", "")) == run_id else None
+    )
+    if known and all(t in known.tags for t in tags):
+        return
     try:
         with get_client(sync_client=True) as client:
-            current = client.read_flow_run(UUID(run_id)).tags
+            current = list(known.tags) if known else client.read_flow_run(UUID(run_id)).tags
             wanted = [t for t in tags if t not in current]
             if wanted:
                 client.update_flow_run(UUID(run_id), tags=[*current, *wanted])
+                if known:
+                    known.tags = [*current, *wanted]
     except Exception as exc:  # tags help filtering in the UI; the run goes on without them
         logger.warning("could not tag flow run {} with {}: {}", run_id, tags, exc)
 
