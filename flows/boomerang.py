@@ -18,7 +18,7 @@ from orchestra.engine.settle import finish, load_claim, write_outcome
 from orchestra.engine.task import run_task
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.artifacts import publish_task_artifact
-from orchestra.prefect.runs import open_for_run, tag_run, task_tag
+from orchestra.prefect.runs import open_for_run, task_tag
 from orchestra.report.markdown import task_markdown, write_task_report
 
 
@@ -46,7 +46,8 @@ def roocode_boomerang(
     """
     if pool_job is not None:
         return run_pool_job(pool_job)
-    run = open_for_run(project, config_files or [])
+    task_id = Path(task_file).name.removesuffix(".md")
+    run = open_for_run(project, config_files or [], tags=[task_tag(task_id)])
     proj = run.project
     run_id = str(flow_run.get_id() or "local")
     path = Path(task_file)
@@ -62,7 +63,6 @@ def roocode_boomerang(
                 message=f"{path.name} could not be claimed (taken, or malformed: see rejected/)"
             )
         claimed = got
-    tag_run(task_tag(claimed.task.task_id))
     folder = Path(run_dir) if run_dir else proj.runs_dir / run_id / claimed.task.task_id
     runner = step_runner(run, watched_runs(cycle_run))
     outcome = run_task(proj, claimed.task, run_id=run_id, runner=runner, run_dir=folder)

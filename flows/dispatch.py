@@ -9,8 +9,7 @@ task starts when, and the order the cycle sees them end, is :mod:`orchestra.engi
 Subflows run with Prefect's flow-run heartbeat off: a sync flow run joins its heartbeat thread on
 exit, which costs up to 1 s per task; the cycle's own run keeps its heartbeat. The settings
 without it are built once per cycle (a settings copy validates every setting: ~0.1 s). Each
-subflow is created with its project and task tags and the cycle's run id, so it asks the API
-for none of them.
+subflow gets the cycle's run id, so its steps need not look it up.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from prefect import tags, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import SettingsContext, get_settings_context
 from prefect.futures import PrefectFuture, as_completed
@@ -36,7 +35,6 @@ from orchestra.engine.summary import CycleSummary, read_outcome
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.cancel import cancel_check
 from orchestra.prefect.limits import is_ephemeral
-from orchestra.prefect.runs import project_tag, task_tag
 from orchestra.project import Project
 from orchestra.queue.claims import Claimed
 
@@ -69,7 +67,7 @@ def quiet_subflow() -> Iterator[None]:
 def _subflow(
     project: str, task_file: str, config_files: list[str], run_dir: str, name: str, cycle: str
 ) -> str:
-    with quiet_subflow(), tags(project_tag(Path(project)), task_tag(name)):
+    with quiet_subflow():
         state = roocode_boomerang(
             project=project,
             task_file=task_file,

@@ -20,7 +20,7 @@ from orchestra.engine.preflight import preflight
 from orchestra.engine.task import run_task
 from orchestra.prefect.artifacts import publish_task_artifact
 from orchestra.prefect.pool import publish_outcome
-from orchestra.prefect.runs import open_for_run
+from orchestra.prefect.runs import open_for_run, task_tag
 from orchestra.queue.taskfile import parse_task
 from orchestra.report.markdown import task_markdown
 
@@ -32,7 +32,7 @@ def run_pool_job(params: dict[str, Any]) -> State[Any]:
     work = Path(tempfile.mkdtemp(prefix=f"orchestra-pool-{job.task_id}-"))
     try:
         root, files, task_path = checkout(job, work)
-        run = open_for_run(root, files)
+        run = open_for_run(root, files, tags=[task_tag(job.task_id)])
         proj = run.project
         preflight(proj, run.runtimes, run_id, include_planner=False)
         task = parse_task(task_path, max_chars=proj.queue.max_task_chars)

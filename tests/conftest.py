@@ -128,6 +128,31 @@ def prefect_reader(prefect_api: str) -> PrefectReader:
     return PrefectReader()
 
 
+def _stop_live_servers(under: Path) -> None:
+    """Stop the projects' own Prefect servers (`flows.run` leaves one running for the UI, as
+    it does for users) recorded under ``under``: each would otherwise idle on the CPU for the
+    rest of the session."""
+    from orchestra.prefect.server import stop_server
+
+    for record in under.glob("**/.orchestra/server.json"):
+        stop_server(record.parent.parent)
+
+
+@pytest.fixture(autouse=True)
+def _no_live_server_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test that had a tmp_path: its projects' servers are stopped."""
+    yield
+    if "tmp_path" in request.fixturenames:
+        _stop_live_servers(request.getfixturevalue("tmp_path"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_live_server_left_in_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """At the end: those of projects made by module- or session-scoped fixtures too."""
+    yield
+    _stop_live_servers(tmp_path_factory.getbasetemp())
+
+
 @pytest.fixture(autouse=True)
 def _reset_logging() -> Iterator[None]:
     """loguru is process-global: no handler (or open JSONL file) leaks from one test to the next."""

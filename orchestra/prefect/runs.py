@@ -60,17 +60,19 @@ def open_for_run(
     *,
     goal: str | None = None,
     max_tasks: int | None = None,
+    tags: Sequence[str] = (),
 ) -> RunProject:
-    """Open ``project`` for this flow run (config read once here, then passed along)."""
+    """Open ``project`` for this flow run (config read once here, then passed along); the run
+    is tagged with the project and ``tags`` in one API call."""
     held = _HELD.get(Path(project).expanduser().resolve())
     if held is not None:
         start_run_logging(held)
-        tag_run(project_tag(held.root))
+        tag_run(project_tag(held.root), *tags)
         return RunProject(held, runtime_pool(held))
     proj = open_project(project, config_files, goal=goal, max_tasks=max_tasks)
     exclude_state(proj)
     start_run_logging(proj)
-    tag_run(project_tag(proj.root))
+    tag_run(project_tag(proj.root), *tags)
     return RunProject(proj, runtime_pool(proj))
 
 
@@ -111,8 +113,8 @@ def tag_run(*tags: str) -> None:
     if not run_id:
         return
     ctx = FlowRunContext.get()
-    # The run as this process knows it: a subflow created inside `prefect.tags(...)` already
-    # carries its tags, and asking the API again would cost a round trip per task.
+    # The run as this process knows it (its tags as created): reading it again from the API
+    # would cost a round trip per task.
     known = (
         ctx.flow_run if ctx is not None and str(getattr(ctx.flow_run, "id", "")) == run_id else None
     )
