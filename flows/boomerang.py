@@ -64,8 +64,8 @@ def roocode_boomerang(
             )
         claimed = got
     folder = Path(run_dir) if run_dir else proj.runs_dir / run_id / claimed.task.task_id
-    runner = step_runner(run, watched_runs(cycle_run))
-    outcome = run_task(proj, claimed.task, run_id=run_id, runner=runner, run_dir=folder)
+    with step_runner(run, watched_runs(cycle_run)) as runner:
+        outcome = run_task(proj, claimed.task, run_id=run_id, runner=runner, run_dir=folder)
     report = write_task_report(outcome)
     publish_task_artifact(outcome, proj.project_id)
     where = finish(proj.queue, claimed, outcome, task_markdown(outcome))

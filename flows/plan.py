@@ -44,9 +44,8 @@ def _plan(run: RunProject, run_dir: str | None, memory: str) -> dict[str, Any]:
     run_id = str(flow_run.get_id() or "local")
     preflight(proj, run.runtimes, run_id)
     folder = Path(run_dir) if run_dir else proj.runs_dir / run_id
-    result = plan(
-        proj, run_id=run_id, runner=step_runner(run, watched_runs()), run_dir=folder, memory=memory
-    )
+    with step_runner(run, watched_runs()) as runner:
+        result = plan(proj, run_id=run_id, runner=runner, run_dir=folder, memory=memory)
     if result.record is not None and not result.record.ok:
         msg = f"planner failed: {result.record.message}"
         raise CycleError(msg)

@@ -36,8 +36,8 @@ def run_pool_job(params: dict[str, Any]) -> State[Any]:
         proj = run.project
         preflight(proj, run.runtimes, run_id, include_planner=False)
         task = parse_task(task_path, max_chars=proj.queue.max_task_chars)
-        runner = step_runner(run, watched_runs(job.cycle_run or None))
-        outcome = run_task(proj, task, run_id=run_id, runner=runner, run_dir=work / "run")
+        with step_runner(run, watched_runs(job.cycle_run or None)) as runner:
+            outcome = run_task(proj, task, run_id=run_id, runner=runner, run_dir=work / "run")
         push_on_worker(proj, job, outcome)
         report = task_markdown(outcome)
         publish_task_artifact(outcome, proj.project_id)

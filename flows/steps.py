@@ -3,10 +3,14 @@
 The step's context and project go in quoted: Prefect would otherwise walk every field of the
 project's config looking for futures, for each step. Which runs a cancel of stops the steps is
 looked up once per flow run (:func:`watched_runs`), not per step: finding a subflow's root costs
-three API reads.
+three API reads. A task holds its agent slot across its agent steps
+(:class:`~orchestra.prefect.limits.TaskSlot`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -17,7 +21,7 @@ from orchestra.engine.step import StepContext, StepFailed, StepRecord, run_step
 from orchestra.engine.task import StepRunner
 from orchestra.policy.stopwatch import StopWatcher
 from orchestra.prefect.cancel import cancel_check
-from orchestra.prefect.limits import agent_slot
+from orchestra.prefect.limits import TaskSlot
 from orchestra.prefect.runs import RunProject
 
 
@@ -27,20 +31,14 @@ from orchestra.prefect.runs import RunProject
     cache_policy=NO_CACHE,
     retries=0,
 )
-def step(ctx: StepContext, run: RunProject, watch: list[str]) -> StepRecord:
+def step(ctx: StepContext, run: RunProject, watch: list[str], slot: TaskSlot) -> StepRecord:
     """Run one agent step; a failed step fails the task run but keeps its record. A cancel of
-    any run in ``watch`` stops it."""
+    any run in ``watch`` stops it. An agent step runs holding the task's agent slot."""
     runtime = run.runtimes.get(ctx.profile, ctx.run_id)
     cancelled = cancel_check(watch)
-    limits = run.project.config.limits
     # The verify gate is our own command, not an agent: it takes no agent slot.
-    agent = ctx.verify_command is None
-    with agent_slot(
-        limits.max_parallel_agents if agent else None,
-        limits.agent_starts_per_minute if agent else None,
-        timeout_s=ctx.timeout,
-    ):
-        record = run_step(ctx, runtime, should_stop=StopWatcher(run.project.root, cancelled))
+    slot.take(agent=ctx.verify_command is None, timeout_s=ctx.timeout)
+    record = run_step(ctx, runtime, should_stop=StopWatcher(run.project.root, cancelled))
     if not record.ok:
         raise StepFailed(record)
     return record
@@ -53,14 +51,21 @@ def watched_runs(cycle_run: str | None = None) -> list[str]:
     return list(dict.fromkeys(r for r in (own, outer) if r))
 
 
-def step_runner(run: RunProject, watch: list[str]) -> StepRunner:
-    """A StepRunner for the engine that runs each step as a Prefect task run."""
+@contextmanager
+def step_runner(run: RunProject, watch: list[str]) -> Iterator[StepRunner]:
+    """A StepRunner for the engine that runs each step as a Prefect task run; the task's agent
+    slot is given back on the way out."""
+    limits = run.project.config.limits
+    slot = TaskSlot(limits.max_parallel_agents, limits.agent_starts_per_minute)
 
     def run_one(ctx: StepContext) -> StepRecord:
         try:
-            record: StepRecord = step(quote(ctx), quote(run), watch)  # type: ignore[call-overload]
+            record: StepRecord = step(quote(ctx), quote(run), watch, quote(slot))  # type: ignore[call-overload]
             return record
         except StepFailed as failed:
             return failed.record
 
-    return run_one
+    try:
+        yield run_one
+    finally:
+        slot.release()

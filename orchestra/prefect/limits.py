@@ -142,6 +142,40 @@ def agent_slot(
         yield
 
 
+class TaskSlot:
+    """One task's slot of ``orchestra-agents``, kept across its consecutive agent steps.
+
+    A task runs one step at a time, so holding its slot from its first agent step to a step
+    that is not an agent (the verify gate: our own command) or to its end still bounds the agent
+    steps running at once, and asks the server twice per task instead of twice per step. Each
+    agent step still takes its own start from the rate limit."""
+
+    def __init__(self, max_parallel_agents: int | None, starts_per_minute: float | None) -> None:
+        self.max_parallel_agents = max_parallel_agents
+        self.starts_per_minute = starts_per_minute
+        self._held: ExitStack | None = None
+
+    def take(self, *, agent: bool, timeout_s: float) -> None:
+        """Before a step: an agent step holds the slot (waiting up to ``timeout_s``), any other
+        step gives it back."""
+        if not agent:
+            self.release()
+            return
+        if self.starts_per_minute is not None:
+            with agent_slot(None, self.starts_per_minute, timeout_s=timeout_s):
+                pass
+        if self._held is None:
+            held = ExitStack()
+            held.enter_context(agent_slot(self.max_parallel_agents, None, timeout_s=timeout_s))
+            self._held = held
+
+    def release(self) -> None:
+        """Give the slot back (no-op when not held)."""
+        held, self._held = self._held, None
+        if held is not None:
+            held.close()
+
+
 def _bounded(acquire: Any, timeout_s: float) -> None:
     try:
         acquire()
