@@ -18,7 +18,7 @@ from orchestra.engine.settle import finish, load_claim, write_outcome
 from orchestra.engine.task import run_task
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.artifacts import publish_task_artifact
-from orchestra.prefect.runs import open_for_run, task_tag
+from orchestra.prefect.runs import open_for_run, task_tag, untagged
 from orchestra.report.markdown import task_markdown, write_task_report
 
 
@@ -64,7 +64,7 @@ def roocode_boomerang(
             )
         claimed = got
     folder = Path(run_dir) if run_dir else proj.runs_dir / run_id / claimed.task.task_id
-    with step_runner(run, watched_runs(cycle_run)) as runner:
+    with step_runner(run, watched_runs(cycle_run)) as runner, untagged():
         outcome = run_task(proj, claimed.task, run_id=run_id, runner=runner, run_dir=folder)
     report = write_task_report(outcome)
     publish_task_artifact(outcome, proj.project_id)

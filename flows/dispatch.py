@@ -9,7 +9,7 @@ task starts when, and the order the cycle sees them end, is :mod:`orchestra.engi
 Subflows run with Prefect's flow-run heartbeat off: a sync flow run joins its heartbeat thread on
 exit, which costs up to 1 s per task; the cycle's own run keeps its heartbeat. The settings
 without it are built once per cycle (a settings copy validates every setting: ~0.1 s). Each
-subflow gets the cycle's run id, so its steps need not look it up.
+subflow is created with its tags and gets the cycle's run id: it asks the API for neither.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from orchestra.engine.summary import CycleSummary, read_outcome
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.cancel import cancel_check
 from orchestra.prefect.limits import is_ephemeral
+from orchestra.prefect.runs import tagged_subflow
 from orchestra.project import Project
 from orchestra.queue.claims import Claimed
 
@@ -67,7 +68,7 @@ def quiet_subflow() -> Iterator[None]:
 def _subflow(
     project: str, task_file: str, config_files: list[str], run_dir: str, name: str, cycle: str
 ) -> str:
-    with quiet_subflow():
+    with quiet_subflow(), tagged_subflow(Path(project), name):
         state = roocode_boomerang(
             project=project,
             task_file=task_file,
@@ -141,7 +142,7 @@ def run_tasks(
         reason = after_each(outcome)
         summary.stop_reason = summary.stop_reason or reason
 
-    cancelled = cancel_check([flow_run.get_id()])
+    cancelled = cancel_check([flow_run.get_id()], reuse_for=1.0)
 
     def stop_reason() -> str:
         # `orchestra stop` or a cancel mid-cycle: claim nothing more.

@@ -107,6 +107,8 @@ class TaskRun:
     records: list[StepRecord] = field(default_factory=list)
     blocks: list[tuple[str, Handoff]] = field(default_factory=list)
     sticky_model: str | None = None
+    tip: str | None = None
+    """The task branch's commit while steps run (nothing commits before the integration)."""
 
     def timeout_for(self, step: StepConfig) -> float:
         """The step's own limit, capped by what is left of the task's wall clock."""
@@ -169,7 +171,8 @@ class TaskRun:
         The agent's `.git` is written afresh first: nothing an earlier step planted there
         reaches this one (the host never reads it either).
         """
-        reset_agent_git(ws, objects_seen(ctx.profile, ws.objects_dir))
+        self.tip = self.tip or ws.git("rev-parse", "--verify", "HEAD")
+        reset_agent_git(ws, objects_seen(ctx.profile, ws.objects_dir), self.tip)
         record = self.runner(ctx)
         self.records.append(record)
         return record
@@ -236,6 +239,7 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
         trailers=result_trailers(tr.task.task_id, tr.task.body),
     )
     outcome.commit = commit
+    tr.tip = None  # the commit (and any rebase) moves the branch: steps after it look again
     if commit is None:
         outcome.integration = "no changes to integrate"
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -22,12 +24,20 @@ def is_cancelling(flow_run_id: str) -> bool:
     return state is not None and state.type in {StateType.CANCELLING, StateType.CANCELLED}
 
 
-def cancel_check(flow_run_ids: Sequence[str | None]) -> CancelCheck:
+def cancel_check(flow_run_ids: Sequence[str | None], *, reuse_for: float = 0.0) -> CancelCheck:
     """A check for :class:`~orchestra.policy.stopwatch.StopWatcher`: any of these runs (a step's
-    own run and its root, the cycle) cancelled."""
+    own run and its root, the cycle) cancelled. A "no" is reused for ``reuse_for`` seconds
+    (callers that ask several times in a row, like the cycle between two tasks, ask once)."""
     ids = list(dict.fromkeys(r for r in flow_run_ids if r))
+    last_no = -math.inf
 
     def cancelled() -> bool:
-        return any(is_cancelling(run_id) for run_id in ids)
+        nonlocal last_no
+        if time.monotonic() - last_no < reuse_for:
+            return False
+        if any(is_cancelling(run_id) for run_id in ids):
+            return True
+        last_no = time.monotonic()
+        return False
 
     return cancelled

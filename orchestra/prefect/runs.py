@@ -132,6 +132,26 @@ def tag_run(*tags: str) -> None:
         logger.warning("could not tag flow run {} with {}: {}", run_id, tags, exc)
 
 
+@contextmanager
+def tagged_subflow(root: Path, task_id: str) -> Iterator[None]:
+    """A subflow called inside is created with its project and task tags (no update later)."""
+    from prefect import tags
+
+    with tags(project_tag(root), task_tag(task_id)):
+        yield
+
+
+@contextmanager
+def untagged() -> Iterator[None]:
+    """Task runs created inside carry only their own tags, not those the enclosing subflow was
+    created with: Prefect asks the server for tag concurrency slots for every tagged task run,
+    a round trip per step."""
+    from prefect.context import TagsContext
+
+    with TagsContext(current_tags=set()):
+        yield
+
+
 def runtime_pool(project: Project) -> RuntimePool:
     """Runtimes that reach Docker through prefect-docker's ``DockerHost``."""
     return RuntimePool(
