@@ -142,8 +142,9 @@ def _stop_live_servers(under: Path) -> None:
 def _no_live_server_left(request: pytest.FixtureRequest) -> Iterator[None]:
     """After each test that had a tmp_path: its projects' servers are stopped."""
     yield
-    if "tmp_path" in request.fixturenames:
-        _stop_live_servers(request.getfixturevalue("tmp_path"))
+    folder = getattr(request.node, "funcargs", {}).get("tmp_path")
+    if isinstance(folder, Path):
+        _stop_live_servers(folder)
 
 
 @pytest.fixture(scope="session", autouse=True)
