@@ -12,7 +12,10 @@ private Docker network named ``orch12b-pool-<random>``, labelled ``orch12b.test=
   its own path and put first on PYTHONPATH, so the workers run the code under test; the agent is
   ``bench/fast_agent.py`` on the process runtime inside the workers.
 
-Nothing is left afterwards: containers (with their anonymous volumes) and the network go.
+Nothing is left afterwards: containers (with their anonymous volumes) and the network go. When
+the body fails, the tail of every container's log goes to stderr first (pytest shows it with the
+failure); with ``ORCH12B_LOGS=<folder>`` set, the whole logs and each cycle's output are kept there
+(the only way to read a flaky failure after the containers are gone).
 """
 
 from __future__ import annotations
@@ -66,6 +69,29 @@ class Cluster:
     remote: Path
     workers: dict[str, str] = field(default_factory=dict)
     """hostname → container name."""
+
+
+def _keep(name: str, text: str) -> None:
+    """Write ``text`` under ``$ORCH12B_LOGS`` (when set) as ``name``."""
+    folder = os.environ.get("ORCH12B_LOGS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / name).write_text(text, encoding="utf-8")
+
+
+def _dump_logs(tag: str, failed: bool) -> None:
+    """Every container's log: kept whole (``ORCH12B_LOGS``), its tail on stderr on failure."""
+    for name in docker(
+        "ps", "-a", "--filter", f"network={tag}", "--format", "{{.Names}}", check=False
+    ).split():
+        proc = subprocess.run(
+            ["docker", "logs", "-t", name], capture_output=True, text=True, timeout=60, check=False
+        )
+        text = proc.stdout + proc.stderr
+        _keep(f"{name}.log", text)
+        if failed:
+            tail = "\n".join(text.splitlines()[-80:])
+            print(f"----- docker logs {name} (last 80 lines) -----\n{tail}", file=sys.stderr)
 
 
 def _wait_api(api: str, deadline_s: float = 120) -> None:
@@ -137,7 +163,12 @@ def cluster(workers: int = 2, limit: int = 1) -> Iterator[Cluster]:
             )  # fmt: skip
             found.workers[host] = name
         _wait_workers(api, workers)
-        yield found
+        try:
+            yield found
+        except BaseException:
+            _dump_logs(tag, failed=True)
+            raise
+        _dump_logs(tag, failed=False)
     finally:
         for name in docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).split():
             docker("rm", "-f", "-v", name, check=False)
@@ -225,8 +256,10 @@ def finish(proc: subprocess.Popen[str], timeout: float) -> str:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, _ = proc.communicate()
+        _keep(f"cycle-{time.strftime('%H%M%S')}-timeout.out", out)
         msg = f"cycle did not end within {timeout} s:\n{out[-4000:]}"
         raise AssertionError(msg) from None
+    _keep(f"cycle-{time.strftime('%H%M%S')}.out", out)
     return out
 
 
