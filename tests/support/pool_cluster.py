@@ -1,8 +1,15 @@
-"""A Prefect server, a bare git remote and N pool workers in Docker, for `dispatch: pool`.
+"""A Prefect server on Postgres, a bare git remote and N pool workers in Docker, for `dispatch: pool`.
 
-Shared by tests/integration/test_pool_hosts.py and bench/bench_fanout.py (which puts tests/ on sys.path, as bench_aider does). Everything is on a
-private Docker network named ``orch12b-pool-<random>``, labelled ``orch12b.test=pool-hosts``:
+Shared by tests/integration/test_pool_hosts.py and bench/bench_fanout.py (which puts tests/ on
+sys.path, as bench_aider does). Everything is on a private Docker network named
+``orch12b-pool-<random>``; every container carries the label ``orch12b.test=pool-hosts`` and
+``orch12b.cluster=<that name>`` (clean-up removes its own cluster's only: a bench or another
+checkout's test may run one at the same time):
 
+- Postgres from ``orchestra-postgres:latest`` (docker/postgres, what docker/compose.postgres.yaml
+  runs), the server's database. Not SQLite: with two workers polling, Prefect's SQLite server
+  stalled every write for a whole ``busy_timeout`` (60 s, "database is locked"), long enough for
+  a live worker to miss two heartbeats and be taken for dead (docs/decisions.md);
 - the Prefect server, ``prefect server start`` in the orchestrator image (its port published on
   127.0.0.1 for the cycle, which runs on this host);
 - a bare repository, ``git.remote = file:///...``: a folder bind-mounted at the same path into
@@ -12,7 +19,10 @@ private Docker network named ``orch12b-pool-<random>``, labelled ``orch12b.test=
   its own path and put first on PYTHONPATH, so the workers run the code under test; the agent is
   ``bench/fast_agent.py`` on the process runtime inside the workers.
 
-Nothing is left afterwards: containers (with their anonymous volumes) and the network go.
+Nothing is left afterwards: containers (with their anonymous volumes) and the network go. When
+the body fails, the tail of every container's log goes to stderr first (pytest shows it with the
+failure); with ``ORCH12B_LOGS=<folder>`` set, the whole logs and each cycle's output are kept there
+(the only way to read a flaky failure after the containers are gone).
 """
 
 from __future__ import annotations
@@ -34,7 +44,10 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "orchestra-orchestrator:test"
+PG_IMAGE = "orchestra-postgres:latest"
 LABEL = "orch12b.test=pool-hosts"
+CLUSTER = "orch12b.cluster"
+"""The label naming a container's cluster (its network's name)."""
 POOL = "orch12b-tasks"
 ROLES = {"plan": "architect", "implement": "coder", "review": "reviewer", "fix": "fixer"}
 
@@ -68,6 +81,30 @@ class Cluster:
     """hostname → container name."""
 
 
+def _keep(name: str, text: str) -> None:
+    """Write ``text`` under ``$ORCH12B_LOGS`` (when set) as ``name``."""
+    folder = os.environ.get("ORCH12B_LOGS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (Path(folder) / name).write_text(text, encoding="utf-8")
+
+
+def _dump_logs(tag: str, failed: bool) -> None:
+    """Every container's log: kept whole (``ORCH12B_LOGS``), its tail on stderr on failure."""
+    names = docker(
+        "ps", "-a", "--filter", f"label={CLUSTER}={tag}", "--format", "{{.Names}}", check=False
+    )
+    for name in names.split():
+        proc = subprocess.run(
+            ["docker", "logs", "-t", name], capture_output=True, text=True, timeout=60, check=False
+        )
+        text = proc.stdout + proc.stderr
+        _keep(f"{name}.log", text)
+        if failed:
+            tail = "\n".join(text.splitlines()[-80:])
+            print(f"----- docker logs {name} (last 80 lines) -----\n{tail}", file=sys.stderr)
+
+
 def _wait_api(api: str, deadline_s: float = 120) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
@@ -98,24 +135,51 @@ def hosts(n: int) -> tuple[str, ...]:
     return tuple(f"orch12b-w{i}" for i in range(1, n + 1))
 
 
+def _need_image(image: str, build: str) -> None:
+    if docker("images", "-q", image, check=False) == "":
+        msg = f"image {image} is missing: run {build}"
+        raise RuntimeError(msg)
+
+
+def _start_postgres(tag: str, labels: list[str]) -> str:
+    """Postgres on the cluster's network (alias ``postgres``); the server's database URL."""
+    name = f"{tag}-postgres"
+    password = uuid.uuid4().hex  # a throwaway cluster's, on its private network only
+    docker(
+        "run", "-d", "--name", name, *labels, "--network", tag, "--network-alias", "postgres",
+        "-e", "POSTGRES_USER=prefect", "-e", "POSTGRES_DB=prefect",
+        "-e", f"POSTGRES_PASSWORD={password}", PG_IMAGE,
+    )  # fmt: skip
+    # The entrypoint's first start listens on its socket only; TCP means the real server is up.
+    ready = ["exec", name, "pg_isready", "-q", "-h", "127.0.0.1", "-U", "prefect", "-d", "prefect"]
+    end = time.monotonic() + 120
+    while subprocess.run(["docker", *ready], check=False).returncode != 0:
+        if time.monotonic() > end:
+            raise AssertionError(f"Postgres in {name} was not ready within 120 s")
+        time.sleep(1)
+    return f"postgresql+asyncpg://prefect:{password}@postgres:5432/prefect"
+
+
 @contextlib.contextmanager
 def cluster(workers: int = 2, limit: int = 1) -> Iterator[Cluster]:
     """Start the server, the remote and ``workers`` workers of ``--limit limit``; remove all after."""
-    if docker("images", "-q", IMAGE, check=False) == "":
-        msg = f"image {IMAGE} is missing: run scripts/build-orchestrator-image.sh"
-        raise RuntimeError(msg)
+    _need_image(IMAGE, "scripts/build-orchestrator-image.sh")
+    _need_image(PG_IMAGE, "scripts/build-postgres-image.sh")
     tag = f"orch12b-pool-{uuid.uuid4().hex[:8]}"
+    labels = ["--label", LABEL, "--label", f"{CLUSTER}={tag}"]
     base = Path(tempfile.mkdtemp(prefix="orch12b-pool-"))
     base.chmod(0o755)
     remote = base / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
     uid = f"{os.getuid()}:{os.getgid()}"
     try:
-        docker("network", "create", "--label", LABEL, tag)
+        docker("network", "create", *labels, tag)
+        database = _start_postgres(tag, labels)
         docker(
-            "run", "-d", "--name", f"{tag}-server", "--label", LABEL, "--network", tag,
+            "run", "-d", "--name", f"{tag}-server", *labels, "--network", tag,
             "--network-alias", "prefect-server", "-p", "127.0.0.1::4200",
             "-e", "PREFECT_HOME=/tmp/prefect", "-e", "PREFECT_SERVER_ANALYTICS_ENABLED=false",
+            "-e", f"PREFECT_API_DATABASE_CONNECTION_URL={database}",
             IMAGE, "prefect", "server", "start", "--host", "0.0.0.0", "--port", "4200",
         )  # fmt: skip
         port = docker("port", f"{tag}-server", "4200/tcp").splitlines()[0].rsplit(":", 1)[1]
@@ -125,7 +189,7 @@ def cluster(workers: int = 2, limit: int = 1) -> Iterator[Cluster]:
         for host in hosts(workers):
             name = f"{tag}-{host}"
             docker(
-                "run", "-d", "--name", name, "--hostname", host, "--label", LABEL,
+                "run", "-d", "--name", name, "--hostname", host, *labels,
                 "--network", tag, "--user", uid,
                 "-v", f"{REPO}:{REPO}:ro", "-v", f"{remote}:{remote}",
                 "-e", f"PYTHONPATH={REPO}", "-e", "HOME=/tmp", "-e", "PREFECT_HOME=/tmp/prefect",
@@ -137,13 +201,23 @@ def cluster(workers: int = 2, limit: int = 1) -> Iterator[Cluster]:
             )  # fmt: skip
             found.workers[host] = name
         _wait_workers(api, workers)
-        yield found
+        try:
+            yield found
+        except BaseException:
+            _dump_logs(tag, failed=True)
+            raise
+        _dump_logs(tag, failed=False)
     finally:
-        for name in docker("ps", "-aq", "--filter", f"label={LABEL}", check=False).split():
+        for name in left_of(tag).split():
             docker("rm", "-f", "-v", name, check=False)
         docker("network", "rm", tag, check=False)
         # Pushed objects belong to this user (the workers ran as its uid): plain removal works.
         subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def left_of(tag: str) -> str:
+    """The ids of the containers of cluster ``tag`` still there (running or not)."""
+    return docker("ps", "-aq", "--filter", f"label={CLUSTER}={tag}", check=False)
 
 
 def make_project(root: Path, remote: Path, sleep_s: float, parallel: int = 2) -> Path:
@@ -225,8 +299,10 @@ def finish(proc: subprocess.Popen[str], timeout: float) -> str:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, _ = proc.communicate()
+        _keep(f"cycle-{time.strftime('%H%M%S')}-timeout.out", out)
         msg = f"cycle did not end within {timeout} s:\n{out[-4000:]}"
         raise AssertionError(msg) from None
+    _keep(f"cycle-{time.strftime('%H%M%S')}.out", out)
     return out
 
 
