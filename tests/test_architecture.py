@@ -114,3 +114,71 @@ def test_every_room_is_documented() -> None:
     rooms = {p.name for p in (REPO / "orchestra").iterdir() if (p / "__init__.py").exists()}
     missing = sorted(r for r in rooms if f"orchestra/{r}/" not in page)
     assert not missing, f"docs/architecture.md does not mention {missing}"
+
+
+def _runtime_kinds() -> set[str]:
+    from typing import get_args
+
+    from orchestra.config.runtimes import RuntimeSettings
+
+    union = get_args(RuntimeSettings)[0]
+    return {arm.model_fields["kind"].default for arm in get_args(union)}
+
+
+RUNTIME_KINDS = _runtime_kinds()
+#: The rooms that may know the runtimes by kind: the runtimes themselves and their configs.
+RUNTIME_ROOMS = ("orchestra.runtime", "orchestra.config")
+#: The runtime package's face: what the rest may import from orchestra.runtime.<module>.
+RUNTIME_FACE = {"base", "view", "pool", "output"}
+
+
+def _names_a_runtime_kind(tree: ast.AST) -> list[str]:
+    """Comparisons with a kind ("docker"), attributes named for one (``profile.docker``) and
+    imports of a runtime's own module or classes (``orchestra.runtime.sandbox``,
+    ``DockerConfig``): everything else asks the runtime package's face."""
+    kinds = RUNTIME_KINDS
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                if isinstance(side, ast.Constant) and side.value in kinds:
+                    found.append(f"line {node.lineno}: compares with {side.value!r}")
+        elif isinstance(node, ast.MatchValue):
+            if isinstance(node.value, ast.Constant) and node.value.value in kinds:
+                found.append(f"line {node.lineno}: matches {node.value.value!r}")
+        elif isinstance(node, ast.Attribute) and node.attr in kinds:
+            found.append(f"line {node.lineno}: attribute .{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("orchestra."):
+            module = node.module or ""
+            inner = module.removeprefix("orchestra.runtime.").split(".")[0]
+            if module.startswith("orchestra.runtime.") and inner not in RUNTIME_FACE:
+                found.append(f"line {node.lineno}: imports {module}, a runtime's own module")
+            parts = {f"{k.capitalize()}{s}" for k in kinds for s in ("Config", "Runtime", "View")}
+            if named := sorted(a.name for a in node.names if a.name in parts):
+                found.append(f"line {node.lineno}: imports {named} (a runtime's own parts)")
+    return found
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(REPO)))
+def test_only_the_runtime_room_names_a_runtime_kind(path: Path) -> None:
+    """Outside orchestra/runtime/ (and the config classes), nothing branches on a runtime's
+    kind: the engine, preflight, upkeep and doctor ask the runtime (its AgentView), so a new
+    runtime is one module plus one config class."""
+    module = _module_name(path)
+    if module.startswith(RUNTIME_ROOMS):
+        return
+    found = _names_a_runtime_kind(ast.parse(path.read_text(encoding="utf-8")))
+    assert not found, f"{module} names a runtime kind: {found}"
+
+
+def test_the_kind_rule_catches_what_it_is_for() -> None:
+    """The rule itself bites: the branches this layout replaced would each be found."""
+    old = (
+        'if profile.runtime == "docker" and profile.docker is not None: pass\n'
+        "from orchestra.runtime.sandbox import CONTAINER_OUTPUT_DIR\n"
+        "from orchestra.runtime.docker import sdk_client\n"
+        "from orchestra.config.models import DockerConfig\n"
+    )
+    found = _names_a_runtime_kind(ast.parse(old))
+    assert len(found) == 5, found
+    assert _names_a_runtime_kind(ast.parse("runtime.view.where()\nrun(type='process')\n")) == []

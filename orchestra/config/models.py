@@ -6,17 +6,24 @@ project ``orchestra.yaml`` → ``orchestra.local.yaml`` → ``--config`` overlay
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from orchestra.config.runtimes import (  # noqa: F401 - the runtime configs, importable from here too
+    NO_RUNTIME,
+    DockerConfig,
+    MountConfig,
+    ProcessConfig,
+    RuntimeSettings,
+    legacy_runtime,
+)
+from orchestra.config.strict import Strict
 
 Role = Literal["planner", "architect", "coder", "reviewer", "fixer"]
 
 
 AgentKind = Literal["opencode", "claude", "codex", "aider", "command"]
-
-
-RuntimeKind = Literal["docker", "process"]
 
 
 ModelPolicy = Literal["dynamic", "sticky"]
@@ -36,12 +43,6 @@ StepWhen = Literal["always", "changes_requested"]
 
 #: Roles whose steps may write into the task workspace; the others see it read-only.
 WRITING_ROLES: frozenset[str] = frozenset({"coder", "fixer"})
-
-
-class Strict(BaseModel):
-    """Base: unknown keys are errors, defaults are validated, fields are documented."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True, use_attribute_docstrings=True)
 
 
 class TasksConfig(Strict):
@@ -64,53 +65,6 @@ class UiConfig(Strict):
     """Verbose logging of every agent output line at debug level."""
 
 
-class MountConfig(Strict):
-    source: str | None = None
-    """Host folder mounted into the container; default: the task's workspace."""
-    target: str = "/workspace"
-    """Where the workspace appears inside the container."""
-    read_only: bool | None = None
-    """Force the mount read-only (true) or read-write (false); default follows the role."""
-
-
-class DockerConfig(Strict):
-    image: str = Field(..., min_length=1, examples=["orchestra-worker:latest"])
-    """Image the step's container starts from (build it with `orchestra worker-image build`)."""
-    base_url: str | None = None
-    """Docker engine address; default: DOCKER_HOST or the local socket."""
-    workdir: str = "/workspace"
-    """Working directory inside the container."""
-    network: str = "bridge"
-    """Docker network mode for the step (bridge, none, host, or a network name)."""
-    mount: MountConfig = Field(default_factory=MountConfig)
-    """How the task workspace is mounted."""
-    bridge_host: str = "host.docker.internal"
-    """Host name that replaces localhost/127.0.0.1/[::1] in env values (not on network host)."""
-    user: str | None = None
-    """uid:gid the container runs as; default: the host user's, so files stay theirs."""
-    cpus: float = Field(2.0, gt=0)
-    """CPU limit for one step."""
-    mem_limit: str = "4g"
-    """Memory limit for one step (docker syntax: 512m, 4g)."""
-    pids_limit: int = Field(512, ge=16)
-    """Maximum processes inside the step's container."""
-    read_only_rootfs: bool = False
-    """Make the container's root filesystem read-only (a tmpfs is mounted at /tmp)."""
-    volumes: list[str] = Field(default_factory=list)
-    """Extra bind mounts `host:container[:ro]`; the Docker socket is always refused."""
-
-
-class ProcessConfig(Strict):
-    """Settings of the native process runtime (none yet beyond its tag). Not a config key: a
-    profile with ``runtime: process`` has these; see :meth:`WorkerProfile.runtime_settings`."""
-
-    kind: Literal["process"] = "process"
-
-
-RuntimeSettings = ProcessConfig | DockerConfig
-"""What a runtime is built from: :func:`orchestra.runtime.build_runtime` matches on the type."""
-
-
 class WorkerProfile(Strict):
     role: Role
     """What this worker does in a workflow; decides its write access."""
@@ -120,8 +74,10 @@ class WorkerProfile(Strict):
     """argv for agent `command`; placeholders {prompt_file} {workspace} {output_dir} {model}."""
     model: str | None = None
     """Model name passed to the agent CLI; none = the CLI's own default."""
-    runtime: RuntimeKind = "docker"
-    """Where the agent runs: a sandboxed Docker container (default) or a native process."""
+    runtime: RuntimeSettings
+    """Where the agent runs: `{kind: docker, image: ...}`, a sandboxed container per step, or
+    `{kind: process}`, a native process. The older `runtime: docker` with a `docker:` section
+    is still read (and mapped onto this)."""
     prompt: str | None = None
     """Prompt template name in orchestra/prompts (default: the step's own)."""
     timeout: int | None = Field(None, ge=1)
@@ -130,24 +86,25 @@ class WorkerProfile(Strict):
     """Environment variables set for the agent (never logged)."""
     pass_env: list[str] = Field(default_factory=list)
     """Host environment variables passed through (names; `*` patterns allowed)."""
-    docker: DockerConfig | None = None
-    """Container settings; required when runtime is docker."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_legacy_runtime(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = legacy_runtime(data)
+        if data.get("runtime") is None:
+            raise ValueError(NO_RUNTIME)
+        if isinstance(data["runtime"], dict) and "kind" not in data["runtime"]:
+            data = {**data, "runtime": {"kind": "docker", **data["runtime"]}}
+        return data
 
     @model_validator(mode="after")
-    def _check_runtime(self) -> WorkerProfile:
-        if self.runtime == "docker" and self.docker is None:
-            msg = "runtime docker needs `docker: {image: ...}`; or set `runtime: process`"
-            raise ValueError(msg)
+    def _check_command(self) -> WorkerProfile:
         if self.agent == "command" and not self.command:
             msg = "agent `command` needs `command: [executable, args...]`"
             raise ValueError(msg)
         return self
-
-    def runtime_settings(self) -> RuntimeSettings:
-        """The settings its runtime is built from: the ``docker:`` section, or process ones."""
-        if self.runtime == "docker" and self.docker is not None:
-            return self.docker
-        return ProcessConfig()
 
 
 class StepConfig(Strict):
@@ -335,7 +292,7 @@ class LoggingConfig(Strict):
 def _default_workers() -> dict[str, WorkerProfile]:
     image = DockerConfig(image="orchestra-worker:latest")
     return {
-        role_id: WorkerProfile(role=role, agent="opencode", docker=image)
+        role_id: WorkerProfile(role=role, agent="opencode", runtime=image)
         for role_id, role in (
             ("planner", "planner"),
             ("architect", "architect"),

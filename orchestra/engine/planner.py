@@ -10,11 +10,12 @@ from pathlib import Path
 
 from loguru import logger
 
-from orchestra.engine.step import StepContext, StepRecord, objects_seen, visible_paths
+from orchestra.engine.step import StepContext, StepRecord
 from orchestra.engine.task import StepRunner
 from orchestra.paths import private_dirs, read_agent_file
 from orchestra.project import Project
 from orchestra.queue.taskfile import validate_task_text
+from orchestra.runtime import view_of
 from orchestra.workspace.agentgit import reset_agent_git
 from orchestra.workspace.clone import PLANNER_TASK_ID, create_workspace, remove_workspace
 from orchestra.workspace.git import current_branch, git
@@ -103,8 +104,9 @@ def plan(
         base,
     )
     try:
-        reset_agent_git(ws, objects_seen(profile, ws.objects_dir), ws.base_commit)
-        _, out_seen = visible_paths(profile, ws.path, out_dir)
+        view = view_of(profile.runtime)
+        reset_agent_git(ws, view.objects(ws.objects_dir), ws.base_commit)
+        _, out_seen = view.paths(ws.path, out_dir)
         ctx = StepContext(
             project_id=project.project_id,
             run_id=run_id,

@@ -17,8 +17,8 @@ from orchestra.config.models import WorkerProfile
 from orchestra.engine.prompting import prompt_text
 from orchestra.errors import ConfigError, ModelAPIError
 from orchestra.project import Project
+from orchestra.runtime import AgentView, view_of
 from orchestra.runtime.pool import RuntimePool
-from orchestra.runtime.sandbox import rewrite_loopback
 from orchestra.secrets import redact
 from orchestra.workspace.git import current_branch, ensure_excluded, git
 from orchestra.workspace.shape import check_shape
@@ -107,26 +107,27 @@ class ModelAPI:
     worker: str
     base_var: str
     base_url: str  # as configured
-    probe_url: str  # what we connect to (loopback rewritten as the container sees it)
+    probe_url: str  # what we connect to (the URL as the step dials it, where that resolves)
     key_vars: tuple[str, ...]  # where the agent reads its key
     key_var: str | None  # the one that is set
     key: str | None
     proxy: str | None
 
 
-def model_api(worker_id: str, profile: WorkerProfile, env: Mapping[str, str]) -> ModelAPI | None:
+def model_api(
+    worker_id: str, profile: WorkerProfile, env: Mapping[str, str], view: AgentView | None = None
+) -> ModelAPI | None:
     """The OpenAI-compatible API ``profile``'s step env names, or None (the provider default,
-    or a step without a network): then nothing is probed."""
+    or a step without a network): then nothing is probed. ``view``: the step's runtime's
+    (default: the profile's)."""
     base_var = next((v for v in BASE_URL_VARS if env.get(v, "").strip()), None)
     if base_var is None:
         return None
     base_url = env[base_var].strip()
-    probe_url = base_url
-    if profile.runtime == "docker" and profile.docker is not None:
-        if profile.docker.network == "none":
-            return None
-        if profile.docker.network != "host":
-            probe_url = _as_container_sees(base_url, profile.docker.bridge_host)
+    seen = (view or view_of(profile.runtime)).url(base_url)
+    if seen is None:
+        return None
+    probe_url = _reachable_here(seen, base_url)
     key_vars = KEY_VARS.get(profile.agent, DEFAULT_KEY_VARS)
     key_var = next((v for v in key_vars if env.get(v)), None)
     return ModelAPI(
@@ -141,18 +142,17 @@ def model_api(worker_id: str, profile: WorkerProfile, env: Mapping[str, str]) ->
     )
 
 
-def _as_container_sees(url: str, bridge_host: str) -> str:
-    """``url`` with the host loopback replaced by ``bridge_host`` when that name resolves here
-    (Orchestra itself in a container, e.g. the Compose worker); on the host, the loopback is
-    the host the container's gateway leads to, so ``url`` is probed as it is."""
-    rewritten = rewrite_loopback(url, bridge_host)
-    if rewritten == url:
+def _reachable_here(seen: str, url: str) -> str:
+    """What to probe: the URL as the step dials it (``seen``) when its host resolves here too
+    (Orchestra itself in a container, e.g. the Compose worker); else the host's own ``url``
+    (the name the step has for the host, e.g. its loopback, leads back here)."""
+    if seen == url:
         return url
     try:
-        socket.getaddrinfo(bridge_host, None)
+        socket.getaddrinfo(urlsplit(seen).hostname or "", None)
     except OSError:
         return url
-    return rewritten
+    return seen
 
 
 def _proxy_for(url: str, env: Mapping[str, str]) -> str | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,21 +29,19 @@ from orchestra.engine.handoff import Handoff, Verdict, parse_handoff
 from orchestra.engine.prompting import render_prompt
 from orchestra.engine.steplog import StepOutputLog
 from orchestra.paths import private_dirs, write_own_file
-from orchestra.queue.claims import OWNER_LABEL, owner_label
-from orchestra.runtime.base import StepRequest, StopCheck, WorkerRuntime
-from orchestra.runtime.sandbox import (
-    CONTAINER_OBJECTS_DIR,
-    CONTAINER_OUTPUT_DIR,
+from orchestra.queue.claims import owner_label
+from orchestra.runtime import (
+    LABEL_OWNER,
     LABEL_STEP,
     LABEL_TASK,
+    AgentView,
+    StepRequest,
+    StopCheck,
+    WorkerRuntime,
 )
 from orchestra.secrets import redact, register_secrets
 
 StepStatus = Literal["ok", "failed", "timeout", "stopped"]
-
-
-#: Always passed to native processes so an agent can find its interpreter and a HOME.
-PROCESS_BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
 
 
 @dataclass(frozen=True)
@@ -118,35 +115,16 @@ class StepFailed(Exception):
         self.record = record
 
 
-def visible_paths(profile: WorkerProfile, workspace: Path, output_dir: Path) -> tuple[str, str]:
-    """Workspace and output folder as the agent sees them (container paths under Docker)."""
-    if profile.runtime == "docker" and profile.docker is not None:
-        return profile.docker.mount.target, CONTAINER_OUTPUT_DIR
-    return str(workspace), str(output_dir)
-
-
-def objects_seen(profile: WorkerProfile, objects_dir: Path) -> str:
-    """The user's object folder as the agent sees it: the read-only mount under Docker."""
-    if profile.runtime == "docker" and profile.docker is not None:
-        return CONTAINER_OBJECTS_DIR
-    return str(objects_dir)
-
-
 def step_env(
     profile: WorkerProfile,
+    view: AgentView,
     adapter_env: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The agent's environment, later wins: allowlisted host variables (PATH/HOME natively,
-    plus `pass_env`) → the adapter's own (state dirs) → the profile's `env`."""
+    """The agent's environment, later wins: what the runtime gives every step (PATH and HOME
+    natively) and `pass_env` → the adapter's own (state dirs) → the profile's `env`."""
     source = os.environ if environ is None else environ
-    env: dict[str, str] = {}
-    if profile.runtime == "process":
-        env.update(allowed_env(source, list(PROCESS_BASE_ENV)))
-        # The interpreter running Orchestra stays findable (venvs are often not on PATH).
-        env["PATH"] = os.pathsep.join(
-            [str(Path(sys.executable).parent), env.get("PATH", os.defpath)]
-        )
+    env = view.base_env(source)
     passed = allowed_env(source, list(profile.pass_env))
     register_secrets(passed.values())
     register_secrets(profile.env.values())
@@ -164,10 +142,10 @@ def _status(outcome: AgentOutcome, timed_out: bool, stopped: str | None) -> Step
     return "ok" if outcome.ok else "failed"
 
 
-def _invocation(ctx: StepContext) -> Invocation:
+def _invocation(ctx: StepContext, view: AgentView) -> Invocation:
     if ctx.verify_command is not None:
         return Invocation(argv=["/bin/sh", "-c", ctx.verify_command], env={}, stdin_path=None)
-    ws_seen, out_seen = visible_paths(ctx.profile, ctx.workspace, ctx.output_dir)
+    ws_seen, out_seen = view.paths(ctx.workspace, ctx.output_dir)
     prompt = render_prompt(ctx.prompt_name, workspace=ws_seen, output_dir=out_seen, **ctx.values)
     # Task text and earlier handoffs may name host paths; in a container they must not.
     for host, seen in ((ctx.output_dir, out_seen), (ctx.workspace, ws_seen)):
@@ -203,11 +181,11 @@ def run_step(
     private_dirs(ctx.output_dir)
     state_dir = ctx.output_dir / ".state"
     state_dir.mkdir(exist_ok=True)
-    invocation = _invocation(ctx)
+    invocation = _invocation(ctx, runtime.view)
     if ctx.verify_command is None:
         for folder in state_dirs(ctx.profile.agent, str(state_dir)):
             Path(folder).mkdir(parents=True, exist_ok=True)  # e.g. CODEX_HOME must be writable
-    env = step_env(ctx.profile, invocation.env, environ)
+    env = step_env(ctx.profile, runtime.view, invocation.env, environ)
     env.update(ctx.extra_env)
     request = StepRequest(
         argv=invocation.argv,
@@ -221,7 +199,7 @@ def run_step(
         labels={
             LABEL_TASK: ctx.task_id,
             LABEL_STEP: ctx.step_id,
-            OWNER_LABEL: owner_label(),
+            LABEL_OWNER: owner_label(),
         },
         name=f"{ctx.task_id}-{ctx.step_id}",
     )

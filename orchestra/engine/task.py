@@ -25,11 +25,12 @@ from orchestra.engine.failures import (
 )
 from orchestra.engine.handoff import Handoff, build_carry, fingerprint
 from orchestra.engine.sequencer import StepSequencer
-from orchestra.engine.step import StepContext, StepRecord, objects_seen
+from orchestra.engine.step import StepContext, StepRecord
 from orchestra.errors import ProjectError
 from orchestra.policy.loops import LoopDetector
 from orchestra.project import Project
 from orchestra.queue.taskfile import TaskFile
+from orchestra.runtime import view_of
 from orchestra.workspace.agentgit import reset_agent_git
 from orchestra.workspace.clone import (
     TaskWorkspace,
@@ -172,7 +173,7 @@ class TaskRun:
         reaches this one (the host never reads it either).
         """
         self.tip = self.tip or ws.git("rev-parse", "--verify", "HEAD")
-        reset_agent_git(ws, objects_seen(ctx.profile, ws.objects_dir), self.tip)
+        reset_agent_git(ws, view_of(ctx.profile.runtime).objects(ws.objects_dir), self.tip)
         record = self.runner(ctx)
         self.records.append(record)
         return record

@@ -157,5 +157,5 @@ def runtime_pool(project: Project) -> RuntimePool:
     return RuntimePool(
         project.project_id,
         kill_grace=project.config.limits.kill_grace_seconds,
-        docker_client=docker_host_client,
+        engine_client=docker_host_client,
     )

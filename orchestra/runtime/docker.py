@@ -50,10 +50,18 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.utils.socket import STDERR, STDOUT, SocketError, frames_iter
 from loguru import logger
 
-from orchestra.config.models import DockerConfig
+from orchestra.config.runtimes import DockerConfig
 from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError
-from orchestra.runtime import ownership, sandbox
-from orchestra.runtime.base import LineSink, StepRequest, StepResult, StopCheck
+from orchestra.runtime import docker_sweep, ownership, sandbox
+from orchestra.runtime.base import (
+    LineSink,
+    OwnerAlive,
+    RuntimeContext,
+    StepRequest,
+    StepResult,
+    StopCheck,
+)
+from orchestra.runtime.docker_view import DockerView
 from orchestra.runtime.output import LineSplitter, OutputCollector, guarded_sink
 
 ClientFactory = Callable[[], Any]
@@ -97,11 +105,22 @@ class DockerRuntime:
         self._api_version: str | None = None
         self._engine_client = engine_client or sdk_client
         self._client_factory = client_factory or self._default_client
+        self.view = DockerView(cfg)
 
     @property
     def address(self) -> str:
         """The engine address in use: ``base_url``, else DOCKER_HOST, else the local socket."""
         return sandbox.engine_address(self.cfg)
+
+    @property
+    def leftover_scope(self) -> str:
+        """Containers of dead steps live on the engine: one sweep per engine address."""
+        return self.address
+
+    def sweep_leftovers(self, alive: OwnerAlive) -> list[str]:
+        """Remove this project's containers of runs with no live owner; return their ids."""
+        with self._client() as client:
+            return docker_sweep.sweep_orphans(client, self.project_id, alive)
 
     def preflight(self, argv0: str) -> None:
         """Raise RuntimeUnavailableError unless the engine answers and has the image.
@@ -269,8 +288,8 @@ class DockerRuntime:
     def _unreachable(self, exc: BaseException) -> str:
         return (
             f"the Docker engine at {self.address!r} is not reachable ({exc}): start Docker "
-            "(or fix docker.base_url / DOCKER_HOST), or set `runtime: process` in the worker "
-            "profile"
+            "(or fix runtime.base_url / DOCKER_HOST), or set `runtime: {kind: process}` in the "
+            "worker profile"
         )
 
     def _image_missing(self) -> str:
@@ -362,3 +381,19 @@ def sdk_client(base_url: str | None, version: str) -> Any:
     if base_url:
         return DockerClient(base_url=base_url, version=version)
     return DockerClient.from_env(version=version)
+
+
+def view(settings: DockerConfig) -> DockerView:
+    """What a step's agent sees in a container of ``settings`` (no engine call)."""
+    return DockerView(settings)
+
+
+def build(settings: DockerConfig, context: RuntimeContext) -> DockerRuntime:
+    """The runtime for ``settings`` (the registry in :mod:`orchestra.runtime` calls this)."""
+    return DockerRuntime(
+        settings,
+        project_id=context.project_id,
+        run_id=context.run_id,
+        kill_grace=context.kill_grace,
+        engine_client=context.engine_client,
+    )

@@ -14,7 +14,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from orchestra.config.models import DockerConfig
+from orchestra.config.runtimes import DockerConfig
 
 #: uid:gid of Docker steps when the orchestrator runs as root (no such user on most hosts).
 STEP_USER = "61000:61000"

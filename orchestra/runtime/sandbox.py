@@ -29,9 +29,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestra.config.models import DockerConfig
+from orchestra.config.runtimes import DockerConfig
 from orchestra.errors import AgentError, ConfigError, SandboxPolicyError
-from orchestra.runtime.base import StepRequest
+from orchestra.runtime.base import (
+    LABEL_MANAGED,
+    LABEL_PREFIX,
+    LABEL_PROJECT,
+    LABEL_RUN,
+    LABEL_STEP,
+    StepRequest,
+)
 from orchestra.runtime.ownership import step_user
 
 #: Where the step's output folder appears inside the container.
@@ -46,12 +53,6 @@ DEFAULT_ENGINE_ADDRESS = "unix:///var/run/docker.sock"
 #: The name every container gets for the host (mapped to the engine's host-gateway).
 HOST_GATEWAY_NAME = "host.docker.internal"
 
-LABEL_PREFIX = "orchestra."
-LABEL_PROJECT = "orchestra.project"
-LABEL_RUN = "orchestra.run"
-LABEL_TASK = "orchestra.task"
-LABEL_STEP = "orchestra.step"
-LABEL_MANAGED = "orchestra.managed"
 
 #: Env keys whose values are host lists *not* to proxy: rewriting them would proxy localhost.
 _NO_LOOPBACK_REWRITE = frozenset({"NO_PROXY", "no_proxy"})

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from orchestra.config.loader import BUILTIN, LOCAL_FILE, PROJECT_FILE, load_config
-from orchestra.config.models import OrchestraConfig
+from orchestra.config.models import OrchestraConfig, ProcessConfig
 from orchestra.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -199,8 +199,7 @@ class TestWorkers:
             'workers:\n  tester: {role: coder, agent: command, runtime: process, command: ["true"]}\n',
         )
         cfg = load_config(tmp_path, environ={}, user_file=no_user_file).config
-        assert cfg.workers["tester"].docker is None
-        assert cfg.workers["tester"].runtime == "process"
+        assert cfg.workers["tester"].runtime == ProcessConfig()
 
 
 class TestCheckedInConfig:

@@ -129,8 +129,8 @@ def test_docker_loopback_probed_where_the_bridge_name_does_not_resolve() -> None
     assert api.probe_url == "http://127.0.0.1:9/v1"
     # Where it resolves (the Compose worker maps host.docker.internal), the container's URL.
     inside = profile.model_copy(
-        update={"docker": profile.docker.model_copy(update={"bridge_host": "localhost"})}
-    )  # type: ignore[union-attr]
+        update={"runtime": profile.runtime.model_copy(update={"bridge_host": "localhost"})}
+    )
     api = model_api("coder", inside, inside.env)
     assert api is not None
     assert api.probe_url == "http://localhost:9/v1"

@@ -17,7 +17,7 @@ from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError, Sa
 from orchestra.runtime.base import StepRequest, StepResult, WorkerRuntime
 from orchestra.runtime.docker import DockerRuntime
 from orchestra.runtime.ownership import STEP_USER
-from orchestra.upkeep.containers import sweep
+from orchestra.runtime.docker_sweep import sweep
 
 pytestmark = pytest.mark.docker
 
@@ -403,7 +403,6 @@ class TestErrors:
         docker_image: str,
     ) -> None:
         """The container sweep never removes the containers of a run it is told to keep."""
-        from orchestra.upkeep.containers import sweep
 
         labels = {"orchestra.project": docker_project, "orchestra.run": run_id}
         labels["orchestra.managed"] = "true"

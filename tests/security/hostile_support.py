@@ -128,7 +128,7 @@ class Scene:
         run_id = f"sec-{uuid.uuid4().hex[:8]}"
         profile = proj.worker("coder")
         runtime_obj = build_runtime(
-            profile.runtime_settings(), project_id="orch10-sec", run_id=run_id, kill_grace=1.0
+            profile.runtime, project_id="orch10-sec", run_id=run_id, kill_grace=1.0
         )
         task_path = self.root / f"{TASK_ID}.md"
         task_path.write_text(TASK_TEXT, encoding="utf-8")
