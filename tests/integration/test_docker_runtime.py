@@ -16,8 +16,8 @@ from orchestra.config.models import DockerConfig
 from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError, SandboxPolicyError
 from orchestra.runtime.base import StepRequest, StepResult, WorkerRuntime
 from orchestra.runtime.docker import DockerRuntime
-from orchestra.runtime.ownership import STEP_USER
 from orchestra.runtime.docker_sweep import sweep
+from orchestra.runtime.ownership import STEP_USER
 
 pytestmark = pytest.mark.docker
 
