@@ -51,5 +51,5 @@ class DockerView:
     def caveat(self) -> str | None:
         """Root inside the container, when the profile asks for it."""
         if str(self.cfg.user or "").split(":")[0] in {"0", "root"}:
-            return "runs as root in its container (docker.user asks for it)"
+            return "runs as root in its container (runtime.user asks for it)"
         return None

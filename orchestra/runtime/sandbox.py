@@ -107,7 +107,7 @@ def mount_source(request: StepRequest, cfg: DockerConfig) -> Path:
         return Path(request.workspace).absolute()
     source = Path(cfg.mount.source).expanduser()
     if not source.is_absolute():
-        msg = f"docker.mount.source {cfg.mount.source!r} must be an absolute host path"
+        msg = f"runtime.mount.source {cfg.mount.source!r} must be an absolute host path"
         raise ConfigError(msg)
     return source
 
@@ -189,16 +189,16 @@ def parse_volume(spec: str, sockets: set[Path]) -> dict[str, Any]:
     parts = spec.split(":")
     mode = parts.pop() if len(parts) == 3 else "rw"
     if len(parts) != 2 or mode not in ("ro", "rw") or not all(parts):
-        msg = f"docker.volumes entry {spec!r} is not `host:container[:ro|rw]`"
+        msg = f"runtime.volumes entry {spec!r} is not `host:container[:ro|rw]`"
         raise ConfigError(msg)
     host, target = Path(parts[0]).expanduser(), parts[1]
     if not host.is_absolute() or not target.startswith("/"):
         msg = (
-            f"docker.volumes entry {spec!r} needs absolute paths on both sides "
+            f"runtime.volumes entry {spec!r} needs absolute paths on both sides "
             "(named volumes are not supported)"
         )
         raise ConfigError(msg)
-    refuse_docker_socket(host, sockets, "docker.volumes entry")
+    refuse_docker_socket(host, sockets, "runtime.volumes entry")
     return _bind(host, target, read_only=mode == "ro")
 
 
@@ -209,7 +209,7 @@ def check_config(cfg: DockerConfig, environ: Mapping[str, str] | None = None) ->
         parse_volume(spec, sockets)
     if cfg.mount.source is not None:
         source = Path(cfg.mount.source).expanduser()
-        refuse_docker_socket(source, sockets, "docker.mount.source")
+        refuse_docker_socket(source, sockets, "runtime.mount.source")
 
 
 def container_labels(request: StepRequest, project_id: str, run_id: str) -> dict[str, str]:
@@ -268,7 +268,7 @@ def container_kwargs(
     if duplicates := sorted({t for t in targets if targets.count(t) > 1}):
         msg = (
             f"two mounts share the container path {duplicates[0]!r}: "
-            "change docker.volumes or docker.mount.target"
+            "change runtime.volumes or runtime.mount.target"
         )
         raise ConfigError(msg)
     paths = container_paths(request, cfg)

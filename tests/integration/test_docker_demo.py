@@ -81,6 +81,6 @@ class TestDockerDemo:
             else:
                 os.environ["DOCKER_HOST"] = old
         assert "no-such-docker.sock" in str(caught.value)
-        assert "runtime: process" in str(caught.value)
+        assert "runtime: {kind: process}" in str(caught.value)
         assert sorted(p.name for p in queue.iterdir()) == before
         assert not (project / ".orchestra" / "running").exists()

@@ -356,7 +356,7 @@ class TestErrors:
         ) as info:
             runtime.preflight("sh")
         assert "start Docker" in str(info.value)
-        assert "runtime: process" in str(info.value)
+        assert "runtime: {kind: process}" in str(info.value)
         with pytest.raises(RuntimeUnavailableError, match="nonexistent"):
             runtime.run(make_request(tmp_path, ["true"]))
 
