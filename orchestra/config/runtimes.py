@@ -34,8 +34,16 @@ class DockerConfig(Strict):
     """Docker engine address; default: DOCKER_HOST or the local socket."""
     workdir: str = "/workspace"
     """Working directory inside the container."""
-    network: str = "bridge"
-    """Docker network mode for the step (bridge, none, host, or a network name)."""
+    network: str = "egress"
+    """egress (default): an internal network whose only way out is Orchestra's egress proxy,
+    which lets through the step's model API and `egress_allow`; none: no network; bridge, host
+    or a network name: Docker's own, unfiltered (the agent reaches your LAN and more)."""
+    egress_allow: list[str] = Field(default_factory=list, examples=[["pypi.org", "llm.lan:8000"]])
+    """Hosts (`host`, `host:port`, `*.domain[:port]`; no port = 80 and 443) a step may reach
+    through the egress proxy besides its model API. A host named outright may be a private or
+    link-local address (a model server on the LAN); a wildcard never may."""
+    egress_image: str = "orchestra-worker:latest"
+    """Image the egress proxy sidecar runs from (any image with python3)."""
     mount: MountConfig = Field(default_factory=MountConfig)
     """How the task workspace is mounted."""
     bridge_host: str = "host.docker.internal"

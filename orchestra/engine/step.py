@@ -24,6 +24,7 @@ from orchestra.agents import (
     parse_outcome,
     state_dirs,
 )
+from orchestra.agents.endpoints import host_port, model_endpoints
 from orchestra.config.models import WRITING_ROLES, WorkerProfile
 from orchestra.engine.handoff import Handoff, Verdict, parse_handoff
 from orchestra.engine.prompting import render_prompt
@@ -134,6 +135,15 @@ def step_env(
     return env
 
 
+def egress_hosts(
+    profile: WorkerProfile, env: Mapping[str, str], view: AgentView
+) -> tuple[str, ...]:
+    """``host:port`` of each model API the step's agent calls, as the step names it: what a
+    runtime that filters egress must let through (the profile may allow more)."""
+    seen = (view.url(url) for url in model_endpoints(profile.agent, env))
+    return tuple(dict.fromkeys(hp for url in seen if url and (hp := host_port(url))))
+
+
 def _status(outcome: AgentOutcome, timed_out: bool, stopped: str | None) -> StepStatus:
     if stopped:
         return "stopped"
@@ -187,6 +197,7 @@ def run_step(
             Path(folder).mkdir(parents=True, exist_ok=True)  # e.g. CODEX_HOME must be writable
     env = step_env(ctx.profile, runtime.view, invocation.env, environ)
     env.update(ctx.extra_env)
+    egress = () if ctx.verify_command is not None else egress_hosts(ctx.profile, env, runtime.view)
     request = StepRequest(
         argv=invocation.argv,
         workspace=ctx.workspace,
@@ -196,6 +207,7 @@ def run_step(
         stdin_path=ctx.output_dir / "prompt.md" if invocation.stdin_path else None,
         read_only_workspace=ctx.profile.role not in WRITING_ROLES,
         objects_dir=ctx.objects_dir,
+        egress=egress,
         labels={
             LABEL_TASK: ctx.task_id,
             LABEL_STEP: ctx.step_id,

@@ -73,6 +73,9 @@ class StepRequest:
     objects_dir: Path | None = None
     """The user's git object folder, for the agent's own `.git` to borrow from. The Docker
     runtime mounts it read-only; a process step reads it in place (trusted agents only)."""
+    egress: tuple[str, ...] = ()
+    """Hosts (`host:port`, as the step names them) the step must reach: its model APIs. A
+    runtime that filters egress lets these through; others ignore it."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Remove the containers that steps of dead runs left on a Docker engine.
+"""Remove the containers (and egress networks) that steps of dead runs left on a Docker engine.
 
 Every step container carries the project, run and owner (``host:pid``) labels of
 :mod:`orchestra.runtime.base`. A container whose owner is gone (SIGKILL, crash) is an orphan;
@@ -60,4 +60,19 @@ def sweep(client: Any, project_id: str, keep_run_ids: set[str]) -> list[str]:
         raise RuntimeUnavailableError(msg) from exc
     if removed:
         logger.info("removed {} leftover container(s) of project {}", len(removed), project_id)
+    return removed + _sweep_networks(client, labels, keep_run_ids)
+
+
+def _sweep_networks(client: Any, labels: list[str], keep_run_ids: set[str]) -> list[str]:
+    """Remove the egress networks of the runs not kept (their containers are gone by now)."""
+    removed: list[str] = []
+    try:
+        for network in client.api.networks(filters={"label": labels}):
+            if (network.get("Labels") or {}).get(LABEL_RUN) in keep_run_ids:
+                continue
+            with contextlib.suppress(NotFound):
+                client.api.remove_network(network["Id"])
+            removed.append(network["Id"])
+    except (DockerException, requests.RequestException) as exc:
+        logger.warning("could not sweep the egress networks: {}", exc)
     return removed

@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from orchestra.config.runtimes import DockerConfig
-from orchestra.runtime.sandbox import CONTAINER_OBJECTS_DIR, CONTAINER_OUTPUT_DIR, rewrite_loopback
+from orchestra.runtime.sandbox import (
+    CONTAINER_OBJECTS_DIR,
+    CONTAINER_OUTPUT_DIR,
+    EGRESS_NETWORK,
+    rewrite_loopback,
+)
 
 
 class DockerView:
@@ -49,7 +54,15 @@ class DockerView:
         return f"docker image {self.cfg.image}"
 
     def caveat(self) -> str | None:
-        """Root inside the container, when the profile asks for it."""
+        """Root inside the container, or a network that is not filtered, when the profile asks
+        for them."""
+        notes = []
         if str(self.cfg.user or "").split(":")[0] in {"0", "root"}:
-            return "runs as root in its container (runtime.user asks for it)"
-        return None
+            notes.append("runs as root in its container (runtime.user asks for it)")
+        if self.cfg.network not in (EGRESS_NETWORK, "none"):
+            notes.append(
+                f"network {self.cfg.network!r} is not filtered: the agent reaches your LAN, cloud "
+                "metadata addresses and any host; the default `network: egress` lets through "
+                "only its model API and runtime.egress_allow (docs/security.md)"
+            )
+        return "; ".join(notes) or None

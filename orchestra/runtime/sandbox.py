@@ -50,6 +50,9 @@ CONTAINER_HOME = "/tmp"  # noqa: S108 - a path inside the container, not a host 
 #: The Docker engine's usual local addresses.
 DEFAULT_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 DEFAULT_ENGINE_ADDRESS = "unix:///var/run/docker.sock"
+#: The network mode of a step behind the egress proxy (:mod:`orchestra.runtime.egress`); the
+#: runtime creates the step's own network and puts its name in place of this.
+EGRESS_NETWORK = "egress"
 #: The name every container gets for the host (mapped to the engine's host-gateway).
 HOST_GATEWAY_NAME = "host.docker.internal"
 
@@ -294,7 +297,7 @@ def container_kwargs(
     if cfg.read_only_rootfs:
         # exec: HOME lives in /tmp and agents run tools they download there.
         kwargs["tmpfs"] = {CONTAINER_HOME: "rw,exec,nosuid,nodev"}
-    if cfg.network != "host" and not cfg.network.startswith("container:"):
+    if cfg.network not in ("host", EGRESS_NETWORK) and not cfg.network.startswith("container:"):
         kwargs["extra_hosts"] = {HOST_GATEWAY_NAME: "host-gateway"}
     return kwargs
 

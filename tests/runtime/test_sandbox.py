@@ -88,8 +88,10 @@ class TestDefaults:
         assert kwargs["nano_cpus"] == 1_500_000_000
         assert kwargs["read_only"] is False
         assert "tmpfs" not in kwargs
-        assert kwargs["network_mode"] == "bridge"
-        assert kwargs["extra_hosts"] == {"host.docker.internal": "host-gateway"}
+        # The default network is the step's own behind the egress proxy (the runtime puts its
+        # name in place): no host-gateway entry, nothing on it leads to the host.
+        assert kwargs["network_mode"] == "egress"
+        assert "extra_hosts" not in kwargs
         assert kwargs["working_dir"] == "/workspace"
         assert kwargs["environment"] == {"HOME": "/tmp"}
         assert kwargs["stdin_open"] is False

@@ -158,6 +158,27 @@ def main() -> int:
             sock = socket.socket()
             sock.settimeout(3)
             attempt(f"connect-{target}", lambda s=sock, t=target: s.connect((t, int(port))))
+    elif attack == "egress":  # arg: ALLOWED_PORT:DENIED_PORT of our servers on the host
+        allowed, denied = arg.split(":")
+        proxy = os.environ.get("HTTPS_PROXY", "")
+        probe("proxy", proxy or "none")
+        for target in ("host.docker.internal", "172.17.0.1"):  # ignoring the proxy
+            sock = socket.socket()
+            sock.settimeout(8)
+            attempt(f"direct-{target}", lambda s=sock, t=target: s.connect((t, int(allowed))))
+        if proxy:
+            name, port = proxy.rpartition("/")[2].split(":")
+            for what, target in (
+                ("proxy-allowed", f"host.docker.internal:{allowed}"),
+                ("proxy-denied-port", f"host.docker.internal:{denied}"),
+                ("proxy-private-range", "host.docker.internal:80"),
+                ("proxy-other-host", "example.com:443"),
+            ):
+                sock = socket.create_connection((name, int(port)), timeout=8)
+                sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+                status = sock.recv(4096).decode("latin-1").split("\r\n")[0]
+                probe(what, "ok" if " 200 " in status else f"refused:{status.split(' ')[1]}")
+                sock.close()
     elif attack == "leak-secret":  # the secret it WAS given, everywhere it can put it
         given = os.environ["SECRET_GIVEN"]
         write(out / ".state" / "credentials.json", f'{{"token": "{given}"}}\n')

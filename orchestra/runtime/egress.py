@@ -1,0 +1,159 @@
+"""Egress by allowlist for Docker steps (``network: egress``, the default).
+
+Each step gets its own internal Docker network, created without an address on the host
+(``inhibit_ipv4``), so nothing on it can reach the host, the LAN or the internet: no route, no
+gateway. The one other member is a sidecar running :mod:`orchestra.runtime.egress_proxy`,
+also attached to the engine's bridge; the step's ``HTTP(S)_PROXY`` point at it. The sidecar lets
+through only the hosts the step's rules name (its model API's, the profile's
+``egress_allow``). Network and sidecar carry the step's labels, are removed with the step, and
+are swept with it when the process that ran the step dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from docker.errors import APIError, ImageNotFound, NotFound
+
+from orchestra.config.runtimes import DockerConfig
+from orchestra.errors import ConfigError, RuntimeUnavailableError
+from orchestra.runtime import egress_proxy
+from orchestra.runtime.egress_proxy import READY, Rule
+from orchestra.runtime.sandbox import HOST_GATEWAY_NAME
+
+PROXY_ALIAS = "orchestra-egress"
+PROXY_PORT = 3128
+PROXY_URL = f"http://{PROXY_ALIAS}:{PROXY_PORT}"
+#: Seconds the sidecar may take to say it listens.
+READY_TIMEOUT = 15.0
+#: The sidecar runs as nobody, with the smallest sandbox that lets Python serve.
+_SIDECAR_LIMITS: dict[str, Any] = {
+    "user": "65534:65534",
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges"],
+    "read_only": True,
+    "pids_limit": 64,
+    "mem_limit": "128m",
+    "init": True,
+}
+_PROXY_SOURCE = Path(egress_proxy.__file__).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Egress:
+    """What a step on an egress network gets: its network and its proxy's variables."""
+
+    network: str
+    env: Mapping[str, str]
+
+
+def parse_rule(text: str, *, private: bool) -> Rule:
+    """``host``, ``host:port``, ``[v6]:port`` or ``*.suffix[:port]`` → a Rule."""
+    host, port = text.strip(), None
+    head, sep, tail = host.rpartition(":")
+    if sep and tail.isdigit() and (not head.startswith("[") or head.endswith("]")):
+        host, port = head, int(tail)
+    host = host.strip("[]")
+    if not host or "/" in host or " " in host:
+        msg = f"egress rule {text!r} is not host, host:port or *.domain[:port]"
+        raise ConfigError(msg)
+    # A wildcard never opens private addresses: only a host named outright may be one.
+    return Rule(host.lower(), port, private and not host.startswith("*."))
+
+
+def step_rules(cfg: DockerConfig, allow: Sequence[str]) -> list[Rule]:
+    """The step's rules: the engine's (its model APIs, named by the profile's env, so they may
+    be private) plus the profile's ``egress_allow`` (named outright)."""
+    return [parse_rule(t, private=True) for t in (*allow, *cfg.egress_allow)]
+
+
+def proxy_env() -> dict[str, str]:
+    """Variables that send every HTTP client of the step through the sidecar."""
+    env = dict.fromkeys(("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"), PROXY_URL)
+    env |= {name.lower(): PROXY_URL for name in list(env)}
+    env |= {"NO_PROXY": "", "no_proxy": ""}
+    return env
+
+
+@contextlib.contextmanager
+def egress_for(
+    client: Any, cfg: DockerConfig, rules: Sequence[Rule], *, name: str, labels: Mapping[str, str]
+) -> Iterator[Egress]:
+    """An internal network with the proxy sidecar on it, for one step; removed on the way out."""
+    network = _create_network(client, name, labels)
+    sidecar: Any = None
+    try:
+        sidecar = _start_sidecar(client, cfg, rules, name=name, labels=labels)
+        network.connect(sidecar, aliases=[PROXY_ALIAS])
+        _wait_ready(sidecar, cfg.egress_image)
+        yield Egress(network=network.name, env=proxy_env())
+    finally:
+        if sidecar is not None:
+            with contextlib.suppress(NotFound, APIError):
+                sidecar.remove(force=True)
+        with contextlib.suppress(NotFound, APIError):
+            network.remove()
+
+
+def _create_network(client: Any, name: str, labels: Mapping[str, str]) -> Any:
+    return client.networks.create(
+        name,
+        driver="bridge",
+        internal=True,
+        # No address on the host: a step cannot reach the host's own ports through a gateway.
+        options={"com.docker.network.bridge.inhibit_ipv4": "true"},
+        labels=dict(labels),
+    )
+
+
+def _start_sidecar(
+    client: Any, cfg: DockerConfig, rules: Sequence[Rule], *, name: str, labels: Mapping[str, str]
+) -> Any:
+    try:
+        sidecar = client.containers.create(
+            cfg.egress_image,
+            entrypoint=["python3", "-c", _PROXY_SOURCE],
+            command=[json.dumps([asdict(r) for r in rules]), str(PROXY_PORT)],
+            name=f"{name}-egress",
+            labels=dict(labels),
+            network_mode="bridge",
+            extra_hosts={HOST_GATEWAY_NAME: "host-gateway"},
+            **_SIDECAR_LIMITS,
+        )
+    except ImageNotFound as exc:
+        raise RuntimeUnavailableError(egress_image_missing(cfg)) from exc
+    sidecar.start()
+    return sidecar
+
+
+def _wait_ready(sidecar: Any, image: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        logs = sidecar.logs().decode("utf-8", "replace")
+        if READY in logs:
+            return
+        sidecar.reload()
+        if sidecar.status == "exited":
+            msg = (
+                f"the egress proxy did not start in image {image!r} (it needs python3): "
+                f"{logs.strip()[-300:]}; set runtime.egress_image to an image with python3"
+            )
+            raise RuntimeUnavailableError(msg)
+        time.sleep(0.02)
+    msg = f"the egress proxy in image {image!r} did not start within {READY_TIMEOUT:g} s"
+    raise RuntimeUnavailableError(msg)
+
+
+def egress_image_missing(cfg: DockerConfig) -> str:
+    """The fix for a missing sidecar image."""
+    return (
+        f"the egress proxy image {cfg.egress_image!r} is not in the Docker engine: build it "
+        f"with `orchestra worker-image build`, set runtime.egress_image to an image with "
+        "python3, or choose another runtime.network (docs/security.md, egress)"
+    )
