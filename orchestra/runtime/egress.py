@@ -30,6 +30,8 @@ from orchestra.runtime.sandbox import HOST_GATEWAY_NAME
 PROXY_ALIAS = "orchestra-egress"
 PROXY_PORT = 3128
 PROXY_URL = f"http://{PROXY_ALIAS}:{PROXY_PORT}"
+#: Tells a step's sidecar from the step's own container (both carry the step's labels).
+SIDECAR_LABEL = "orchestra.sidecar"
 #: Seconds the sidecar may take to say it listens.
 READY_TIMEOUT = 15.0
 #: The sidecar runs as nobody, with the smallest sandbox that lets Python serve.
@@ -121,7 +123,7 @@ def _start_sidecar(
             entrypoint=["python3", "-c", _PROXY_SOURCE],
             command=[json.dumps([asdict(r) for r in rules]), str(PROXY_PORT)],
             name=f"{name}-egress",
-            labels=dict(labels),
+            labels={**labels, SIDECAR_LABEL: "egress"},
             network_mode="bridge",
             extra_hosts={HOST_GATEWAY_NAME: "host-gateway"},
             **_SIDECAR_LIMITS,
