@@ -185,6 +185,21 @@ class TriggersConfig(Strict):
     """The self-improve preset, on the same idle rule."""
 
 
+class SetupConfig(Strict):
+    command: str = Field(..., min_length=1, examples=["pip install -e . && cp /secrets/.env ."])
+    """Shell command (`sh -c`) run once per task in its clone, before the first agent step, in
+    the runtime of the first writing step: install dependencies, write `.env` files."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Variables only the set-up sees (registry tokens, ...); never an agent, never logged."""
+    pass_env: list[str] = Field(default_factory=list)
+    """Host variables only the set-up sees (names; `*` patterns allowed)."""
+    worker: str | None = None
+    """Worker whose runtime (image, network) the set-up runs in; default: the first writing
+    step's worker."""
+    timeout: int = Field(600, ge=1)
+    """Seconds the set-up may run."""
+
+
 class BoomerangConfig(Strict):
     steps: list[StepConfig] = Field(default_factory=_default_steps, min_length=1)
     """Steps of one task, in order."""
@@ -196,6 +211,9 @@ class BoomerangConfig(Strict):
     """Bound on the carry of earlier handoffs given to a step; oldest dropped first."""
     per_step_timeout: int | None = Field(None, ge=1)
     """Seconds any step may run; overrides worker timeouts when set."""
+    setup: SetupConfig | None = None
+    """A command run in each task's clone before its first agent step, with secrets no agent
+    step sees; what it writes stays in the clone and out of the result (docs/security.md)."""
 
 
 class WorkflowsConfig(Strict):
@@ -332,6 +350,8 @@ class OrchestraConfig(Strict):
             (f"workflows.roocode_boomerang.steps[{i}].worker", s.worker)
             for i, s in enumerate(self.workflows.roocode_boomerang.steps)
         ]
+        if (setup := self.workflows.roocode_boomerang.setup) and setup.worker:
+            refs.append(("workflows.roocode_boomerang.setup.worker", setup.worker))
         known = sorted(self.workers)
         for where, worker in refs:
             if worker not in self.workers:

@@ -25,6 +25,7 @@ from orchestra.engine.failures import (
 )
 from orchestra.engine.handoff import Handoff, build_carry, fingerprint
 from orchestra.engine.sequencer import StepSequencer
+from orchestra.engine.setup import setup_phase
 from orchestra.engine.step import StepContext, StepRecord
 from orchestra.errors import ProjectError
 from orchestra.policy.loops import LoopDetector
@@ -334,7 +335,7 @@ def run_task(
             base,
             workspace_excludes(),
         )
-        reason = _steps_phase(tr, ws) or _verify_phase(tr, ws)
+        reason = setup_phase(tr, ws) or _steps_phase(tr, ws) or _verify_phase(tr, ws)
         if reason is None:
             _integrate(tr, ws, outcome)
             outcome.status, outcome.reason = "done", "all steps passed"

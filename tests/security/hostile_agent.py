@@ -148,6 +148,7 @@ def main() -> int:
             except OSError:
                 continue
         probe("proc-has-secret", found)
+        probe("dotenv-present", (ws / ".env").exists())  # what a set-up step wrote for it
     elif attack == "docker-socket":
         for path in ("/var/run/docker.sock", "/run/docker.sock"):
             sock = socket.socket(socket.AF_UNIX)

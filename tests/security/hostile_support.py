@@ -117,10 +117,13 @@ class Scene:
         **docker: Any,
     ) -> Attempt:
         """Run one task whose only step is the hostile agent; return what happened."""
-        config = {
-            **(config or {}),
+        config = dict(config or {})
+        flows = dict(config.get("workflows", {}))
+        steps = [{"id": "implement", "worker": "coder"}]
+        flows["roocode_boomerang"] = {**flows.get("roocode_boomerang", {}), "steps": steps}
+        config |= {
             "workers": {"coder": self.profile(runtime, attack, arg, **docker)},
-            "workflows": {"roocode_boomerang": {"steps": [{"id": "implement", "worker": "coder"}]}},
+            "workflows": flows,
         }
         (self.project / "orchestra.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         before = self.snapshot()
