@@ -204,14 +204,25 @@ def fetch_branch(project: Path, ws: TaskWorkspace) -> str:
         str(ws.git_dir),
         ref,
     )
+    return write_result_ref(project, ws.branch, new, source="this task's result")
+
+
+def write_result_ref(project: Path, branch: str, new: str, *, source: str) -> str:
+    """Point ``branch`` of ``project`` at ``new`` (whose objects are already there); return it.
+
+    The ref is created by compare-and-swap, or moved only forward from our own earlier result:
+    a branch the user made or rewrote is never replaced. ``source`` names where ``new`` came
+    from in the error.
+    """
+    ref = f"refs/heads/{branch}"
     old = git(project, "rev-parse", "--verify", "--quiet", ref, check=False)
     if old == new:
         return new
     if old and not git_ok(project, "merge-base", "--is-ancestor", old, new):
         msg = (
-            f"branch {ws.branch} in {str(project)!r} already exists at {old[:12]} and is not an "
-            f"ancestor of this task's result {new[:12]}; not overwriting it. Rename or delete "
-            f"that branch (`git branch -m {ws.branch} <new-name>`) and run the task again"
+            f"branch {branch} in {str(project)!r} already exists at {old[:12]} and is not an "
+            f"ancestor of {source} {new[:12]}; not overwriting it. Rename or delete that "
+            f"branch (`git branch -m {branch} <new-name>`) and run the task again"
         )
         raise ProjectError(msg)
     # Fails if the ref changed since we read it (an empty old value: must not exist yet).
