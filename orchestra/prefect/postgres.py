@@ -221,8 +221,3 @@ class LocalPostgres:
             return False
         self._pg("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
         return True
-
-
-def project_postgres(project: Path) -> LocalPostgres:
-    """The cluster of ``project``: ``<project>/.orchestra/postgres``."""
-    return LocalPostgres(project / ".orchestra" / "postgres")

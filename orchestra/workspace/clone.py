@@ -65,11 +65,6 @@ def branch_name(task_id: str) -> str:
     return f"orchestra/{task_id}"
 
 
-def workspace_paths(root: Path, task_id: str) -> tuple[Path, Path]:
-    """(work tree, host git dir) of ``task_id`` under the state folder ``root``."""
-    return root / "worktrees" / task_id, root / "gitdirs" / task_id
-
-
 def copy_if_exists(src: Path, dst: Path) -> None:
     """Copy a regular file (never a link: the step may rewrite its side)."""
     if src.is_file() and not src.is_symlink():
