@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from orchestra.errors import ConfigError
 from orchestra.queue.claims import Claimed
 
 H = TypeVar("H")
@@ -64,7 +65,7 @@ def dispatch(plan: Dispatch[H], pending: Iterable[Path]) -> str:
     """Run the ``pending`` task files, at most ``plan.k`` at once; return the stop reason ('')."""
     if plan.k < 1:
         msg = f"parallel must be at least 1, got {plan.k!r}; set workflows.infinite_orchestra.parallel"
-        raise ValueError(msg)
+        raise ConfigError(msg)
     queue = iter(pending)
     reason = ""
     exhausted = False

@@ -110,14 +110,6 @@ class StepRecord:
         return data
 
 
-class StepFailed(Exception):
-    """Raised inside the Prefect task so the task run shows Failed; carries the record."""
-
-    def __init__(self, record: StepRecord) -> None:
-        super().__init__(f"{record.step} ({record.worker}): {record.message or record.status}")
-        self.record = record
-
-
 def visible_paths(profile: WorkerProfile, workspace: Path, output_dir: Path) -> tuple[str, str]:
     """Workspace and output folder as the agent sees them (container paths under Docker)."""
     if profile.runtime == "docker" and profile.docker is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestra.engine.dispatch import Dispatch, Running, dispatch, peak_parallel, side_by_side
+from orchestra.errors import ConfigError
 from orchestra.queue.claims import Claimed, ClaimRecord
 from orchestra.queue.taskfile import parse_task
 
@@ -114,7 +115,7 @@ class TestDispatch:
 
     def test_k_below_one_is_refused(self, tmp_path: Path) -> None:
         """parallel 0 names the value and the key."""
-        with pytest.raises(ValueError, match="parallel must be at least 1, got 0"):
+        with pytest.raises(ConfigError, match="parallel must be at least 1, got 0"):
             dispatch(plan(Clock({}), 0, 1, [], [""]), [])
 
 
