@@ -25,7 +25,7 @@ ModelPolicy = Literal["dynamic", "sticky"]
 Integration = Literal["branch", "merge", "patch"]
 
 
-Dispatch = Literal["local", "pool"]
+DispatchMode = Literal["local", "pool"]
 
 
 ServerDatabase = Literal["sqlite", "postgres"]
@@ -204,7 +204,7 @@ class InfiniteOrchestraConfig(Strict):
     parallel: int = Field(1, ge=1, le=64)
     """Claimed tasks that run at once, each in its own clone (k > 1 wants the Prefect server
     on Postgres: `server.database: postgres`; see docs/scale-out.md)."""
-    dispatch: Dispatch = "local"
+    dispatch: DispatchMode = "local"
     """local: tasks run as subflows in the cycle's process; pool: each task runs as a run of
     the roocode-boomerang deployment on the work pool `pool` (any worker host; needs
     `git.remote`)."""

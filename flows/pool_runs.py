@@ -45,7 +45,7 @@ def run_on_pool(
 
 
 @dataclass
-class PoolDispatch:
+class PoolRuns:
     """Starts claimed tasks on the pool and settles them as they end."""
 
     project: Project
@@ -56,7 +56,7 @@ class PoolDispatch:
     jobs: dict[str, PoolJob] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, project: Project, run_id: str) -> PoolDispatch:
+    def open(cls, project: Project, run_id: str) -> PoolRuns:
         """Check git.remote, publish the base, make sure the deployment exists: before any claim."""
         cfg = project.config
         pool = cls(project, run_id, check_remote(cfg.git.remote), "")
