@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from orchestra.engine.pooltask import PoolJob, job_for, settle_pool_task
+from orchestra.engine.pooljob import PoolJob, job_for, settle_pool_task
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.pool import ensure_pool_deployment, start_on_pool, wait_for_run
 from orchestra.project import Project

@@ -20,7 +20,7 @@ from prefect.utilities.annotations import quote
 from orchestra.engine.step import StepContext, StepRecord, run_step
 from orchestra.engine.task import StepRunner
 from orchestra.errors import StepFailed
-from orchestra.policy.stopwatch import StopWatcher
+from orchestra.policy.should_stop import ShouldStop
 from orchestra.prefect.cancel import cancel_check
 from orchestra.prefect.limits import TaskSlot
 from orchestra.prefect.runs import RunProject
@@ -39,7 +39,7 @@ def step(ctx: StepContext, run: RunProject, watch: list[str], slot: TaskSlot) ->
     cancelled = cancel_check(watch)
     # The verify gate is our own command, not an agent: it takes no agent slot.
     slot.take(agent=ctx.verify_command is None, timeout_s=ctx.timeout)
-    record = run_step(ctx, runtime, should_stop=StopWatcher(run.project.root, cancelled))
+    record = run_step(ctx, runtime, should_stop=ShouldStop(run.project.root, cancelled))
     if not record.ok:
         said = record.message or record.status
         raise StepFailed(f"{record.step} ({record.worker}): {said}", record)

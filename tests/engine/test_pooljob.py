@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestra.engine.pooltask import (
+from orchestra.engine.pooljob import (
     PoolJob,
     checkout,
     job_for,
