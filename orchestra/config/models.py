@@ -6,7 +6,8 @@ project ``orchestra.yaml`` → ``orchestra.local.yaml`` → ``--config`` overlay
 
 from __future__ import annotations
 
-from typing import Literal
+import warnings
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -44,24 +45,53 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, use_attribute_docstrings=True)
 
 
+#: Keys that never did anything, gone from the schema; an old config that sets one still loads,
+#: with a FutureWarning that says so (shown to users, unlike DeprecationWarning).
+RETIRED_KEYS: dict[str, str] = {
+    "tasks.default_auto_spawn": "the planner runs whenever the queue is empty",
+    "ui.vision_timeout": "no step checks a UI",
+}
+
+
+def _drop_retired(section: str, data: Any) -> Any:
+    """``data`` of config section ``section`` without its retired keys, each warned about."""
+    if not isinstance(data, dict):
+        return data
+    kept = dict(data)
+    for key in [k for k in data if f"{section}.{k}" in RETIRED_KEYS]:
+        del kept[key]
+        why = RETIRED_KEYS[f"{section}.{key}"]
+        msg = (
+            f"config key {section}.{key} ({data[key]!r}) does nothing ({why}) and is ignored;"
+            f" delete it from your config"
+        )
+        warnings.warn(msg, FutureWarning, stacklevel=2)
+    return kept
+
+
 class TasksConfig(Strict):
     default_timeout: int = Field(600, ge=1)
     """Seconds a step may run when neither the step nor the worker sets its own timeout."""
-    default_auto_spawn: bool = False
-    """Reserved: let a finished task ask the planner for follow-up tasks (not used yet; the
-    planner runs whenever the queue is empty)."""
     default_model_policy: ModelPolicy = "dynamic"
     """dynamic: each step uses its worker's model (or the task's `model`); sticky: the first
     model used in a task is kept for all its later steps."""
     max_attempts: int = Field(3, ge=1)
     """Failed runs of one task before it moves to `failed/` for good."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return _drop_retired("tasks", data)
+
 
 class UiConfig(Strict):
-    vision_timeout: int = Field(300, ge=1)
-    """Seconds a UI/vision check may take (reserved for UI verification steps)."""
     debug: bool = False
     """Verbose logging of every agent output line at debug level."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return _drop_retired("ui", data)
 
 
 class MountConfig(Strict):
@@ -123,7 +153,8 @@ class WorkerProfile(Strict):
     runtime: RuntimeKind = "docker"
     """Where the agent runs: a sandboxed Docker container (default) or a native process."""
     prompt: str | None = None
-    """Prompt template name in orchestra/prompts (default: the step's own)."""
+    """Built-in prompt template name: planner, plan, implement, review or fix (the files in
+    orchestra/engine/prompts/); default: the step's own."""
     timeout: int | None = Field(None, ge=1)
     """Seconds one step of this worker may run (default: tasks.default_timeout)."""
     env: dict[str, str] = Field(default_factory=dict)
