@@ -6,10 +6,11 @@ project ``orchestra.yaml`` → ``orchestra.local.yaml`` → ``--config`` overlay
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from orchestra.config.retired import drop_retired
 
 Role = Literal["planner", "architect", "coder", "reviewer", "fixer"]
 
@@ -45,30 +46,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, use_attribute_docstrings=True)
 
 
-#: Keys that never did anything, gone from the schema; an old config that sets one still loads,
-#: with a FutureWarning that says so (shown to users, unlike DeprecationWarning).
-RETIRED_KEYS: dict[str, str] = {
-    "tasks.default_auto_spawn": "the planner runs whenever the queue is empty",
-    "ui.vision_timeout": "no step checks a UI",
-}
-
-
-def _drop_retired(section: str, data: Any) -> Any:
-    """``data`` of config section ``section`` without its retired keys, each warned about."""
-    if not isinstance(data, dict):
-        return data
-    kept = dict(data)
-    for key in [k for k in data if f"{section}.{k}" in RETIRED_KEYS]:
-        del kept[key]
-        why = RETIRED_KEYS[f"{section}.{key}"]
-        msg = (
-            f"config key {section}.{key} ({data[key]!r}) does nothing ({why}) and is ignored;"
-            f" delete it from your config"
-        )
-        warnings.warn(msg, FutureWarning, stacklevel=2)
-    return kept
-
-
 class TasksConfig(Strict):
     default_timeout: int = Field(600, ge=1)
     """Seconds a step may run when neither the step nor the worker sets its own timeout."""
@@ -81,7 +58,7 @@ class TasksConfig(Strict):
     @model_validator(mode="before")
     @classmethod
     def _retired(cls, data: Any) -> Any:
-        return _drop_retired("tasks", data)
+        return drop_retired("tasks", data)
 
 
 class UiConfig(Strict):
@@ -91,7 +68,7 @@ class UiConfig(Strict):
     @model_validator(mode="before")
     @classmethod
     def _retired(cls, data: Any) -> Any:
-        return _drop_retired("ui", data)
+        return drop_retired("ui", data)
 
 
 class MountConfig(Strict):
