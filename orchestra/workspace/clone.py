@@ -29,6 +29,17 @@ PLANNER_TASK_ID = "planner"
 #: Trailer naming the task in each result commit; a retry recognises its own result by it.
 TASK_TRAILER = "Orchestra-Task"
 DIGEST_TRAILER = "Orchestra-Task-Digest"
+#: How a result comes into the user's repository: objects checked (git refuses e.g. a
+#: `.gitmodules` with `update = !cmd`), no tags, no FETCH_HEAD, no submodules.
+CHECKED_FETCH = (
+    "-c",
+    "fetch.fsckObjects=true",
+    "fetch",
+    "--quiet",
+    "--no-tags",
+    "--no-write-fetch-head",
+    "--no-recurse-submodules",
+)
 
 
 @dataclass(frozen=True)
@@ -188,17 +199,7 @@ def fetch_branch(project: Path, ws: TaskWorkspace) -> str:
     """
     ref = f"refs/heads/{ws.branch}"
     new = ws.git("rev-parse", "--verify", ref)
-    git(
-        project,
-        "-c",
-        "fetch.fsckObjects=true",
-        "fetch",
-        "--no-tags",
-        "--no-write-fetch-head",
-        "--no-recurse-submodules",
-        str(ws.git_dir),
-        ref,
-    )
+    git(project, *CHECKED_FETCH, str(ws.git_dir), ref)
     return write_result_ref(project, ws.branch, new, source="this task's result")
 
 

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from orchestra.errors import ProjectError
-from orchestra.workspace.clone import branch_name, write_result_ref
+from orchestra.workspace.clone import CHECKED_FETCH, branch_name, write_result_ref
 from orchestra.workspace.git import git
 
 _HEX = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
@@ -94,18 +94,7 @@ def fetch_result(project: Path, remote: str, task_id: str) -> str:
     branch = branch_name(task_id)
     ref = f"refs/heads/{branch}"
     incoming = f"refs/orchestra/incoming/{task_id}"
-    git(
-        project,
-        "-c",
-        "fetch.fsckObjects=true",
-        "fetch",
-        "--quiet",
-        "--no-tags",
-        "--no-write-fetch-head",
-        "--no-recurse-submodules",
-        check_remote(remote),
-        f"+{ref}:{incoming}",
-    )
+    git(project, *CHECKED_FETCH, check_remote(remote), f"+{ref}:{incoming}")
     try:
         new = git(project, "rev-parse", "--verify", f"{incoming}^{{commit}}")
     finally:
