@@ -11,7 +11,7 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed
 
-from flows.dispatch import run_tasks
+from flows.cycle_tasks import run_tasks
 from flows.hooks import sweep_on_exit
 from flows.plan import infinite_orchestra_plan
 from orchestra.engine.preflight import preflight

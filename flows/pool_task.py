@@ -15,7 +15,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from flows.steps import step_runner, watched_runs
-from orchestra.engine.pooltask import PoolJob, checkout, push_on_worker, remove_work, worker_outcome
+from orchestra.engine.pooljob import PoolJob, checkout, push_on_worker, remove_work, worker_outcome
 from orchestra.engine.preflight import preflight
 from orchestra.engine.task import run_task
 from orchestra.prefect.artifacts import publish_task_artifact

@@ -17,9 +17,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
-from orchestra.engine.step import StepContext, StepFailed, StepRecord, run_step
+from orchestra.engine.step import StepContext, StepRecord, run_step
 from orchestra.engine.task import StepRunner
-from orchestra.policy.stopwatch import StopWatcher
+from orchestra.errors import StepFailed
+from orchestra.policy.should_stop import ShouldStop
 from orchestra.prefect.cancel import cancel_check
 from orchestra.prefect.limits import TaskSlot
 from orchestra.prefect.runs import RunProject
@@ -38,9 +39,10 @@ def step(ctx: StepContext, run: RunProject, watch: list[str], slot: TaskSlot) ->
     cancelled = cancel_check(watch)
     # The verify gate is our own command, not an agent: it takes no agent slot.
     slot.take(agent=ctx.verify_command is None, timeout_s=ctx.timeout)
-    record = run_step(ctx, runtime, should_stop=StopWatcher(run.project.root, cancelled))
+    record = run_step(ctx, runtime, should_stop=ShouldStop(run.project.root, cancelled))
     if not record.ok:
-        raise StepFailed(record)
+        said = record.message or record.status
+        raise StepFailed(f"{record.step} ({record.worker}): {said}", record)
     return record
 
 
@@ -63,6 +65,8 @@ def step_runner(run: RunProject, watch: list[str]) -> Iterator[StepRunner]:
             record: StepRecord = step(quote(ctx), quote(run), watch, quote(slot))  # type: ignore[call-overload]
             return record
         except StepFailed as failed:
+            if not isinstance(failed.record, StepRecord):
+                raise
             return failed.record
 
     try:

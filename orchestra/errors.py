@@ -17,6 +17,8 @@ original stays in ``__cause__``. Every message says what happened and how to fix
     ├── AgentError                  an agent could not be invoked
     │   └── AgentNotInstalledError  its executable is not on PATH or not in the image
     ├── RuntimeUnavailableError     preflight: engine unreachable, image missing
+    ├── ModelAPIError               preflight: a worker's model API unreachable, silent, key refused
+    ├── StepFailed                  one step ended without success; carries its record
     ├── PrefectServerError          the Prefect API cannot be reached, or its server not started
     ├── CycleError                  a cycle ended without success; the message is the reason
     ├── CycleSkipped                a cycle must not run now (kill switch, lock, budget, idle gate)
@@ -71,6 +73,19 @@ class ModelAPIError(OrchestraError):
     """A worker's model API is unreachable, silent or refuses the key (found in preflight)."""
 
 
+class StepFailed(OrchestraError):
+    """A step ended without success; raised so its Prefect task run shows Failed. ``record``
+    is the step's record (the engine's StepRecord; this module imports nothing)."""
+
+    def __init__(self, message: str, record: object = None) -> None:
+        super().__init__(message)
+        self.record = record
+
+    def __reduce__(self) -> tuple[type[StepFailed], tuple[str, object]]:
+        # Exception pickles its args only (the message); a task run's state may be pickled.
+        return type(self), (str(self), self.record)
+
+
 class PrefectServerError(OrchestraError):
     """The Prefect API does not answer, or the project's Prefect server could not be started."""
 
@@ -107,5 +122,6 @@ __all__ = [
     "QueueError",
     "RuntimeUnavailableError",
     "SandboxPolicyError",
+    "StepFailed",
     "TaskFileError",
 ]

@@ -5,6 +5,7 @@ layer never import each other, and only orchestra/prefect/ and flows/ import Pre
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,43 @@ def test_the_kind_rule_catches_what_it_is_for() -> None:
     found = _names_a_runtime_kind(ast.parse(old))
     assert len(found) == 5, found
     assert _names_a_runtime_kind(ast.parse("runtime.view.where()\nrun(type='process')\n")) == []
+
+
+def _tree_sections() -> dict[str, str]:
+    """The tree drawn in docs/architecture.md, by entry: ``orchestra/engine/`` → its text."""
+    page = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = page.split("## The tree", 1)[1].split("```", 2)[1]
+    sections: dict[str, str] = {}
+    entry = ""
+    for line in block.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        if line.strip() and indent in (0, 2):  # an entry: `flows/` or `  engine/`
+            name = line.split()[0]
+            entry = name if indent == 0 else f"orchestra/{name}"
+            sections[entry] = line
+        elif entry:
+            sections[entry] += "\n" + line
+    return sections
+
+
+def _named_in(text: str, name: str) -> bool:
+    return re.search(rf"(?<![\w/.]){re.escape(name)}(?![\w])", text) is not None
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(REPO)))
+def test_every_module_is_in_the_tree(path: Path) -> None:
+    """The tree in docs/architecture.md names every module: a top-level module as an entry of
+    its own, any other in its room's entry (a sub-package as ``name/``)."""
+    parts = path.relative_to(REPO).parts
+    if parts[-1] == "__init__.py" and len(parts) <= 3:
+        return  # a room (or the package itself): test_every_room_is_documented
+    sections = _tree_sections()
+    if parts[0] == "orchestra" and len(parts) == 2:
+        assert f"orchestra/{parts[1]}" in sections, f"the tree has no entry {parts[1]}"
+        return
+    room = f"{parts[0]}/" if parts[0] != "orchestra" else f"orchestra/{parts[1]}/"
+    name = f"{parts[2]}/" if parts[-1] == "__init__.py" else parts[-1]
+    if len(parts) > 3 and parts[-1] != "__init__.py":
+        name = f"{parts[2]}/"  # a module of a sub-package: the sub-package is named
+    assert room in sections, f"the tree has no entry {room}"
+    assert _named_in(sections[room], name), f"the tree's {room} entry does not name {name}"

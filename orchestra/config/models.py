@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from orchestra.config.retired import drop_retired
 from orchestra.config.runtimes import (  # noqa: F401 - the runtime configs, importable from here too
     NO_RUNTIME,
     DockerConfig,
@@ -32,7 +33,7 @@ ModelPolicy = Literal["dynamic", "sticky"]
 Integration = Literal["branch", "merge", "patch"]
 
 
-Dispatch = Literal["local", "pool"]
+DispatchMode = Literal["local", "pool"]
 
 
 ServerDatabase = Literal["sqlite", "postgres"]
@@ -48,21 +49,26 @@ WRITING_ROLES: frozenset[str] = frozenset({"coder", "fixer"})
 class TasksConfig(Strict):
     default_timeout: int = Field(600, ge=1)
     """Seconds a step may run when neither the step nor the worker sets its own timeout."""
-    default_auto_spawn: bool = False
-    """Reserved: let a finished task ask the planner for follow-up tasks (not used yet; the
-    planner runs whenever the queue is empty)."""
     default_model_policy: ModelPolicy = "dynamic"
     """dynamic: each step uses its worker's model (or the task's `model`); sticky: the first
     model used in a task is kept for all its later steps."""
     max_attempts: int = Field(3, ge=1)
     """Failed runs of one task before it moves to `failed/` for good."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return drop_retired("tasks", data)
+
 
 class UiConfig(Strict):
-    vision_timeout: int = Field(300, ge=1)
-    """Seconds a UI/vision check may take (reserved for UI verification steps)."""
     debug: bool = False
     """Verbose logging of every agent output line at debug level."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return drop_retired("ui", data)
 
 
 class WorkerProfile(Strict):
@@ -79,7 +85,8 @@ class WorkerProfile(Strict):
     `{kind: process}`, a native process. The older `runtime: docker` with a `docker:` section
     is still read (and mapped onto this)."""
     prompt: str | None = None
-    """Prompt template name in orchestra/prompts (default: the step's own)."""
+    """Built-in prompt template name: planner, plan, implement, review or fix (the files in
+    orchestra/engine/prompts/); default: the step's own."""
     timeout: int | None = Field(None, ge=1)
     """Seconds one step of this worker may run (default: tasks.default_timeout)."""
     env: dict[str, str] = Field(default_factory=dict)
@@ -161,7 +168,7 @@ class InfiniteOrchestraConfig(Strict):
     parallel: int = Field(1, ge=1, le=64)
     """Claimed tasks that run at once, each in its own clone (k > 1 wants the Prefect server
     on Postgres: `server.database: postgres`; see docs/scale-out.md)."""
-    dispatch: Dispatch = "local"
+    dispatch: DispatchMode = "local"
     """local: tasks run as subflows in the cycle's process; pool: each task runs as a run of
     the roocode-boomerang deployment on the work pool `pool` (any worker host; needs
     `git.remote`)."""

@@ -8,6 +8,7 @@ import os
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from loguru import logger
@@ -22,6 +23,9 @@ from orchestra.runtime.pool import RuntimePool
 from orchestra.secrets import redact
 from orchestra.workspace.git import current_branch, ensure_excluded, git
 from orchestra.workspace.shape import check_shape
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def prompt_names(project: Project, *, include_planner: bool = True) -> list[str]:
@@ -178,10 +182,18 @@ def _shown(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def probe_model_api(api: ModelAPI, timeout: float = PROBE_TIMEOUT) -> None:
+def probe_model_api(
+    api: ModelAPI,
+    timeout: float = PROBE_TIMEOUT,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> None:
     """GET {base}/models with the key: raise ModelAPIError naming the URL, the variable and
     the fix when it cannot be reached, does not answer in ``timeout`` or refuses the key.
-    Any other answer (200, or 404 from an API without /models) lets the cycle go on."""
+    Any other answer (200, or 404 from an API without /models) lets the cycle go on.
+
+    ``transport``: how the request travels (default: a connection, through ``api.proxy``); a
+    given transport is used as it is, the proxy is then its business."""
     import httpx
 
     where = f"worker {api.worker!r}: the model API {_shown(api.base_url)} ({api.base_var})"
@@ -190,7 +202,10 @@ def probe_model_api(api: ModelAPI, timeout: float = PROBE_TIMEOUT) -> None:
     headers = {"Authorization": f"Bearer {api.key}"} if api.key else {}
     url = api.probe_url.rstrip("/") + "/models"
     try:
-        with httpx.Client(timeout=timeout, trust_env=False, proxy=api.proxy) as client:
+        proxy = api.proxy if transport is None else None
+        with httpx.Client(
+            timeout=timeout, trust_env=False, proxy=proxy, transport=transport
+        ) as client:
             response = client.get(url, headers=headers)
     except httpx.TimeoutException as exc:
         msg = (
@@ -216,15 +231,24 @@ def probe_model_api(api: ModelAPI, timeout: float = PROBE_TIMEOUT) -> None:
     logger.debug("model API {} answered {} to the probe", _shown(url), response.status_code)
 
 
-def check_model_apis(project: Project, worker_ids: Iterable[str]) -> None:
-    """Probe each distinct model API the workers' steps will call, once."""
+def check_model_apis(
+    project: Project,
+    worker_ids: Iterable[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> None:
+    """Probe each distinct model API the workers' steps will call, once. ``environ`` is what
+    ``pass_env`` reads from (default: this process's environment); ``transport`` as in
+    :func:`probe_model_api`."""
+    host_env = os.environ if environ is None else environ
     seen: set[tuple[str, str | None, str | None]] = set()
     for worker_id in worker_ids:
         profile = project.worker(worker_id)
-        env = dict(allowed_env(os.environ, list(profile.pass_env)))
+        env = dict(allowed_env(host_env, list(profile.pass_env)))
         env.update(profile.env)
         api = model_api(worker_id, profile, env)
         if api is None or (api.probe_url, api.key, api.proxy) in seen:
             continue
         seen.add((api.probe_url, api.key, api.proxy))
-        probe_model_api(api)
+        probe_model_api(api, transport=transport)

@@ -55,9 +55,10 @@ def finish(queue: TaskQueue, claimed: Claimed, outcome: TaskOutcome, report: str
     return where
 
 
-def write_outcome(outcome: TaskOutcome, *, report: Path | None, moved_to: Path) -> dict[str, Any]:
-    """The task's outcome as the cycle reads it back: ``outcome.json`` in its run folder."""
-    data: dict[str, Any] = {
+def outcome_row(outcome: TaskOutcome) -> dict[str, Any]:
+    """The task's outcome as JSON, reason redacted: the row the cycle records, written to
+    ``outcome.json`` and sent back by a pool worker (each adds its own fields)."""
+    return {
         "task": outcome.task_id,
         "title": outcome.title,
         "status": outcome.status,
@@ -65,14 +66,17 @@ def write_outcome(outcome: TaskOutcome, *, report: Path | None, moved_to: Path) 
         "steps": len(outcome.steps),
         "cost_usd": outcome.cost_usd,
         "tokens": outcome.tokens,
-        "report": str(report),
-        "moved_to": str(moved_to),
         "integration": outcome.integration,
         "host": outcome.host,
         "started": outcome.started,
         "ended": outcome.ended,
         "kind": outcome.kind,
     }
+
+
+def write_outcome(outcome: TaskOutcome, *, report: Path | None, moved_to: Path) -> dict[str, Any]:
+    """The task's outcome as the cycle reads it back: ``outcome.json`` in its run folder."""
+    data = outcome_row(outcome) | {"report": str(report), "moved_to": str(moved_to)}
     if outcome.run_dir is not None:
         private_dirs(outcome.run_dir)
         (outcome.run_dir / "outcome.json").write_text(json.dumps(data, indent=2), encoding="utf-8")

@@ -108,14 +108,6 @@ class StepRecord:
         return data
 
 
-class StepFailed(Exception):
-    """Raised inside the Prefect task so the task run shows Failed; carries the record."""
-
-    def __init__(self, record: StepRecord) -> None:
-        super().__init__(f"{record.step} ({record.worker}): {record.message or record.status}")
-        self.record = record
-
-
 def step_env(
     profile: WorkerProfile,
     view: AgentView,

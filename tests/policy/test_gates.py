@@ -1,4 +1,4 @@
-"""The gates a cycle passes before it starts, and the stop watch, without running cycles."""
+"""The gates a cycle passes before it starts, and the should-stop check of a running step, without running cycles."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from orchestra.policy.gates import (
     record_cycle_start,
 )
 from orchestra.policy.killswitch import check_kill_switch, kill_switch_reason, stop_file
-from orchestra.policy.stopwatch import StopWatcher
+from orchestra.policy.should_stop import ShouldStop
 
 EMAIL = "orchestra@localhost"
 
@@ -126,9 +126,9 @@ class TestIdleGate:
             check_start(repo, scheduled=True, idle_minutes=30, max_cycles=1, email=EMAIL)
 
 
-class TestStopWatcher:
+class TestShouldStop:
     def test_kill_switch(self, tmp_path: Path) -> None:
-        watch = StopWatcher(tmp_path)
+        watch = ShouldStop(tmp_path)
         assert watch() is None
         stop_file(tmp_path).parent.mkdir(parents=True)
         stop_file(tmp_path).write_text("", encoding="utf-8")
@@ -143,7 +143,7 @@ class TestStopWatcher:
             calls.append(time.monotonic())
             return len(calls) >= 2
 
-        watch = StopWatcher(tmp_path, cancelled, api_interval=0.2)
+        watch = ShouldStop(tmp_path, cancelled, api_interval=0.2)
         assert watch() is None
         assert calls == []
         time.sleep(0.25)
