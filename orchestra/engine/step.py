@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -29,7 +28,7 @@ from orchestra.config.models import WRITING_ROLES, WorkerProfile
 from orchestra.engine.handoff import Handoff, Verdict, parse_handoff
 from orchestra.engine.prompting import render_prompt
 from orchestra.engine.steplog import StepOutputLog
-from orchestra.paths import private_dirs, write_own_file
+from orchestra.paths import private_dirs, remove_tree, write_own_file
 from orchestra.queue.claims import OWNER_LABEL, owner_label
 from orchestra.runtime.base import StepRequest, StopCheck, WorkerRuntime
 from orchestra.runtime.sandbox import (
@@ -185,11 +184,8 @@ def _invocation(ctx: StepContext) -> Invocation:
 
 
 def drop_tree(folder: Path) -> None:
-    """Delete ``folder`` (a planted symlink is unlinked, never followed)."""
-    if folder.is_symlink() or folder.is_file():
-        folder.unlink()
-    elif folder.exists():
-        shutil.rmtree(folder, ignore_errors=True)
+    """Delete ``folder`` (a planted symlink or FIFO is unlinked, never followed or opened)."""
+    remove_tree(folder)
 
 
 def run_step(

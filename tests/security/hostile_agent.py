@@ -12,6 +12,7 @@ step's output tail and check the host themselves. Commands it plants for the hos
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -42,7 +43,8 @@ def git_config(ws: Path, text: str) -> None:
 def main() -> int:
     attack, ws, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     arg = sys.argv[4] if len(sys.argv) > 4 else ""
-    write(ws / "feature.txt", "written by the agent\n")
+    if not attack.startswith("plan-"):  # a planner's workspace is read-only
+        write(ws / "feature.txt", "written by the agent\n")
     dot = ws / ".git"
     touch = f"touch {arg}"
     if attack == "commondir":
@@ -165,6 +167,24 @@ def main() -> int:
         print(f"token={given}", file=sys.stderr, flush=True)
         print(f"fatal: auth failed for {given}", file=sys.stderr)
         return 1
+    elif attack == "plan-staging-link":  # arg: a path relative to staging's folder
+        shutil.rmtree(out / "staging", ignore_errors=True)
+        (out / "staging").symlink_to(arg)
+    elif attack == "plan-staging-fifo":
+        shutil.rmtree(out / "staging", ignore_errors=True)
+        os.mkfifo(out / "staging")
+    elif attack == "plan-staged-files":  # a link, a FIFO, a bad task and a good one
+        staging = out / "staging"
+        (staging / "task-01.md").symlink_to(arg)
+        os.mkfifo(staging / "task-02.md")
+        write(staging / "notes.md", "no front matter, no goal\n")
+        write(staging / "task-03.md", "# Goal\nAdd more.\n\n# Acceptance criteria\nIt is.\n")
+    elif attack == "fifo-state":  # the folder the host deletes after the step
+        shutil.rmtree(out / ".state", ignore_errors=True)
+        os.mkfifo(out / ".state")
+    elif attack == "fifo-git":  # the folder the host rewrites before the next step
+        shutil.rmtree(dot, ignore_errors=True)
+        os.mkfifo(dot)
     else:
         print(f"unknown attack {attack!r}", file=sys.stderr)
         return 2
