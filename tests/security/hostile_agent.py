@@ -17,6 +17,15 @@ import socket
 import sys
 from pathlib import Path
 
+#: Closes the code block around it, then HTML, a heading, an image that would load a URL, a
+#: link, a comment and an entity: none may become markup in a report or artifact.
+HOSTILE_TEXT = (
+    "done ``` </code></pre> <script>alert(1)</script> <br>\n"
+    "```\n# Injected heading\n<img src=x onerror=alert(2)>\n"
+    "![track](http://127.0.0.1:9/pixel.png) [click](javascript:alert(3)) <!-- c --> &lt;b&gt;\n"
+    "````` | x | y |\n"
+)
+
 
 def probe(what: str, result: object) -> None:
     print(f"PROBE {what} {result}", flush=True)
@@ -179,6 +188,11 @@ def main() -> int:
         os.mkfifo(staging / "task-02.md")
         write(staging / "notes.md", "no front matter, no goal\n")
         write(staging / "task-03.md", "# Goal\nAdd more.\n\n# Acceptance criteria\nIt is.\n")
+    elif attack == "hostile-report":  # text that tries to become markup in the report
+        write(out / "handoff.md", f"## Summary\n{HOSTILE_TEXT}\nVerdict: APPROVE\n")
+        print(HOSTILE_TEXT)
+        print(HOSTILE_TEXT, file=sys.stderr)
+        return 1
     elif attack == "fifo-state":  # the folder the host deletes after the step
         shutil.rmtree(out / ".state", ignore_errors=True)
         os.mkfifo(out / ".state")
