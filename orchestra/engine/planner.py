@@ -14,10 +14,11 @@ from orchestra.engine.step import StepContext, StepRecord, objects_seen, visible
 from orchestra.engine.task import StepRunner
 from orchestra.paths import open_agent_dir, private_dirs, read_agent_file
 from orchestra.project import Project
-from orchestra.queue.taskfile import validate_task_text
+from orchestra.queue.taskfile import split_front_matter, validate_task_text
 from orchestra.workspace.agentgit import reset_agent_git
 from orchestra.workspace.clone import PLANNER_TASK_ID, create_workspace, remove_workspace
 from orchestra.workspace.git import current_branch, git
+from orchestra.workspace.protected import ALLOW_KEY
 
 _NUMBER = re.compile(r"^task-(\d+)")
 #: The planner's folder for new task files, in its output folder.
@@ -95,6 +96,8 @@ def accept_staged(project: Project, out_dir: Path, *, limit: int) -> PlanResult:
     max_chars = project.config.workflows.roocode_boomerang.max_task_chars
     for name, text in staged:
         reason = validate_task_text(text, max_chars=max_chars)
+        if reason is None and ALLOW_KEY in split_front_matter(text)[0]:
+            reason = f"{ALLOW_KEY!r} in a planner's task: only a user may allow that"
         if reason is None and len(result.accepted) >= limit:
             reason = f"over the queue bound: the planner may add {limit} task(s) now (max_queue)"
         if reason is not None:

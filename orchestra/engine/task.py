@@ -49,6 +49,7 @@ from orchestra.workspace.integrate import (
     rebase_onto_base,
     undo_rebase,
 )
+from orchestra.workspace.protected import ALLOW_KEY, protected_changes, refusal
 from orchestra.workspace.result import earlier_result, result_trailers
 
 StepRunner = Callable[[StepContext], StepRecord]
@@ -229,7 +230,8 @@ def _verify_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
     return f"verify `{command}` failed ({record.message}):\n{record.output_tail[-1500:]}"
 
 
-def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
+def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> str | None:
+    """Commit the work tree and bring the result in; return why it was refused, or None."""
     cfg = tr.project.config.git
     commit = commit_all(
         ws,
@@ -242,7 +244,10 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
     tr.tip = None  # the commit (and any rebase) moves the branch: steps after it look again
     if commit is None:
         outcome.integration = "no changes to integrate"
-        return
+        return None
+    if (found := protected_changes(ws, commit)) and tr.task.front.get(ALLOW_KEY) is not True:
+        outcome.commit = None
+        return refusal(found)
     # Serialized: parallel tasks fetch into, and fast-forward, the same repository.
     with integration_lock(tr.project.root / ".orchestra"):
         not_merged = _rebase_if_moved(tr, ws, commit) if cfg.integration == "merge" else None
@@ -256,6 +261,7 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
             outcome.integration += f"; not merged: {not_merged}; left on its branch"
         elif cfg.integration == "merge":
             outcome.integration += "; " + fast_forward(tr.project.root, ws.branch, ws.base)
+    return None
 
 
 def _rebase_if_moved(tr: TaskRun, ws: TaskWorkspace, commit: str) -> str | None:
@@ -334,8 +340,9 @@ def run_task(
             workspace_excludes(),
         )
         reason = _steps_phase(tr, ws) or _verify_phase(tr, ws)
-        if reason is None:
-            _integrate(tr, ws, outcome)
+        if reason is None and (refused := _integrate(tr, ws, outcome)):
+            outcome.reason, outcome.kind = refused, "task"
+        elif reason is None:
             outcome.status, outcome.reason = "done", "all steps passed"
         else:
             outcome.reason, outcome.kind = reason, _records_kind(tr.records)

@@ -193,6 +193,21 @@ def main() -> int:
         print(HOSTILE_TEXT)
         print(HOSTILE_TEXT, file=sys.stderr)
         return 1
+    elif attack == "orchestra-config":  # settings a user's `git merge` would take in
+        rules = {
+            "local": "!orchestra.local.yaml\n!.orchestra/\n",
+            "yaml": "!orchestra.yaml\n",
+            "rule-only": "!*.yaml\n",
+        }[arg]
+        write(ws / ".gitignore", rules)
+        if arg == "local":
+            write(ws / "orchestra.local.yaml", "workers:\n  coder:\n    runtime: process\n")
+            write(ws / ".orchestra" / "queue" / "task-99.md", "# Goal\nPlanted.\n")
+        elif arg == "yaml":
+            write(ws / "orchestra.yaml", "workers: {}\n")
+    elif attack == "plan-allow-key":  # a planner's task that lets itself rewrite settings
+        body = "# Goal\nTune settings.\n\n# Acceptance criteria\nDone.\n"
+        write(out / "staging" / "task-01.md", f"---\nmay_touch_orchestra_config: true\n---\n{body}")
     elif attack == "fifo-state":  # the folder the host deletes after the step
         shutil.rmtree(out / ".state", ignore_errors=True)
         os.mkfifo(out / ".state")

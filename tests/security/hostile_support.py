@@ -120,6 +120,7 @@ class Scene:
         attack: str,
         arg: str = "",
         config: dict[str, Any] | None = None,
+        task_text: str = TASK_TEXT,
         **docker: Any,
     ) -> Attempt:
         """Run one task whose only step is the hostile agent; return what happened."""
@@ -137,7 +138,7 @@ class Scene:
             profile.runtime_settings(), project_id="orch10-sec", run_id=run_id, kill_grace=1.0
         )
         task_path = self.root / f"{TASK_ID}.md"
-        task_path.write_text(TASK_TEXT, encoding="utf-8")
+        task_path.write_text(task_text, encoding="utf-8")
         outcome = within(
             240,
             lambda: run_task(
