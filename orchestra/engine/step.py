@@ -16,6 +16,7 @@ from typing import Literal
 from loguru import logger
 
 from orchestra.agents import (
+    HANDOFF_FILE,
     AgentOutcome,
     FailureKind,
     Invocation,
@@ -24,6 +25,7 @@ from orchestra.agents import (
     parse_outcome,
     state_dirs,
 )
+from orchestra.agents.codex import CODEX_LAST_MESSAGE
 from orchestra.config.models import WRITING_ROLES, WorkerProfile
 from orchestra.engine.handoff import Handoff, Verdict, parse_handoff
 from orchestra.engine.prompting import render_prompt
@@ -198,7 +200,9 @@ def run_step(
     """Run one step to completion and return its record (never raises for agent failure)."""
     private_dirs(ctx.output_dir)
     state_dir = ctx.output_dir / ".state"
-    state_dir.mkdir(exist_ok=True)
+    for stale in (HANDOFF_FILE, CODEX_LAST_MESSAGE, state_dir.name):  # only this step's own
+        remove_tree(ctx.output_dir / stale)
+    state_dir.mkdir()
     invocation = _invocation(ctx)
     if ctx.verify_command is None:
         for folder in state_dirs(ctx.profile.agent, str(state_dir)):

@@ -31,6 +31,7 @@ from orchestra.policy.loops import LoopDetector
 from orchestra.project import Project
 from orchestra.queue.taskfile import TaskFile
 from orchestra.workspace.agentgit import reset_agent_git
+from orchestra.workspace.carryover import settle_work_tree
 from orchestra.workspace.clone import (
     TaskWorkspace,
     branch_name,
@@ -110,6 +111,8 @@ class TaskRun:
     sticky_model: str | None = None
     tip: str | None = None
     """The task branch's commit while steps run (nothing commits before the integration)."""
+    settings_put_back: list[str] = field(default_factory=list)
+    """Agent-CLI settings the steps changed and Orchestra put back (workspace/carryover.py)."""
 
     def timeout_for(self, step: StepConfig) -> float:
         """The step's own limit, capped by what is left of the task's wall clock."""
@@ -173,6 +176,8 @@ class TaskRun:
         reaches this one (the host never reads it either).
         """
         self.tip = self.tip or ws.git("rev-parse", "--verify", "HEAD")
+        if self.records:  # nothing an earlier step left outside its content reaches this one
+            self.settings_put_back += settle_work_tree(ws)
         reset_agent_git(ws, objects_seen(ctx.profile, ws.objects_dir), self.tip)
         record = self.runner(ctx)
         self.records.append(record)
@@ -233,6 +238,10 @@ def _verify_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
 def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> str | None:
     """Commit the work tree and bring the result in; return why it was refused, or None."""
     cfg = tr.project.config.git
+    tr.settings_put_back += settle_work_tree(ws)
+    if tr.settings_put_back:
+        left_out = ", ".join(sorted(set(tr.settings_put_back))[:10])
+        outcome.integration = f"agent-CLI settings left out of the result: {left_out}; "
     commit = commit_all(
         ws,
         message=f"{tr.task.task_id}: {tr.task.title}\n\nMade by Orchestra run {tr.run_id}.",
@@ -243,7 +252,7 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> str | No
     outcome.commit = commit
     tr.tip = None  # the commit (and any rebase) moves the branch: steps after it look again
     if commit is None:
-        outcome.integration = "no changes to integrate"
+        outcome.integration += "no changes to integrate"
         return None
     if (found := protected_changes(ws, commit)) and tr.task.front.get(ALLOW_KEY) is not True:
         outcome.commit = None
@@ -253,7 +262,7 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> str | No
         not_merged = _rebase_if_moved(tr, ws, commit) if cfg.integration == "merge" else None
         outcome.commit = fetch_branch(tr.project.root, ws)
         outcome.branch = ws.branch
-        outcome.integration = f"branch {ws.branch}"
+        outcome.integration += f"branch {ws.branch}"
         if cfg.integration == "patch":
             dest = tr.project.layout.done / f"{tr.task.task_id}-{commit[:12]}.patch"
             outcome.integration += f"; patch {write_patch(ws, dest)}"

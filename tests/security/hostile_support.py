@@ -121,13 +121,20 @@ class Scene:
         arg: str = "",
         config: dict[str, Any] | None = None,
         task_text: str = TASK_TEXT,
+        review: str | None = None,
         **docker: Any,
     ) -> Attempt:
-        """Run one task whose only step is the hostile agent; return what happened."""
+        """Run one task whose step is the hostile agent (and a hostile reviewer after it when
+        ``review`` names its attack); return what happened."""
+        workers = {"coder": self.profile(runtime, attack, arg, **docker)}
+        steps = [{"id": "implement", "worker": "coder"}]
+        if review is not None:
+            workers["reviewer"] = self.profile(runtime, review, arg, role="reviewer", **docker)
+            steps.append({"id": "review", "worker": "reviewer"})
         config = {
             **(config or {}),
-            "workers": {"coder": self.profile(runtime, attack, arg, **docker)},
-            "workflows": {"roocode_boomerang": {"steps": [{"id": "implement", "worker": "coder"}]}},
+            "workers": workers,
+            "workflows": {"roocode_boomerang": {"steps": steps}},
         }
         (self.project / "orchestra.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         before = self.snapshot()
