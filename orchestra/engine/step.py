@@ -29,7 +29,7 @@ from orchestra.agents.codex import CODEX_LAST_MESSAGE
 from orchestra.config.models import WRITING_ROLES, WorkerProfile
 from orchestra.engine.handoff import Handoff, Verdict, parse_handoff
 from orchestra.engine.prompting import render_prompt
-from orchestra.engine.steplog import StepOutputLog
+from orchestra.engine.steplog import OUTPUT_FILE, StepOutputLog
 from orchestra.paths import private_dirs, remove_tree, write_own_file
 from orchestra.queue.claims import OWNER_LABEL, owner_label
 from orchestra.runtime.base import StepRequest, StopCheck, WorkerRuntime
@@ -200,7 +200,9 @@ def run_step(
     """Run one step to completion and return its record (never raises for agent failure)."""
     private_dirs(ctx.output_dir)
     state_dir = ctx.output_dir / ".state"
-    for stale in (HANDOFF_FILE, CODEX_LAST_MESSAGE, state_dir.name):  # only this step's own
+    # Files the host reads or appends to are this step's own, never an earlier writer's (a
+    # process agent can write a later step's folder; output.log could be a link to ~/.bashrc).
+    for stale in (HANDOFF_FILE, CODEX_LAST_MESSAGE, OUTPUT_FILE, state_dir.name):
         remove_tree(ctx.output_dir / stale)
     state_dir.mkdir()
     invocation = _invocation(ctx)

@@ -36,6 +36,7 @@ def test_cli_settings_do_not_reach_the_next_step(scene: Scene, runtime: str) -> 
     assert probes["handoff-before"] == "False", "the reviewer's handoff was there before it ran"
     if runtime == "process":  # it could write the folder; the host cleared it before the step
         assert probes["forge-handoff"] == "ok"
+        assert probes["plant-output-log"] == "ok"  # the host's victim.txt: checked unchanged
     assert attempt.outcome.steps[-1].handoff.summary.startswith("reviewed")
     files = set(git(scene.project, "ls-tree", "-r", "--name-only", BRANCH).splitlines())
     assert files == {"a.txt", "README.md", "NOTES.md", "feature.txt"}
