@@ -14,13 +14,17 @@ task file: a planner writes task files, and it must not choose what runs with se
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestra.agents import allowed_env
 from orchestra.config.models import WRITING_ROLES, StepConfig
+from orchestra.paths import remove_tree
 from orchestra.secrets import register_secrets
+from orchestra.workspace.carryover import is_cli_config
 from orchestra.workspace.clone import TaskWorkspace
 
 if TYPE_CHECKING:
@@ -49,7 +53,9 @@ def setup_phase(
         # The user's own command: retrying the task cannot help until the config is fixed.
         record.failure = "configuration"
         return f"set-up `{setup.command}` failed ({record.message}):\n{record.output_tail[-1500:]}"
-    keep_out_of_result(ws, untracked(ws))
+    paths = untracked(ws)
+    tr.setup_paths = keep_out_of_result(ws, paths)
+    stash_setup_settings(ws, paths)
     return None
 
 
@@ -60,15 +66,48 @@ def untracked(ws: TaskWorkspace) -> list[str]:
     return [e[3:] for e in entries if e.startswith("?? ")]
 
 
-def keep_out_of_result(ws: TaskWorkspace, paths: list[str]) -> None:
-    """Add ``paths`` (relative, anchored) to the task's own exclude file."""
-    if not paths:
-        return
+def keep_out_of_result(ws: TaskWorkspace, paths: list[str]) -> list[str]:
+    """Add ``paths`` (relative) to the task's own exclude file, as anchored patterns; return
+    the patterns."""
+    patterns = [f"/{_escaped(p)}" for p in paths]
+    if not patterns:
+        return []
     exclude = ws.git_dir / "info" / "exclude"
     exclude.parent.mkdir(parents=True, exist_ok=True)
     with exclude.open("a", encoding="utf-8") as fh:
         fh.write("# written by the task's set-up: kept out of the result\n")
-        fh.write("".join(f"/{_escaped(p)}\n" for p in paths))
+        fh.write("".join(f"{p}\n" for p in patterns))
+    return patterns
+
+
+def _stash(ws: TaskWorkspace) -> Path:
+    return ws.git_dir / "setup-settings"  # host-only: no step can write the host git dir
+
+
+def stash_setup_settings(ws: TaskWorkspace, paths: list[str]) -> None:
+    """Copy what the set-up wrote that an agent CLI reads as its settings (`.env`, ...) beside
+    the host git dir, so each step gets it as the set-up left it, whatever a step did to it."""
+    for rel in (p.rstrip("/") for p in paths if is_cli_config(p.rstrip("/"))):
+        source, target = ws.path / rel, _stash(ws) / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir() and not source.is_symlink():
+            shutil.copytree(source, target, symlinks=True)
+        else:
+            shutil.copy2(source, target, follow_symlinks=False)
+
+
+def restore_setup_settings(ws: TaskWorkspace) -> None:
+    """Put the stashed set-up settings back into the work tree (between steps)."""
+    stash = _stash(ws)
+    if not stash.is_dir():
+        return
+    for entry in sorted(stash.rglob("*")):
+        if entry.is_dir() and not entry.is_symlink():
+            continue
+        rel = entry.relative_to(stash)
+        remove_tree(ws.path / rel)
+        (ws.path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(entry, ws.path / rel, follow_symlinks=False)
 
 
 def _escaped(path: str) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Literal
 from loguru import logger
 
 from orchestra.agents import (
+    HANDOFF_FILE,
     AgentOutcome,
     FailureKind,
     Invocation,
@@ -24,12 +24,13 @@ from orchestra.agents import (
     parse_outcome,
     state_dirs,
 )
+from orchestra.agents.codex import CODEX_LAST_MESSAGE
 from orchestra.agents.endpoints import host_port, model_endpoints
 from orchestra.config.models import WRITING_ROLES, WorkerProfile
 from orchestra.engine.handoff import Handoff, Verdict, parse_handoff
 from orchestra.engine.prompting import render_prompt
-from orchestra.engine.steplog import StepOutputLog
-from orchestra.paths import private_dirs, write_own_file
+from orchestra.engine.steplog import OUTPUT_FILE, StepOutputLog
+from orchestra.paths import private_dirs, remove_tree, write_own_file
 from orchestra.queue.claims import owner_label
 from orchestra.runtime import (
     LABEL_OWNER,
@@ -165,11 +166,8 @@ def _invocation(ctx: StepContext, view: AgentView) -> Invocation:
 
 
 def drop_tree(folder: Path) -> None:
-    """Delete ``folder`` (a planted symlink is unlinked, never followed)."""
-    if folder.is_symlink() or folder.is_file():
-        folder.unlink()
-    elif folder.exists():
-        shutil.rmtree(folder, ignore_errors=True)
+    """Delete ``folder`` (a planted symlink or FIFO is unlinked, never followed or opened)."""
+    remove_tree(folder)
 
 
 def run_step(
@@ -182,7 +180,11 @@ def run_step(
     """Run one step to completion and return its record (never raises for agent failure)."""
     private_dirs(ctx.output_dir)
     state_dir = ctx.output_dir / ".state"
-    state_dir.mkdir(exist_ok=True)
+    # Files the host reads or appends to are this step's own, never an earlier writer's (a
+    # process agent can write a later step's folder; output.log could be a link to ~/.bashrc).
+    for stale in (HANDOFF_FILE, CODEX_LAST_MESSAGE, OUTPUT_FILE, state_dir.name):
+        remove_tree(ctx.output_dir / stale)
+    state_dir.mkdir()
     invocation = _invocation(ctx, runtime.view)
     if ctx.verify_command is None:
         for folder in state_dirs(ctx.profile.agent, str(state_dir)):

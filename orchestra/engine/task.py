@@ -25,7 +25,7 @@ from orchestra.engine.failures import (
 )
 from orchestra.engine.handoff import Handoff, build_carry, fingerprint
 from orchestra.engine.sequencer import StepSequencer
-from orchestra.engine.setup import setup_phase
+from orchestra.engine.setup import restore_setup_settings, setup_phase
 from orchestra.engine.step import StepContext, StepRecord
 from orchestra.errors import ProjectError
 from orchestra.policy.loops import LoopDetector
@@ -33,6 +33,7 @@ from orchestra.project import Project
 from orchestra.queue.taskfile import TaskFile
 from orchestra.runtime import view_of
 from orchestra.workspace.agentgit import reset_agent_git
+from orchestra.workspace.carryover import settle_work_tree
 from orchestra.workspace.clone import (
     TaskWorkspace,
     branch_name,
@@ -51,6 +52,7 @@ from orchestra.workspace.integrate import (
     rebase_onto_base,
     undo_rebase,
 )
+from orchestra.workspace.protected import ALLOW_KEY, protected_changes, refusal
 from orchestra.workspace.result import earlier_result, result_trailers
 
 StepRunner = Callable[[StepContext], StepRecord]
@@ -111,6 +113,10 @@ class TaskRun:
     sticky_model: str | None = None
     tip: str | None = None
     """The task branch's commit while steps run (nothing commits before the integration)."""
+    settings_put_back: list[str] = field(default_factory=list)
+    setup_paths: list[str] = field(default_factory=list)
+    """Patterns of what the set-up left untracked: kept between steps, out of the result."""
+    """Agent-CLI settings the steps changed and Orchestra put back (workspace/carryover.py)."""
 
     def timeout_for(self, step: StepConfig) -> float:
         """The step's own limit, capped by what is left of the task's wall clock."""
@@ -174,6 +180,9 @@ class TaskRun:
         reaches this one (the host never reads it either).
         """
         self.tip = self.tip or ws.git("rev-parse", "--verify", "HEAD")
+        if self.records:  # nothing an earlier step left outside its content reaches this one
+            self.settings_put_back += settle_work_tree(ws, keep=self.setup_paths)
+            restore_setup_settings(ws)
         reset_agent_git(ws, view_of(ctx.profile.runtime).objects(ws.objects_dir), self.tip)
         record = self.runner(ctx)
         self.records.append(record)
@@ -231,8 +240,13 @@ def _verify_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
     return f"verify `{command}` failed ({record.message}):\n{record.output_tail[-1500:]}"
 
 
-def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
+def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> str | None:
+    """Commit the work tree and bring the result in; return why it was refused, or None."""
     cfg = tr.project.config.git
+    tr.settings_put_back += settle_work_tree(ws)
+    if tr.settings_put_back:
+        left_out = ", ".join(sorted(set(tr.settings_put_back))[:10])
+        outcome.integration = f"agent-CLI settings left out of the result: {left_out}; "
     commit = commit_all(
         ws,
         message=f"{tr.task.task_id}: {tr.task.title}\n\nMade by Orchestra run {tr.run_id}.",
@@ -243,14 +257,17 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
     outcome.commit = commit
     tr.tip = None  # the commit (and any rebase) moves the branch: steps after it look again
     if commit is None:
-        outcome.integration = "no changes to integrate"
-        return
+        outcome.integration += "no changes to integrate"
+        return None
+    if (found := protected_changes(ws, commit)) and tr.task.front.get(ALLOW_KEY) is not True:
+        outcome.commit = None
+        return refusal(found)
     # Serialized: parallel tasks fetch into, and fast-forward, the same repository.
     with integration_lock(tr.project.root / ".orchestra"):
         not_merged = _rebase_if_moved(tr, ws, commit) if cfg.integration == "merge" else None
         outcome.commit = fetch_branch(tr.project.root, ws)
         outcome.branch = ws.branch
-        outcome.integration = f"branch {ws.branch}"
+        outcome.integration += f"branch {ws.branch}"
         if cfg.integration == "patch":
             dest = tr.project.layout.done / f"{tr.task.task_id}-{commit[:12]}.patch"
             outcome.integration += f"; patch {write_patch(ws, dest)}"
@@ -258,6 +275,7 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
             outcome.integration += f"; not merged: {not_merged}; left on its branch"
         elif cfg.integration == "merge":
             outcome.integration += "; " + fast_forward(tr.project.root, ws.branch, ws.base)
+    return None
 
 
 def _rebase_if_moved(tr: TaskRun, ws: TaskWorkspace, commit: str) -> str | None:
@@ -336,8 +354,9 @@ def run_task(
             workspace_excludes(),
         )
         reason = setup_phase(tr, ws) or _steps_phase(tr, ws) or _verify_phase(tr, ws)
-        if reason is None:
-            _integrate(tr, ws, outcome)
+        if reason is None and (refused := _integrate(tr, ws, outcome)):
+            outcome.reason, outcome.kind = refused, "task"
+        elif reason is None:
             outcome.status, outcome.reason = "done", "all steps passed"
         else:
             outcome.reason, outcome.kind = reason, _records_kind(tr.records)

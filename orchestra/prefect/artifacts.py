@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestra.engine.task import TaskOutcome
-from orchestra.report.markdown import task_markdown
+from orchestra.report.markdown import inline, task_markdown
 from orchestra.secrets import redact
 
 
@@ -61,5 +61,5 @@ def publish_cycle_artifact(
         )
     else:
         create_markdown_artifact(
-            markdown=f"# Cycle\n\n{summary}\n", key=artifact_key(project_id, "cycle")
+            markdown=f"# Cycle\n\n{inline(summary)}\n", key=artifact_key(project_id, "cycle")
         )

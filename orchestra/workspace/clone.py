@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestra.errors import ProjectError
+from orchestra.paths import remove_tree
 from orchestra.workspace.git import git, git_ok
 from orchestra.workspace.taskgit import task_git, task_git_bytes
 
@@ -242,11 +243,8 @@ def write_patch(ws: TaskWorkspace, dest: Path) -> Path:
 
 
 def remove_workspace(worktree: Path, git_dir: Path | None = None) -> None:
-    """Delete a task's folders; rmtree unlinks symlinks a step planted, never follows them."""
+    """Delete a task's folders; links and FIFOs a step planted are unlinked, never followed
+    or opened (:func:`orchestra.paths.remove_tree`)."""
     for path in (worktree, git_dir):
-        if path is None:
-            continue
-        if path.is_symlink() or path.is_file():
-            path.unlink()
-        elif path.exists():
-            shutil.rmtree(path, ignore_errors=True)
+        if path is not None:
+            remove_tree(path)

@@ -49,6 +49,9 @@ class TestClaudeInvocation:
             "Bash",
             "Edit",
             "Write",
+            "--setting-sources",
+            "user",
+            "--strict-mcp-config",
             "--output-format",
             "json",
         ]

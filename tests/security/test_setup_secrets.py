@@ -74,3 +74,20 @@ def test_a_task_file_cannot_choose_the_setup(tmp_path: Path) -> None:
     )
     parsed = parse_task(task)
     assert not hasattr(parsed, "setup")
+
+
+@pytest.mark.parametrize("runtime", ["docker", "process"], indirect=True)
+def test_the_setup_env_file_comes_back_as_the_setup_wrote_it(scene: Scene, runtime: str) -> None:
+    """A coder that rewrites the set-up's `.env` (to point the next CLI at an attacker) does
+    not reach the reviewer: the next step gets the set-up's own `.env`, and only that."""
+    config = {"workflows": {"roocode_boomerang": {"setup": SETUP}}}
+    attempt = scene.run(
+        runtime,
+        "plant-cli-config",
+        str(scene.marker),
+        config=config,
+        review="inspect-carryover",
+    )
+    probes = attempt.probes()
+    assert probes["dotenv"] == "TOKEN=***", probes  # the set-up's line, its secret redacted
+    assert not scene.marker.exists()
