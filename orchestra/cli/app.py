@@ -8,6 +8,7 @@ the repository (``orchestra stop`` in ``src/`` sets the kill switch the cycles r
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from importlib.resources import files
 from pathlib import Path
@@ -70,6 +71,13 @@ def init(
     missing, exclude = ensure_excluded(root, EXCLUDES)
     if missing:
         console.print(f"added {', '.join(missing)} to {exclude}")
+    where = shlex.quote(str(root))
+    console.print(
+        f"commit orchestra.yaml when you are happy with it: git -C {where} add orchestra.yaml"
+        f" && git -C {where} commit -m 'Add orchestra.yaml'; .orchestra/ and"
+        " orchestra.local.yaml (personal) stay out of git. None of these three is human"
+        " activity to the idle gate, committed or not."
+    )
 
 
 @app.command()
