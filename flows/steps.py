@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
+from orchestra.engine.sequencer import missing_verdict
 from orchestra.engine.step import StepContext, StepFailed, StepRecord, run_step
 from orchestra.engine.task import StepRunner
 from orchestra.policy.stopwatch import StopWatcher
@@ -32,7 +33,8 @@ from orchestra.prefect.runs import RunProject
     retries=0,
 )
 def step(ctx: StepContext, run: RunProject, watch: list[str], slot: TaskSlot) -> StepRecord:
-    """Run one agent step; a failed step fails the task run but keeps its record. A cancel of
+    """Run one agent step; a failed step (or a review without a verdict) fails the task run
+    but keeps its record. A cancel of
     any run in ``watch`` stops it. An agent step runs holding the task's agent slot."""
     runtime = run.runtimes.get(ctx.profile, ctx.run_id)
     cancelled = cancel_check(watch)
@@ -41,6 +43,10 @@ def step(ctx: StepContext, run: RunProject, watch: list[str], slot: TaskSlot) ->
     record = run_step(ctx, runtime, should_stop=StopWatcher(run.project.root, cancelled))
     if not record.ok:
         raise StepFailed(record)
+    if ctx.verify_command is None and (
+        reason := missing_verdict(ctx.step_id, ctx.worker_id, ctx.profile.role, record.verdict)
+    ):
+        raise StepFailed(record, reason)  # the task fails on it: so does the step's task run
     return record
 
 

@@ -113,8 +113,10 @@ class StepRecord:
 class StepFailed(Exception):
     """Raised inside the Prefect task so the task run shows Failed; carries the record."""
 
-    def __init__(self, record: StepRecord) -> None:
-        super().__init__(f"{record.step} ({record.worker}): {record.message or record.status}")
+    def __init__(self, record: StepRecord, reason: str = "") -> None:
+        super().__init__(
+            reason or f"{record.step} ({record.worker}): {record.message or record.status}"
+        )
         self.record = record
 
 

@@ -20,7 +20,7 @@ from loguru import logger
 from orchestra.clock import utc_now
 from orchestra.engine.preflight import exclude_state
 from orchestra.prefect.docker_host import docker_host_client
-from orchestra.prefect.logs import start_run_logging
+from orchestra.prefect.logs import quiet_failed_runs, start_run_logging
 from orchestra.project import Project, open_project
 from orchestra.runtime.pool import RuntimePool
 from orchestra.workspace.git import find_root
@@ -64,6 +64,7 @@ def open_for_run(
 ) -> RunProject:
     """Open ``project`` for this flow run (config read once here, then passed along); the run
     is tagged with the project and ``tags`` in one API call."""
+    quiet_failed_runs()
     held = _HELD.get(Path(project).expanduser().resolve())
     if held is not None:
         start_run_logging(held)

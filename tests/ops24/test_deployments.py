@@ -457,3 +457,15 @@ class TestOnServer:
         assert "(limits.max_consecutive_failures 1)" in message
         assert "1 schedule(s) of this deployment paused" in message
         assert worker_run.active_after == [False]
+
+    def test_failed_cycle_ends_without_engine_traceback(self, worker_run: WorkerRun) -> None:
+        """A deployed cycle that fails ends Failed with its own message; the worker's output
+        has no engine traceback (`TypeError: Unexpected result for failed state ... dict
+        cannot be resolved into an exception`, or any other)."""
+        out = worker_run.worker_output
+        message = worker_run.run["state"]["message"]
+        assert message.startswith("cycle finished with failures: planned 0, ran 1"), out[-3000:]
+        assert "failing as coder on purpose" in out  # the step's failure is told, once
+        assert "Engine execution exited with unexpected exception" not in out, out[-6000:]
+        assert "cannot be resolved into an exception" not in out, out[-6000:]
+        assert "Traceback" not in out, out[-6000:]
