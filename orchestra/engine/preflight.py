@@ -213,7 +213,8 @@ def probe_model_api(api: ModelAPI, timeout: float = PROBE_TIMEOUT) -> None:
             fix = f"no key was sent: set {names} (env, or pass_env)"
         msg = f"{where} answered HTTP {response.status_code} ({said}); {fix}"
         raise ModelAPIError(msg)
-    logger.debug("model API {} answered {} to the probe", _shown(url), response.status_code)
+    # In the cycle's log (JSONL and the run's): which API was checked, the way the steps reach it.
+    logger.info("{}: GET {} answered HTTP {}", where, _shown(url), response.status_code)
 
 
 def check_model_apis(project: Project, worker_ids: Iterable[str]) -> None:
