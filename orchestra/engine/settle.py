@@ -18,6 +18,7 @@ from orchestra.paths import private_dirs
 from orchestra.queue.claims import Claimed
 from orchestra.queue.store import TaskQueue
 from orchestra.queue.taskfile import parse_task
+from orchestra.runtime.sandbox import engine_side_path
 from orchestra.secrets import redact
 
 
@@ -50,7 +51,7 @@ def finish(queue: TaskQueue, claimed: Claimed, outcome: TaskOutcome, report: str
     else:
         where = queue.fail(claimed, reason=outcome.reason, report=report)
     logger.bind(task_id=outcome.task_id, event=outcome.status).info(
-        "{} {} → {}", outcome.task_id, outcome.status, where
+        "{} {} → {}", outcome.task_id, outcome.status, engine_side_path(where)
     )
     return where
 

@@ -320,6 +320,20 @@ def engine_side_path(source: Path, environ: Mapping[str, str] | None = None) -> 
     return text
 
 
+def host_text(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """``text`` with every path under a mapped prefix (``ORCHESTRA_HOST_PATH_MAP``) shown as the
+    host's: what a report says should open on the machine its reader is at, not in the
+    Compose worker's container (``/project/...``)."""
+    env = os.environ if environ is None else environ
+    for pair in filter(None, env.get(HOST_PATH_MAP_ENV, "").split(",")):
+        inner, _, host = pair.partition("=")
+        inner, host = inner.rstrip("/"), host.rstrip("/")
+        if inner and host.startswith("/"):
+            # A whole path component only: /project/x and /project, never /projects.
+            text = re.sub(rf"{re.escape(inner)}(?=/|$|[\s'\"`),;:\]])", host, text)
+    return text
+
+
 def _bind(source: Path, target: str, *, read_only: bool) -> dict[str, Any]:
     """A bind mount in the engine's ``HostConfig.Mounts`` form (colons in paths are fine)."""
     return {

@@ -50,7 +50,8 @@ class TestProjectName:
 def test_cycle_task_and_plan_runs_are_named_for_the_host_folder(
     mounted: Path, prefect_reader: Any, demo_task: Callable[[str], str]
 ) -> None:
-    """The cycle's run name and every run's project tag say "myrepo", never "project"."""
+    """The cycle's run name and every run's project tag say "myrepo", never "project"; the
+    reports in the UI (the cycle's table, the task's report) show paths on the host."""
     from flows.cycle import infinite_orchestra
 
     queue = mounted / ".orchestra" / "queue"
@@ -66,3 +67,11 @@ def test_cycle_task_and_plan_runs_are_named_for_the_host_folder(
     for run in subflows:
         assert "project:myrepo" in run.tags, (run.name, run.tags)
         assert "project:project" not in run.tags
+    table = [a for a in prefect_reader.artifacts(cycle.id) if a.type == "table"]
+    assert table, prefect_reader.artifacts(cycle.id)
+    shown = str(table[0].data)
+    assert "/srv/src/myrepo/.orchestra/runs/" in shown, shown
+    assert str(mounted) not in shown
+    [task_run] = [r for r in subflows if r.name == "task-01"]
+    [report] = [a for a in prefect_reader.artifacts(task_run.id) if a.type == "markdown"]
+    assert str(mounted) not in str(report.data), report.data
