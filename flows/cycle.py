@@ -17,7 +17,7 @@ from flows.plan import infinite_orchestra_plan
 from orchestra.engine.preflight import preflight
 from orchestra.engine.recall import memory_state, memory_summary, open_memory, remember
 from orchestra.engine.summary import CycleSummary
-from orchestra.errors import CycleError, CycleSkipped
+from orchestra.errors import CycleError, CycleSkipped, RunFailed
 from orchestra.memory import BestEffortStore
 from orchestra.policy.breaker import FailureStreak, over_budget, pauses_schedule, stop_after
 from orchestra.policy.gates import check_start, cycle_lock, record_cycle_start
@@ -175,7 +175,6 @@ def _finish(summary: CycleSummary, project_id: str) -> State[Any]:
         json.dumps(summary.to_dict(), indent=2), encoding="utf-8"
     )
     if summary.failed:
-        return Failed(
-            message=f"cycle finished with failures: {summary.headline()}", data=summary.to_dict()
-        )
+        message = f"cycle finished with failures: {summary.headline()}"
+        return Failed(message=message, data=RunFailed(message, summary.to_dict()))
     return Completed(message=summary.headline(), data=summary.to_dict())

@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
+from orchestra.engine.sequencer import missing_verdict
 from orchestra.engine.step import StepContext, StepRecord, run_step
 from orchestra.engine.task import StepRunner
 from orchestra.errors import StepFailed
@@ -33,7 +34,8 @@ from orchestra.prefect.runs import RunProject
     retries=0,
 )
 def step(ctx: StepContext, run: RunProject, watch: list[str], slot: TaskSlot) -> StepRecord:
-    """Run one agent step; a failed step fails the task run but keeps its record. A cancel of
+    """Run one agent step; a failed step (or a review without a verdict) fails the task run
+    but keeps its record. A cancel of
     any run in ``watch`` stops it. An agent step runs holding the task's agent slot."""
     runtime = run.runtimes.get(ctx.profile, ctx.run_id)
     cancelled = cancel_check(watch)
@@ -43,6 +45,10 @@ def step(ctx: StepContext, run: RunProject, watch: list[str], slot: TaskSlot) ->
     if not record.ok:
         said = record.message or record.status
         raise StepFailed(f"{record.step} ({record.worker}): {said}", record)
+    if ctx.verify_command is None and (
+        reason := missing_verdict(ctx.step_id, ctx.worker_id, ctx.profile.role, record.verdict)
+    ):
+        raise StepFailed(reason, record)  # the task fails on it: so does the step's task run
     return record
 
 

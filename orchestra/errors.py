@@ -21,6 +21,7 @@ original stays in ``__cause__``. Every message says what happened and how to fix
     ├── StepFailed                  one step ended without success; carries its record
     ├── PrefectServerError          the Prefect API cannot be reached, or its server not started
     ├── CycleError                  a cycle ended without success; the message is the reason
+    │   └── RunFailed               a flow ran to its end and failed (the data of its Failed state)
     ├── CycleSkipped                a cycle must not run now (kill switch, lock, budget, idle gate)
     ├── MemoryUnavailableError      the memory backend cannot be reached (memory is best-effort)
     └── MemoryItemError             a memory item or query is malformed
@@ -94,6 +95,19 @@ class CycleError(OrchestraError):
     """A cycle ended without success; the message is the one-line reason."""
 
 
+class RunFailed(CycleError):
+    """A cycle or task flow ran to its end and failed; its run is Failed with this message.
+
+    The data of the Failed state a flow returns: Prefect resolves a failed state's data into an
+    exception, and anything else (the cycle's summary dict) made every deployed failed run end
+    in an engine traceback. ``summary`` keeps what the run did.
+    """
+
+    def __init__(self, message: str, summary: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.summary: dict[str, object] = dict(summary or {})
+
+
 class CycleSkipped(OrchestraError):
     """The cycle must not run now; the message says why (it becomes the run's state message)."""
 
@@ -120,6 +134,7 @@ __all__ = [
     "PrefectServerError",
     "ProjectError",
     "QueueError",
+    "RunFailed",
     "RuntimeUnavailableError",
     "SandboxPolicyError",
     "StepFailed",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from orchestra.errors import PathEscapeError
@@ -116,3 +118,41 @@ def remove_tree(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+#: Set when Orchestra itself runs in a container (the Compose stack's worker): its path prefix
+#: and the host's, e.g. ``/project=/home/me/repo``.
+HOST_PATH_MAP_ENV = "ORCHESTRA_HOST_PATH_MAP"
+
+
+def engine_side_path(source: Path, environ: Mapping[str, str] | None = None) -> str:
+    """The path the *engine* sees for ``source``.
+
+    When Orchestra itself runs in a container (the Compose stack's worker), the engine resolves
+    bind sources on the host: ``ORCHESTRA_HOST_PATH_MAP=/project=/home/me/repo`` maps the
+    worker's path prefix back to the host's. Relative or empty host sides are ignored.
+    """
+    env = os.environ if environ is None else environ
+    text = str(source)
+    for pair in filter(None, env.get(HOST_PATH_MAP_ENV, "").split(",")):
+        inner, _, host = pair.partition("=")
+        inner, host = inner.rstrip("/"), host.rstrip("/")
+        if not inner or not host.startswith("/"):
+            continue
+        if text == inner or text.startswith(inner + "/"):
+            return host + text[len(inner) :]
+    return text
+
+
+def host_text(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """``text`` with every path under a mapped prefix (``ORCHESTRA_HOST_PATH_MAP``) shown as the
+    host's: what a report says should open on the machine its reader is at, not in the
+    Compose worker's container (``/project/...``)."""
+    env = os.environ if environ is None else environ
+    for pair in filter(None, env.get(HOST_PATH_MAP_ENV, "").split(",")):
+        inner, _, host = pair.partition("=")
+        inner, host = inner.rstrip("/"), host.rstrip("/")
+        if inner and host.startswith("/"):
+            # A whole path component only: /project/x and /project, never /projects.
+            text = re.sub(rf"{re.escape(inner)}(?=/|$|[\s'\"`),;:\]])", host, text)
+    return text

@@ -75,6 +75,9 @@ def _memory_check(proj: object) -> Check:
 
 def run_checks(project: Path, what: str, console: Console) -> int:
     """Print a table of checks; return the number of problems."""
+    from loguru import logger
+
+    logger.remove()  # the table says what the checks found; no library log lines (DEBUG) here
     checks: list[Check] = []
     proj: object | None = None
     if what not in {"all", "memory"}:

@@ -331,6 +331,14 @@ def _default_workers() -> dict[str, WorkerProfile]:
 class OrchestraConfig(Strict):
     """Everything Orchestra reads from orchestra.yaml."""
 
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        examples=["billing-api"],
+    )
+    """The project's name in run names, the `project:` tag and its id. Default: the
+    repository's folder name on the host (under the Compose stack, the folder mounted at
+    /project, through ORCHESTRA_HOST_PATH_MAP)."""
     tasks: TasksConfig = Field(default_factory=TasksConfig)
     """Defaults for every task."""
     ui: UiConfig = Field(default_factory=UiConfig)

@@ -228,7 +228,8 @@ def probe_model_api(
             fix = f"no key was sent: set {names} (env, or pass_env)"
         msg = f"{where} answered HTTP {response.status_code} ({said}); {fix}"
         raise ModelAPIError(msg)
-    logger.debug("model API {} answered {} to the probe", _shown(url), response.status_code)
+    # In the cycle's log (JSONL and the run's): which API was checked, the way the steps reach it.
+    logger.info("{}: GET {} answered HTTP {}", where, _shown(url), response.status_code)
 
 
 def check_model_apis(

@@ -24,7 +24,7 @@ from orchestra.engine.failures import (
     records_failure_class,
 )
 from orchestra.engine.handoff import Handoff, build_carry, fingerprint
-from orchestra.engine.sequencer import StepSequencer
+from orchestra.engine.sequencer import StepSequencer, missing_verdict
 from orchestra.engine.setup import restore_setup_settings, setup_phase
 from orchestra.engine.step import StepContext, StepRecord
 from orchestra.errors import ProjectError
@@ -193,9 +193,7 @@ def _step_problem(step: StepConfig, record: StepRecord, role: str | None) -> str
     """Why the task must end after this step: it failed, or a reviewer gave no verdict."""
     if not record.ok:
         return f"{step.id} ({step.worker}) {record.status}: {record.message}"
-    if role == "reviewer" and record.verdict is None:
-        return f"{step.id} ({step.worker}) gave no verdict (expected `Verdict: APPROVE` or `Verdict: CHANGES_REQUESTED`)"
-    return None
+    return missing_verdict(step.id, step.worker, role, record.verdict) or None
 
 
 def _steps_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:

@@ -31,6 +31,7 @@ from typing import Any
 
 from orchestra.config.runtimes import DockerConfig
 from orchestra.errors import AgentError, ConfigError, SandboxPolicyError
+from orchestra.paths import HOST_PATH_MAP_ENV, engine_side_path, host_text  # noqa: F401 - re-exported
 from orchestra.runtime.base import (
     LABEL_MANAGED,
     LABEL_PREFIX,
@@ -300,28 +301,6 @@ def container_kwargs(
     if cfg.network not in ("host", EGRESS_NETWORK) and not cfg.network.startswith("container:"):
         kwargs["extra_hosts"] = {HOST_GATEWAY_NAME: "host-gateway"}
     return kwargs
-
-
-HOST_PATH_MAP_ENV = "ORCHESTRA_HOST_PATH_MAP"
-
-
-def engine_side_path(source: Path, environ: Mapping[str, str] | None = None) -> str:
-    """The path the *engine* sees for ``source``.
-
-    When Orchestra itself runs in a container (the Compose stack's worker), the engine resolves
-    bind sources on the host: ``ORCHESTRA_HOST_PATH_MAP=/project=/home/me/repo`` maps the
-    worker's path prefix back to the host's. Relative or empty host sides are ignored.
-    """
-    env = os.environ if environ is None else environ
-    text = str(source)
-    for pair in filter(None, env.get(HOST_PATH_MAP_ENV, "").split(",")):
-        inner, _, host = pair.partition("=")
-        inner, host = inner.rstrip("/"), host.rstrip("/")
-        if not inner or not host.startswith("/"):
-            continue
-        if text == inner or text.startswith(inner + "/"):
-            return host + text[len(inner) :]
-    return text
 
 
 def _bind(source: Path, target: str, *, read_only: bool) -> dict[str, Any]:

@@ -217,3 +217,18 @@ def test_flows_run_exits_2_before_anything_moves(
     assert "HTTP 401" in out and "OPENAI_API_KEY" in out
     assert {p.name: p.read_bytes() for p in queue.iterdir()} == before
     assert not (aider_project / ".orchestra" / "running").exists()
+
+
+def test_a_passed_probe_leaves_a_line_in_the_log() -> None:
+    """The cycle's log says the API was checked: URL, status, worker, variable."""
+    from orchestra.testing import capture_logs
+
+    with ChatAPI(api_key=KEY) as api, capture_logs(level="INFO") as records:
+        probe(aider({"OPENAI_API_BASE": api.url, "OPENAI_API_KEY": KEY}))
+    lines = [r for r in records if "model API" in r["message"]]
+    assert len(lines) == 1, records
+    line = lines[0]
+    assert line["level"] == "INFO"
+    assert f"GET {api.url}/models answered HTTP 200" in line["message"]
+    assert "worker 'coder'" in line["message"] and "OPENAI_API_BASE" in line["message"]
+    assert KEY not in line["message"]

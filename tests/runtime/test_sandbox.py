@@ -435,3 +435,17 @@ class TestEngineSidePath:
             == "/project/x"
         )
         assert sandbox.engine_side_path(Path("/project/x"), {}) == "/project/x"
+
+
+class TestHostText:
+    def test_container_paths_in_report_text_are_the_hosts(self) -> None:
+        """A report written in the Compose worker shows /project paths as the host's."""
+        env = {sandbox.HOST_PATH_MAP_ENV: "/project=/home/me/repo"}
+        text = (
+            "task-01 failed → /project/.orchestra/queue/task-01.md; in `/project`, not /projects/x"
+        )
+        assert sandbox.host_text(text, env) == (
+            "task-01 failed → /home/me/repo/.orchestra/queue/task-01.md; in `/home/me/repo`,"
+            " not /projects/x"
+        )
+        assert sandbox.host_text(text, {}) == text
