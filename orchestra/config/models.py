@@ -6,7 +6,7 @@ project ``orchestra.yaml`` → ``orchestra.local.yaml`` → ``--config`` overlay
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -111,6 +111,20 @@ RuntimeSettings = ProcessConfig | DockerConfig
 """What a runtime is built from: :func:`orchestra.runtime.build_runtime` matches on the type."""
 
 
+class AgentCliConfig(Strict):
+    """A worker's own settings for its agent CLI (docs/agents.md, "Each CLI's own settings")."""
+
+    args: list[str] = Field(default_factory=list)
+    """Extra flags for the CLI, after Orchestra's own (before codex's `-` for stdin)."""
+    config: dict[str, Any] = Field(default_factory=dict)
+    """The CLI's own settings for each run: codex's `config.toml` in the per-run CODEX_HOME
+    (tables as mappings, e.g. `model_providers`), claude's `settings.json` in its per-run
+    CLAUDE_CONFIG_DIR."""
+    auth_file: str | None = None
+    """codex only: a login file (`~/.codex/auth.json` from `codex login`) copied read-only into
+    the per-run CODEX_HOME for the step and deleted after it; the folder is never mounted."""
+
+
 class WorkerProfile(Strict):
     role: Role
     """What this worker does in a workflow; decides its write access."""
@@ -132,6 +146,8 @@ class WorkerProfile(Strict):
     """Host environment variables passed through (names; `*` patterns allowed)."""
     docker: DockerConfig | None = None
     """Container settings; required when runtime is docker."""
+    cli: AgentCliConfig = Field(default_factory=AgentCliConfig)
+    """The agent CLI's own flags, settings file and login file for this worker."""
 
     @model_validator(mode="after")
     def _check_runtime(self) -> WorkerProfile:

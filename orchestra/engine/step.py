@@ -23,9 +23,9 @@ from orchestra.agents import (
     allowed_env,
     build_invocation,
     parse_outcome,
-    state_dirs,
 )
 from orchestra.config.models import WRITING_ROLES, WorkerProfile
+from orchestra.engine.clistate import prepare_state
 from orchestra.engine.handoff import Handoff, Verdict, parse_handoff
 from orchestra.engine.prompting import render_prompt
 from orchestra.engine.steplog import StepOutputLog
@@ -164,7 +164,7 @@ def _status(outcome: AgentOutcome, timed_out: bool, stopped: str | None) -> Step
     return "ok" if outcome.ok else "failed"
 
 
-def _invocation(ctx: StepContext) -> Invocation:
+def _invocation(ctx: StepContext, env: Mapping[str, str]) -> Invocation:
     if ctx.verify_command is not None:
         return Invocation(argv=["/bin/sh", "-c", ctx.verify_command], env={}, stdin_path=None)
     ws_seen, out_seen = visible_paths(ctx.profile, ctx.workspace, ctx.output_dir)
@@ -181,7 +181,16 @@ def _invocation(ctx: StepContext) -> Invocation:
         state_dir=f"{out_seen}/.state",
         model=ctx.model,
         command=ctx.profile.command,
+        extra_args=ctx.profile.cli.args,
+        cli_config=ctx.profile.cli.config,
+        env=env,
     )
+
+
+def answer_tail(answer: str, lines: int = 40) -> str:
+    """The last ``lines`` lines of the CLI's own final answer (its report cell shows that, not
+    the JSON it came in)."""
+    return "\n".join(answer.strip().splitlines()[-lines:])
 
 
 def drop_tree(folder: Path) -> None:
@@ -203,10 +212,9 @@ def run_step(
     private_dirs(ctx.output_dir)
     state_dir = ctx.output_dir / ".state"
     state_dir.mkdir(exist_ok=True)
-    invocation = _invocation(ctx)
+    invocation = _invocation(ctx, step_env(ctx.profile, None, environ))
     if ctx.verify_command is None:
-        for folder in state_dirs(ctx.profile.agent, str(state_dir)):
-            Path(folder).mkdir(parents=True, exist_ok=True)  # e.g. CODEX_HOME must be writable
+        prepare_state(ctx.profile, invocation, state_dir)
     env = step_env(ctx.profile, invocation.env, environ)
     env.update(ctx.extra_env)
     request = StepRequest(
@@ -265,7 +273,7 @@ def run_step(
         status=status,
         duration=round(result.duration, 3),
         verdict=handoff.verdict,
-        output_tail=redact(result.output_tail),
+        output_tail=redact(answer_tail(outcome.answer) or result.output_tail),
         message=redact(message),
         model=ctx.model,
         input_tokens=outcome.input_tokens,

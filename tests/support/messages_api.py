@@ -90,7 +90,9 @@ class MessagesAPI(ModelAPI):
             blocks.append({"type": "text", "text": turn.text})
         for call in turn.tools:
             tool_id = self.next_id("toolu_standin")
-            blocks.append({"type": "tool_use", "id": tool_id, "name": call.name, "input": call.arguments})
+            blocks.append(
+                {"type": "tool_use", "id": tool_id, "name": call.name, "input": call.arguments}
+            )
         return blocks
 
     def _message(
@@ -128,7 +130,9 @@ class MessagesAPI(ModelAPI):
                     return
             usage = {"output_tokens": turn.output_tokens}
             delta = {"stop_reason": stop, "stop_sequence": None}
-            handler.event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
+            handler.event(
+                "message_delta", {"type": "message_delta", "delta": delta, "usage": usage}
+            )
             handler.event("message_stop", {"type": "message_stop"})
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -138,7 +142,9 @@ class MessagesAPI(ModelAPI):
         if block["type"] == "text":
             opening: dict[str, Any] = {"type": "text", "text": ""}
             text = block["text"]
-            deltas = [{"type": "text_delta", "text": text[i : i + 64]} for i in range(0, len(text), 64)]
+            deltas = [
+                {"type": "text_delta", "text": text[i : i + 64]} for i in range(0, len(text), 64)
+            ]
         else:
             opening = {**block, "input": {}}
             payload = json.dumps(block["input"])
@@ -152,6 +158,7 @@ class MessagesAPI(ModelAPI):
         )
         for delta in deltas:
             handler.event(
-                "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": delta},
             )
         handler.event("content_block_stop", {"type": "content_block_stop", "index": index})

@@ -74,7 +74,9 @@ class ResponsesAPI(ModelAPI):
         key = exchange.header("authorization").removeprefix("Bearer ")
         if handler.command == "GET" and path.endswith("/models"):
             turn = self.choose(exchange, key) if self.fault or self.api_key else Turn()
-            if turn.fault is not None and self.early_fault(handler, turn.fault, error_body(turn.fault)):
+            if turn.fault is not None and self.early_fault(
+                handler, turn.fault, error_body(turn.fault)
+            ):
                 return
             models = [{"id": "gpt-stand-in", "object": "model", "owned_by": "stand-in"}]
             handler.send_json(200, {"object": "list", "data": models})
@@ -156,19 +158,47 @@ class ResponsesAPI(ModelAPI):
             send("response.output_item.added", output_index=index, item={**item, "content": []})
             text = item["content"][0]["text"]
             part = {"type": "output_text", "text": "", "annotations": []}
-            send("response.content_part.added", item_id=item["id"], output_index=index,
-                 content_index=0, part=part)
+            send(
+                "response.content_part.added",
+                item_id=item["id"],
+                output_index=index,
+                content_index=0,
+                part=part,
+            )
             for i in range(0, len(text), 64):
-                send("response.output_text.delta", item_id=item["id"], output_index=index,
-                     content_index=0, delta=text[i : i + 64])
-            send("response.output_text.done", item_id=item["id"], output_index=index,
-                 content_index=0, text=text)
-            send("response.content_part.done", item_id=item["id"], output_index=index,
-                 content_index=0, part=item["content"][0])
+                send(
+                    "response.output_text.delta",
+                    item_id=item["id"],
+                    output_index=index,
+                    content_index=0,
+                    delta=text[i : i + 64],
+                )
+            send(
+                "response.output_text.done",
+                item_id=item["id"],
+                output_index=index,
+                content_index=0,
+                text=text,
+            )
+            send(
+                "response.content_part.done",
+                item_id=item["id"],
+                output_index=index,
+                content_index=0,
+                part=item["content"][0],
+            )
         else:
             send("response.output_item.added", output_index=index, item={**item, "arguments": ""})
-            send("response.function_call_arguments.delta", item_id=item["id"],
-                 output_index=index, delta=item["arguments"])
-            send("response.function_call_arguments.done", item_id=item["id"],
-                 output_index=index, arguments=item["arguments"])
+            send(
+                "response.function_call_arguments.delta",
+                item_id=item["id"],
+                output_index=index,
+                delta=item["arguments"],
+            )
+            send(
+                "response.function_call_arguments.done",
+                item_id=item["id"],
+                output_index=index,
+                arguments=item["arguments"],
+            )
         send("response.output_item.done", output_index=index, item=item)
