@@ -5,6 +5,7 @@ Plain functions; the flows wrap :func:`run_step` in a Prefect task so each step 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -24,10 +25,12 @@ from orchestra.agents import (
     build_invocation,
     parse_outcome,
 )
+from orchestra.agents.credentials import credential_hint
 from orchestra.config.models import WRITING_ROLES, WorkerProfile
 from orchestra.engine.clistate import prepare_state
 from orchestra.engine.handoff import Handoff, Verdict, parse_handoff
 from orchestra.engine.prompting import render_prompt
+from orchestra.engine.stall import STALL_SECONDS, StallWatch
 from orchestra.engine.steplog import StepOutputLog
 from orchestra.paths import private_dirs, write_own_file
 from orchestra.queue.claims import OWNER_LABEL, owner_label
@@ -75,6 +78,8 @@ class StepContext:
     """Output lines sent to the logs from the end (logging.agent_tail_lines)."""
     log_every_line: bool = False
     """ui.debug: every output line goes to the logs."""
+    stall_limit: float = STALL_SECONDS
+    """Seconds an agent may print nothing but "reconnecting" before it is stopped."""
 
 
 @dataclass
@@ -239,8 +244,9 @@ def run_step(
     output = StepOutputLog(
         bound, ctx.output_dir, head=ctx.log_head, tail=ctx.log_tail, every_line=ctx.log_every_line
     )
+    watch = StallWatch(output, ctx.stall_limit)
     with output:
-        result = runtime.run(request, output, should_stop)
+        result = runtime.run(request, watch, watch.stop_check(should_stop))
     outcome = parse_outcome(
         "command" if ctx.verify_command is not None else ctx.profile.agent,
         exit_code=result.exit_code,
@@ -253,6 +259,12 @@ def run_step(
     # folders are kept and archived, and that state may hold credentials.
     drop_tree(state_dir)
     handoff = parse_handoff(redact(outcome.text)) if ctx.verify_command is None else Handoff()
+    if watch.fired and result.stopped_reason == watch.fired:
+        # Stuck reconnecting: the model API's fault, not the operator's stop.
+        outcome = dataclasses.replace(
+            outcome, ok=False, failure="unreachable", message=f"{ctx.profile.agent}: {watch.fired}"
+        )
+        result = dataclasses.replace(result, stopped_reason=None)
     status = _status(outcome, result.timed_out, result.stopped_reason)
     message = outcome.message
     if status == "timeout":
@@ -265,6 +277,9 @@ def run_step(
         message = result.stopped_reason or "stopped"
     elif status == "failed" and not message:
         message = f"exit code {result.exit_code}"
+    elif outcome.failure in ("auth", "credentials"):
+        hint = credential_hint(ctx.profile.agent, env, ctx.profile.cli.auth_file)
+        message += f"; {hint}" if hint else ""
     record = StepRecord(
         task_id=ctx.task_id,
         step=ctx.step_id,

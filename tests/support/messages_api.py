@@ -80,6 +80,14 @@ class MessagesAPI(ModelAPI):
         blocks = self._blocks(turn)
         stop = "tool_use" if turn.tools else "end_turn"
         if not (body or {}).get("stream"):
+            if turn.fault is not None:  # cut: half a JSON body, then the connection drops
+                handler.send_response(200)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", "4096")
+                handler.end_headers()
+                handler.wfile.write(b'{"id": "msg_cut", "type": "message", "content": [')
+                handler.drop()
+                return
             handler.send_json(200, self._message(model, blocks, stop, turn))
             return
         self._stream(handler, model, blocks, stop, turn)
@@ -123,11 +131,11 @@ class MessagesAPI(ModelAPI):
             start = self._message(model, [], None, turn)
             handler.event("message_start", {"type": "message_start", "message": start})
             handler.event("ping", {"type": "ping"})
+            if cut:
+                handler.drop()  # mid-answer: no content, no message_stop ever comes
+                return
             for index, block in enumerate(blocks):
                 self._block(handler, index, block)
-                if cut:
-                    handler.drop()  # mid-answer: no message_stop ever comes
-                    return
             usage = {"output_tokens": turn.output_tokens}
             delta = {"stop_reason": stop, "stop_sequence": None}
             handler.event(

@@ -134,12 +134,12 @@ class ResponsesAPI(ModelAPI):
             handler.start_stream()
             send("response.created", response=response)
             send("response.in_progress", response=response)
+            if cut:
+                handler.drop()  # mid-answer: no output, no response.completed ever comes
+                return
             items = self._items(turn)
             for index, item in enumerate(items):
                 self._item(send, index, item)
-                if cut:
-                    handler.drop()  # mid-answer: no response.completed ever comes
-                    return
             usage = {
                 "input_tokens": turn.input_tokens,
                 "input_tokens_details": {"cached_tokens": 0},
