@@ -111,7 +111,7 @@ _SIGNALS: tuple[tuple[FailureKind, re.Pattern[str]], ...] = (
         "overloaded",
         re.compile(
             r"\b529\b|overloaded|\b50[0234] (internal server error|bad gateway|service unavailable"
-            r"|gateway timeout)|internal server error|\bapi_error\b|\bserver_error\b"
+            r"|gateway timeout)|internal server error|\bapi_error\b|\bserver_error\b|high demand"
             r"|service unavailable"
             r"|status:? 5\d\d\b|API Error: 5\d\d\b",
             re.IGNORECASE,

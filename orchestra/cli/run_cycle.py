@@ -179,14 +179,20 @@ def main(argv: Sequence[str] | None, load_flow: Callable[[], Any]) -> int:
         console.print(f"[red]cycle failed:[/] {escape(str(data))}")
         console.print(f"Prefect UI: {link}")
         return 1
-    _report(data if isinstance(data, dict) else {}, state.is_completed(), message, link)
-    refused = _credential_failure(data if isinstance(data, dict) else {})
+    return _exit_code(data if isinstance(data, dict) else {}, state.is_completed(), message, link)
+
+
+def _exit_code(data: dict[str, Any], ok: bool, message: str, link: str) -> int:
+    """Report the cycle; 2 when a model API refused (or never got) a credential, since the fix
+    is the user's, 1 for other failures, 0 when it succeeded."""
+    _report(data, ok, message, link)
+    refused = _credential_failure(data)
     if refused:
         console.print(
             f"[red]stopped: the model API needs a working credential:[/] {escape(refused)}"
         )
         return 2
-    return 0 if state.is_completed() else 1
+    return 0 if ok else 1
 
 
 def _credential_failure(data: dict[str, Any]) -> str:
