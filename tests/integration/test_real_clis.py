@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.chat_api import docker_bridge_ip
 from support.messages_api import MessagesAPI
 from support.model_api import ModelAPI
 from support.real_agent import CALC_DONE, enqueue, make_repo, project_config
@@ -30,6 +31,7 @@ CLAUDE_KEY = "sk-ant-test-standin-key"
 CODEX_KEY = "sk-test-standin-codex-key"
 CLAUDE_MODEL = "claude-sonnet-4-5"
 CODEX_MODEL = "gpt-5-codex"
+WORKER_IMAGE = "orchestra-worker:latest"
 
 
 def cli_path(name: str) -> Path:
@@ -58,19 +60,24 @@ def cli_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def workers(agent: str, env: dict[str, str], model: str, timeout: int = 120) -> dict[str, Any]:
-    """Every worker ``agent`` on the process runtime, with ``env``."""
-    return {
-        role: {
+def workers(
+    agent: str, env: dict[str, str], model: str, runtime: str = "process", timeout: int = 120
+) -> dict[str, Any]:
+    """Every worker ``agent`` on ``runtime`` (the worker image under Docker), with ``env``."""
+    found: dict[str, Any] = {}
+    for role in ("planner", "architect", "coder", "reviewer", "fixer"):
+        profile: dict[str, Any] = {
             "role": role,
             "agent": agent,
             "model": model,
-            "runtime": "process",
+            "runtime": runtime,
             "timeout": timeout,
             "env": dict(env),
         }
-        for role in ("planner", "architect", "coder", "reviewer", "fixer")
-    }
+        if runtime == "docker":
+            profile["docker"] = {"image": WORKER_IMAGE}
+        found[role] = profile
+    return found
 
 
 def claude_env(api: MessagesAPI) -> dict[str, str]:
@@ -166,3 +173,55 @@ def test_codex_cycle_process_runtime(tmp_path: Path, cli_bin: Path, prefect_read
     steps = assert_cycle(project, session, state, prefect_reader)
     assert tool_names(api) == {"exec_command"}
     assert all(r["cost_usd"] is None for r in steps), steps
+
+
+@pytest.fixture
+def bridge_hosts(docker_client: Any) -> tuple[str, ...]:
+    """Loopback and the Docker bridge gateway: the profile names 127.0.0.1, the container
+    reaches the same port as host.docker.internal (the sandbox's loopback rewrite)."""
+    from docker.errors import ImageNotFound
+
+    ip = docker_bridge_ip()
+    try:
+        docker_client.images.get(WORKER_IMAGE)
+    except ImageNotFound:
+        ip = None
+    if ip is None:
+        pytest.fail(f"needs the docker0 bridge and {WORKER_IMAGE!r} (`make worker-image`)")
+    return ("127.0.0.1", ip)
+
+
+@pytest.mark.prefect
+@pytest.mark.docker
+def test_claude_code_cycle_in_the_worker_image(
+    tmp_path: Path, bridge_hosts: tuple[str, ...], prefect_reader: Any
+) -> None:
+    """The same cycle with Claude Code from the worker image, one container per step."""
+    session = claude_session()
+    with MessagesAPI(session, hosts=bridge_hosts, api_key=CLAUDE_KEY) as api:
+        config = project_config(workers("claude", claude_env(api), CLAUDE_MODEL, "docker"))
+        project = make_repo(tmp_path / "calc", config)
+        enqueue(project)
+        state = run_cycle(project)
+    steps = assert_cycle(project, session, state, prefect_reader)
+    assert {"Read", "Edit", "Bash", "Write"} <= tool_names(api)
+    assert all(r["cost_usd"] > 0 for r in steps), steps
+    assert any(e.header("host").startswith("host.docker.internal") for e in api.exchanges)
+
+
+@pytest.mark.prefect
+@pytest.mark.docker
+def test_codex_cycle_in_the_worker_image(
+    tmp_path: Path, bridge_hosts: tuple[str, ...], prefect_reader: Any
+) -> None:
+    """The same cycle with Codex from the worker image: the provider the adapter writes into
+    CODEX_HOME/config.toml names the host as the container reaches it."""
+    session = codex_session()
+    with ResponsesAPI(session, hosts=bridge_hosts, api_key=CODEX_KEY) as api:
+        config = project_config(workers("codex", codex_env(api), CODEX_MODEL, "docker"))
+        project = make_repo(tmp_path / "calc", config)
+        enqueue(project)
+        state = run_cycle(project)
+    assert_cycle(project, session, state, prefect_reader)
+    assert tool_names(api) == {"exec_command"}
+    assert any(e.header("host").startswith("host.docker.internal") for e in api.exchanges)
