@@ -10,7 +10,6 @@ before the answer, a stream cut mid-answer, and silence.
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 from support.messages_api import MessagesAPI
 from support.model_api import Fault, ModelAPI, Turn
+from support.real_clis import link_clis
 from support.responses_api import ResponsesAPI
 
 from orchestra.config.models import WorkerProfile
@@ -30,8 +30,6 @@ from orchestra.testing import StepFactory
 
 pytestmark = [pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-TOOLS = REPO / ".venv" / "tools"
 KEY = {"claude": "sk-ant-test-standin-fault", "codex": "sk-test-standin-fault"}
 MODEL = {"claude": "claude-sonnet-4-5", "codex": "gpt-5-codex"}
 KEY_VAR = {"claude": "ANTHROPIC_API_KEY", "codex": "OPENAI_API_KEY"}
@@ -53,20 +51,7 @@ FAULTS: dict[str, tuple[Fault, str]] = {
 @pytest.fixture
 def cli_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both real CLIs on PATH (alone), and a HOME of the test's own."""
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    for name in ("claude", "codex"):
-        path = TOOLS / name / "bin" / name
-        if not path.exists():
-            reason = f"{name} is not installed at {path}: run `make {name}` (or `make test`)"
-            if os.environ.get("CI"):
-                pytest.fail(reason, pytrace=False)
-            pytest.skip(reason)
-        (folder / name).symlink_to(path.resolve())
-    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
+    link_clis(tmp_path, monkeypatch)
 
 
 def profile(agent: str, base_url: str, **extra: Any) -> WorkerProfile:

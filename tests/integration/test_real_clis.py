@@ -10,7 +10,6 @@ tools (Claude Code's Read/Edit/Write/Bash, Codex's shell tool) and runs the test
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,84 +19,33 @@ from support.chat_api import docker_bridge_ip
 from support.messages_api import MessagesAPI
 from support.model_api import ModelAPI
 from support.real_agent import CALC_DONE, enqueue, make_repo, project_config
+from support.real_clis import (
+    CLAUDE_KEY,
+    CLAUDE_MODEL,
+    CODEX_KEY,
+    CODEX_MODEL,
+    WORKER_IMAGE,
+    claude_env,
+    codex_env,
+    link_clis,
+    run_cycle,
+    workers,
+)
 from support.real_sessions import CODER_FINAL, Session, claude_session, codex_session
 from support.responses_api import ResponsesAPI
 
 pytestmark = [pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-TOOLS = REPO / ".venv" / "tools"
-CLAUDE_KEY = "sk-ant-test-standin-key"
-CODEX_KEY = "sk-test-standin-codex-key"
-CLAUDE_MODEL = "claude-sonnet-4-5"
-CODEX_MODEL = "gpt-5-codex"
-WORKER_IMAGE = "orchestra-worker:latest"
-
-
-def cli_path(name: str) -> Path:
-    """The real CLI `make test` installs (`make claude` / `make codex`)."""
-    path = TOOLS / name / "bin" / name
-    if not path.exists():
-        reason = f"{name} is not installed at {path}: run `make {name}` (or `make test`)"
-        if os.environ.get("CI"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    return path
-
 
 @pytest.fixture
 def cli_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A PATH folder holding only the two CLIs (their venvs' own python stays off PATH), and a
-    HOME of the test's own."""
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    for name in ("claude", "codex"):
-        (folder / name).symlink_to(cli_path(name).resolve())
-    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    return folder
-
-
-def workers(
-    agent: str, env: dict[str, str], model: str, runtime: str = "process", timeout: int = 120
-) -> dict[str, Any]:
-    """Every worker ``agent`` on ``runtime`` (the worker image under Docker), with ``env``."""
-    found: dict[str, Any] = {}
-    for role in ("planner", "architect", "coder", "reviewer", "fixer"):
-        profile: dict[str, Any] = {
-            "role": role,
-            "agent": agent,
-            "model": model,
-            "runtime": runtime,
-            "timeout": timeout,
-            "env": dict(env),
-        }
-        if runtime == "docker":
-            profile["docker"] = {"image": WORKER_IMAGE}
-        found[role] = profile
-    return found
-
-
-def claude_env(api: MessagesAPI) -> dict[str, str]:
-    return {"ANTHROPIC_BASE_URL": api.url, "ANTHROPIC_API_KEY": CLAUDE_KEY}
-
-
-def codex_env(api: ResponsesAPI) -> dict[str, str]:
-    """What a user sets for any OpenAI client: the adapter makes codex's provider of it."""
-    return {"OPENAI_BASE_URL": api.url, "OPENAI_API_KEY": CODEX_KEY}
+    """A PATH folder holding only the two CLIs, and a HOME of the test's own."""
+    return link_clis(tmp_path, monkeypatch)
 
 
 def git(repo: Path, *args: str) -> str:
     out = subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True)
     return out.stdout.strip()
-
-
-def run_cycle(project: Path) -> Any:
-    from flows.cycle import infinite_orchestra
-
-    return infinite_orchestra(project=str(project), return_state=True)
 
 
 def assert_cycle(project: Path, session: Session, state: Any, reader: Any) -> list[dict[str, Any]]:

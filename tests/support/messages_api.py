@@ -64,7 +64,10 @@ class MessagesAPI(ModelAPI):
         key = exchange.header("x-api-key") or exchange.header("authorization").removeprefix(
             "Bearer "
         )
-        if handler.command == "GET":
+        if handler.command == "GET":  # /v1/models, as a preflight probes it
+            fault = self.gate(key)
+            if fault is not None and self.early_fault(handler, fault, error_body(fault)):
+                return
             handler.send_json(200, {"data": [], "has_more": False})
             return
         if path.endswith("/count_tokens"):

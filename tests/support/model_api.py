@@ -207,15 +207,18 @@ class ModelAPI:
         with self._lock:
             return list(self._exchanges)
 
-    def choose(self, exchange: Exchange, key: str) -> Turn:
-        """The turn for ``exchange``: the server-wide fault, 401 for a wrong ``key``, else the
-        script's answer."""
+    def gate(self, key: str) -> Fault | None:
+        """The server-wide fault, or 401 for a ``key`` other than ``api_key``."""
         if self.fault is not None:
-            turn = Turn(fault=self.fault)
-        elif self.api_key is not None and key != self.api_key:
-            turn = Turn(fault=Fault(status=401, message="invalid x-api-key"))
-        else:
-            turn = self.script(exchange)
+            return self.fault
+        if self.api_key is not None and key != self.api_key:
+            return Fault(status=401, message="invalid x-api-key")
+        return None
+
+    def choose(self, exchange: Exchange, key: str) -> Turn:
+        """The turn for ``exchange``: the gate's fault, else the script's answer."""
+        fault = self.gate(key)
+        turn = Turn(fault=fault) if fault is not None else self.script(exchange)
         exchange.turn = turn
         return turn
 

@@ -73,10 +73,8 @@ class ResponsesAPI(ModelAPI):
         )
         key = exchange.header("authorization").removeprefix("Bearer ")
         if handler.command == "GET" and path.endswith("/models"):
-            turn = self.choose(exchange, key) if self.fault or self.api_key else Turn()
-            if turn.fault is not None and self.early_fault(
-                handler, turn.fault, error_body(turn.fault)
-            ):
+            fault = self.gate(key)
+            if fault is not None and self.early_fault(handler, fault, error_body(fault)):
                 return
             models = [{"id": "gpt-stand-in", "object": "model", "owned_by": "stand-in"}]
             handler.send_json(200, {"object": "list", "data": models})
