@@ -333,6 +333,8 @@ class InvocationRequest:
     extra_args: Sequence[str] = field(default_factory=tuple)
     cli_config: Mapping[str, Any] = field(default_factory=dict)
     """The profile's ``cli.config``: the CLI's own settings."""
+    login: bool = False
+    """The profile offers the CLI a copy of its login file (``cli.auth_file``)."""
     env: Mapping[str, str] = field(default_factory=dict)
     """The step's environment as configured (host pass-through and the profile's ``env``), for
     adapters that turn a variable into their CLI's settings (codex: ``OPENAI_BASE_URL``)."""

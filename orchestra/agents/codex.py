@@ -7,7 +7,8 @@ Its settings come from the per-run ``CODEX_HOME/config.toml``, written from the 
 ``cli.config``. codex 0.163 ignores ``OPENAI_BASE_URL`` (it dials api.openai.com and waits for
 network), so when the step's env sets it and ``cli.config`` names no ``model_provider``, the
 adapter adds one: that base URL, the Responses wire protocol, the key from ``OPENAI_API_KEY`` (or
-``CODEX_API_KEY``), and few retries so that a failing API ends the step in seconds.
+``CODEX_API_KEY``; with neither set but a login file offered, the login's), and few retries so
+that a failing API ends the step in seconds.
 """
 
 from __future__ import annotations
@@ -93,17 +94,25 @@ ENV_PROVIDER = "orchestra-openai-base-url"
 ENV_PROVIDER_RETRIES: dict[str, int] = {"request_max_retries": 1, "stream_max_retries": 1}
 
 
-def codex_config(cli_config: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+def codex_config(
+    cli_config: Mapping[str, Any], env: Mapping[str, str], *, login: bool = False
+) -> dict[str, Any]:
     """``config.toml`` for one run: the profile's ``cli.config``, plus a provider made of
     ``OPENAI_BASE_URL`` when the env sets it and ``cli.config`` chooses no provider."""
     config = dict(cli_config)
     base_url = env.get("OPENAI_BASE_URL", "").strip()
     if base_url and "model_provider" not in config:
-        key = "CODEX_API_KEY" if "CODEX_API_KEY" in env and "OPENAI_API_KEY" not in env else None
+        key_var = next((v for v in ("OPENAI_API_KEY", "CODEX_API_KEY") if env.get(v)), None)
+        # No key in the env but a login offered: codex sends the login's credential.
+        auth: dict[str, Any] = (
+            {"requires_openai_auth": True}
+            if key_var is None and login
+            else {"env_key": key_var or "OPENAI_API_KEY"}
+        )
         provider = {
             "name": "OpenAI-compatible endpoint (OPENAI_BASE_URL)",
             "base_url": base_url,
-            "env_key": key or "OPENAI_API_KEY",
+            **auth,
             "wire_api": "responses",
             **ENV_PROVIDER_RETRIES,
         }
@@ -119,7 +128,7 @@ def invocation(req: InvocationRequest) -> Invocation:
     argv += ["--dangerously-bypass-approvals-and-sandbox", "-C", req.workspace]
     argv += [*model_flag("-m", req.model), "-o", join_path(req.output_dir, CODEX_LAST_MESSAGE)]
     env = {"CODEX_HOME": state_dirs(req.state_dir)[0]}
-    config = codex_config(req.cli_config, req.env)
+    config = codex_config(req.cli_config, req.env, login=req.login)
     files = {"codex/config.toml": dumps(config)} if config else {}
     return Invocation([*argv, *req.extra_args, "-"], env, req.prompt_file, files)
 

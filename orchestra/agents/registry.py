@@ -52,6 +52,7 @@ def build_invocation(
     extra_args: Sequence[str] = (),
     cli_config: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    login: bool = False,
 ) -> Invocation:
     """The argv/env/stdin that run ``kind`` once, non-interactively, on ``prompt_file``.
 
@@ -70,6 +71,7 @@ def build_invocation(
         extra_args=tuple(extra_args),
         cli_config=dict(cli_config or {}),
         env=dict(env or {}),
+        login=login,
     )
     return adapter(kind).invocation(request)
 

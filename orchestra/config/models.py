@@ -154,6 +154,12 @@ class WorkerProfile(Strict):
         if self.runtime == "docker" and self.docker is None:
             msg = "runtime docker needs `docker: {image: ...}`; or set `runtime: process`"
             raise ValueError(msg)
+        if self.cli.auth_file and self.agent != "codex":
+            msg = (
+                f"cli.auth_file is for codex (its `codex login` file), not agent {self.agent!r}; "
+                "claude takes a subscription token as CLAUDE_CODE_OAUTH_TOKEN in pass_env"
+            )
+            raise ValueError(msg)
         if self.agent == "command" and not self.command:
             msg = "agent `command` needs `command: [executable, args...]`"
             raise ValueError(msg)

@@ -189,6 +189,7 @@ def _invocation(ctx: StepContext, env: Mapping[str, str]) -> Invocation:
         extra_args=ctx.profile.cli.args,
         cli_config=ctx.profile.cli.config,
         env=env,
+        login=ctx.profile.cli.auth_file is not None,
     )
 
 
