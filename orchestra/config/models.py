@@ -6,9 +6,11 @@ project ``orchestra.yaml`` → ``orchestra.local.yaml`` → ``--config`` overlay
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from orchestra.config.agentcli import AgentCliConfig
 
 Role = Literal["planner", "architect", "coder", "reviewer", "fixer"]
 
@@ -111,20 +113,6 @@ RuntimeSettings = ProcessConfig | DockerConfig
 """What a runtime is built from: :func:`orchestra.runtime.build_runtime` matches on the type."""
 
 
-class AgentCliConfig(Strict):
-    """A worker's own settings for its agent CLI (docs/agents.md, "Each CLI's own settings")."""
-
-    args: list[str] = Field(default_factory=list)
-    """Extra flags for the CLI, after Orchestra's own (before codex's `-` for stdin)."""
-    config: dict[str, Any] = Field(default_factory=dict)
-    """The CLI's own settings for each run: codex's `config.toml` in the per-run CODEX_HOME
-    (tables as mappings, e.g. `model_providers`), claude's `settings.json` in its per-run
-    CLAUDE_CONFIG_DIR."""
-    auth_file: str | None = None
-    """codex only: a login file (`~/.codex/auth.json` from `codex login`) copied read-only into
-    the per-run CODEX_HOME for the step and deleted after it; the folder is never mounted."""
-
-
 class WorkerProfile(Strict):
     role: Role
     """What this worker does in a workflow; decides its write access."""
@@ -156,8 +144,7 @@ class WorkerProfile(Strict):
             raise ValueError(msg)
         if self.cli.auth_file and self.agent != "codex":
             msg = (
-                f"cli.auth_file is for codex (its `codex login` file), not agent {self.agent!r}; "
-                "claude takes a subscription token as CLAUDE_CODE_OAUTH_TOKEN in pass_env"
+                f"cli.auth_file is for codex, not {self.agent!r} (claude: CLAUDE_CODE_OAUTH_TOKEN)"
             )
             raise ValueError(msg)
         if self.agent == "command" and not self.command:

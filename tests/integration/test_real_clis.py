@@ -10,7 +10,9 @@ tools (Claude Code's Read/Edit/Write/Bash, Codex's shell tool) and runs the test
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +175,31 @@ def test_codex_cycle_in_the_worker_image(
     assert_cycle(project, session, state, prefect_reader)
     assert tool_names(api) == {"exec_command"}
     assert any(e.header("host").startswith("host.docker.internal") for e in api.exchanges)
+
+
+@pytest.mark.docker
+def test_doctor_shows_each_cli_version_on_the_host_and_in_the_image(
+    tmp_path: Path, cli_bin: Path, bridge_hosts: tuple[str, ...]
+) -> None:
+    """`orchestra doctor` names the version of each CLI the workers run, where they run it."""
+
+    config = project_config(
+        {
+            **workers("claude", {}, CLAUDE_MODEL),
+            "coder": workers("codex", {}, CODEX_MODEL, "docker")["coder"],
+            "reviewer": workers("claude", {}, CLAUDE_MODEL, "docker")["reviewer"],
+        }
+    )
+    project = make_repo(tmp_path / "calc", config)
+    out = subprocess.run(
+        [sys.executable, "-m", "orchestra.cli.app", "doctor", "--project", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+    flat = " ".join(out.stdout.split())
+    assert "claude on this machine │ ok │ 2.1.327 (Claude Code)" in flat, out.stdout
+    assert f"codex in {WORKER_IMAGE} │ ok │ codex-cli 0.163.0" in flat, out.stdout
+    assert f"claude in {WORKER_IMAGE} │ ok │ 2.1.327 (Claude Code)" in flat, out.stdout
