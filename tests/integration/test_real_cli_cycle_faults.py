@@ -76,6 +76,32 @@ def test_rate_limit_gives_the_task_back_without_an_attempt(
 
 
 @pytest.mark.prefect
+def test_retry_after_in_the_message_becomes_a_cool_down(
+    tmp_path: Path, cli_bin: Path, prefect_api: str
+) -> None:
+    """A 429 whose message says "try again in 30s" (Claude Code prints the API's message; the
+    header it consumes itself): the next cycle claims nothing, says until when, and sends the
+    model nothing."""
+    wait = Fault(
+        status=429, message="Rate limit reached. Please try again in 30s.", retry_after="1"
+    )
+    api, make_workers = api_and_workers("claude", script=lambda e: Turn(text="hi"), fault=wait)
+    with api:
+        project = make_repo(tmp_path / "calc", project_config(make_workers()))
+        enqueue(project)
+        first = run_cycle(project)
+        asked = len(api.exchanges)
+        second = run_cycle(project)
+        after = [e.path for e in api.exchanges[asked:]]
+    assert first.result(raise_on_failure=False)["tasks"][0]["kind"] == "infrastructure"
+    assert "cooling down until" in second.message, second.message
+    assert "s left), as the model API asked" in second.message
+    assert second.result(raise_on_failure=False)["tasks"] == []
+    assert "/v1/messages" not in after, after
+    assert attempts(project / ".orchestra" / "queue" / "task-01.md") is None
+
+
+@pytest.mark.prefect
 def test_key_refused_by_the_model_stops_the_cycle_with_exit_2(
     tmp_path: Path, cli_bin: Path, prefect_api: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
