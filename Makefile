@@ -17,8 +17,18 @@ AIDER_VERSION ?= 0.86.2
 AIDER_VENV := $(VENV)/tools/aider
 AIDER_STAMP := $(AIDER_VENV)/.installed-$(AIDER_VERSION)
 
+# Claude Code and Codex CLI the way users get them without npm: from PyPI, pinned. The
+# claude-agent-sdk wheel carries the `claude` executable (Claude Code 2.1.327), the
+# openai-codex-cli-bin wheel the `codex` one (codex-cli 0.163.0); each in a venv of its own.
+CLAUDE_SDK_VERSION ?= 0.2.184
+CLAUDE_VENV := $(VENV)/tools/claude
+CLAUDE_STAMP := $(CLAUDE_VENV)/.installed-$(CLAUDE_SDK_VERSION)
+CODEX_VERSION ?= 0.163.0
+CODEX_VENV := $(VENV)/tools/codex
+CODEX_STAMP := $(CODEX_VENV)/.installed-$(CODEX_VERSION)
+
 .PHONY: help venv demo demo-stop demo-docker test check bench images test-image \
-	orchestrator-image postgres-image worker-image aider schema stack-up stack-down clean \
+	orchestrator-image postgres-image worker-image aider claude codex agent-clis schema stack-up stack-down clean \
 	test-multihost
 
 help:
@@ -47,6 +57,28 @@ $(AIDER_STAMP):
 	@touch $(AIDER_STAMP)
 
 aider: $(AIDER_STAMP)
+
+$(CLAUDE_STAMP):
+	@test -x $(CLAUDE_VENV)/bin/python || $(PYTHON) -m venv $(CLAUDE_VENV)
+	$(CLAUDE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CLAUDE_VENV)/bin/python -m pip install --quiet "claude-agent-sdk==$(CLAUDE_SDK_VERSION)"
+	ln -sf ../lib/python3.11/site-packages/claude_agent_sdk/_bundled/claude $(CLAUDE_VENV)/bin/claude
+	$(CLAUDE_VENV)/bin/claude --version
+	@touch $(CLAUDE_STAMP)
+
+claude: $(CLAUDE_STAMP)
+
+$(CODEX_STAMP):
+	@test -x $(CODEX_VENV)/bin/python || $(PYTHON) -m venv $(CODEX_VENV)
+	$(CODEX_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CODEX_VENV)/bin/python -m pip install --quiet "openai-codex-cli-bin==$(CODEX_VERSION)"
+	ln -sf ../lib/python3.11/site-packages/codex_cli_bin/bin/codex $(CODEX_VENV)/bin/codex
+	$(CODEX_VENV)/bin/codex --version
+	@touch $(CODEX_STAMP)
+
+codex: $(CODEX_STAMP)
+
+agent-clis: aider claude codex
 
 # The demo's Prefect server (started by its first cycle, left running for the UI) is stopped
 # before its project folder is replaced.
@@ -105,8 +137,8 @@ postgres-image: orchestrator-image
 worker-image: venv orchestrator-image
 	$(BIN)/orchestra worker-image build
 
-# Strict like CI: a test that lacks Docker, an image or aider fails with the fix, never skips.
-test: check images aider
+# Strict like CI: a test that lacks Docker, an image or an agent CLI fails with the fix, never skips.
+test: check images agent-clis
 	CI=$${CI:-1} $(BIN)/pytest
 
 # The multi-host pool test alone (issue 12; `make test` runs it too): its cluster's Prefect

@@ -20,6 +20,7 @@ from orchestra.engine.summary import CycleSummary
 from orchestra.errors import CycleError, CycleSkipped, RunFailed
 from orchestra.memory import BestEffortStore
 from orchestra.policy.breaker import FailureStreak, over_budget, pauses_schedule, stop_after
+from orchestra.policy.cooldown import Cooldown
 from orchestra.policy.gates import check_start, cycle_lock, record_cycle_start
 from orchestra.prefect.artifacts import publish_cycle_artifact
 from orchestra.prefect.docker_host import docker_host_client
@@ -109,9 +110,12 @@ def _cycle(
     tidied = tidy(proj, run_id, engine_client=docker_host_client)
     summary.recovered, summary.swept = tidied.recovered, len(tidied.containers)
     reset_if_ephemeral(proj.config.limits.max_parallel_agents)  # slots of killed runs
+    # A rate limit's "try again in N s" from an earlier cycle: claim nothing until it passed.
+    summary.stop_reason = Cooldown(proj.root).active()
     with open_memory(proj) as memory:
-        _plan(proj, files, goal, summary, memory)
-        if not plan_only:
+        if not summary.stop_reason:
+            _plan(proj, files, goal, summary, memory)
+        if not plan_only and not summary.stop_reason:
             _run_tasks(proj, files, run_id, summary, memory, streak)
         summary.memory = memory_state(memory)
     if pauses_schedule(summary.stop_reason):
@@ -158,6 +162,7 @@ def _run_tasks(
         """One task ended (completion order): remember it and apply the stop rules."""
         remember(memory, proj, run_id, outcome)
         streak.note_task(outcome)
+        Cooldown(proj.root).note(outcome)
         return stop_after(
             summary.tasks,
             continue_on_failure=wf.continue_on_failure,

@@ -34,10 +34,19 @@ from orchestra.config.models import AgentKind, ModelPolicy
 from orchestra.errors import ConfigError
 
 FailureKind = Literal[
-    "auth", "credentials", "unreachable", "timeout", "configuration", "environment", "error"
+    "auth",
+    "credentials",
+    "unreachable",
+    "rate_limited",
+    "overloaded",
+    "timeout",
+    "configuration",
+    "environment",
+    "error",
 ]
-"""Why a step failed: rejected key, no key at all, API not reachable, our time limit, bad
-model/flag/provider, the machine (read-only or missing state dirs), anything else."""
+"""Why a step failed: rejected key, no key at all, API not reachable, the API's rate limit or
+quota (429), the API overloaded or failing (529, 5xx), our time limit, bad model/flag/provider,
+the machine (read-only or missing state dirs), anything else."""
 
 
 #: Longest reason kept in :attr:`AgentOutcome.message`.
@@ -59,6 +68,9 @@ class AgentOutcome:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
+    answer: str = ""
+    """The CLI's own final answer (claude's ``result``, codex's last ``agent_message``), for the
+    report's output tail instead of the raw JSON it came in; empty for plain-text CLIs."""
 
 
 # Ordered: the first pattern that matches decides. Checked against error text only.
@@ -88,6 +100,24 @@ _SIGNALS: tuple[tuple[FailureKind, re.Pattern[str]], ...] = (
         ),
     ),
     (
+        "rate_limited",
+        re.compile(
+            r"\b429\b|too many requests|rate[ _-]?limit|insufficient_quota|quota exceeded"
+            r"|exceeded your current quota|usage limit",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "overloaded",
+        re.compile(
+            r"\b529\b|overloaded|\b50[0234] (internal server error|bad gateway|service unavailable"
+            r"|gateway timeout)|internal server error|\bapi_error\b|\bserver_error\b|high demand"
+            r"|service unavailable"
+            r"|status:? 5\d\d\b|API Error: 5\d\d\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
         "configuration",
         re.compile(
             r"model_not_found|not_found_error|unknown model"
@@ -103,7 +133,8 @@ _SIGNALS: tuple[tuple[FailureKind, re.Pattern[str]], ...] = (
         re.compile(
             r"unable to connect|connection ?refused|ECONNREFUSED|ENOTFOUND|ECONNRESET"
             r"|failed to lookup address|name resolution|dns error|error sending request"
-            r"|could not resolve host|network is unreachable|APIConnectionError|fetch failed",
+            r"|could not resolve host|network is unreachable|APIConnectionError|fetch failed"
+            r"|waiting for network|reconnecting|stream disconnected|connection (closed|reset)",
             re.IGNORECASE,
         ),
     ),
@@ -114,6 +145,8 @@ _WHAT: dict[FailureKind, str] = {
     "auth": "authentication failed",
     "credentials": "no credentials",
     "unreachable": "model API unreachable",
+    "rate_limited": "model API rate limit or quota",
+    "overloaded": "model API overloaded or failing",
     "timeout": "stopped at the time limit",
     "configuration": "configuration problem",
     "environment": "environment problem",
@@ -209,6 +242,7 @@ PASS_ENV_DEFAULTS: tuple[str, ...] = (
     "ANTHROPIC_AUTH_TOKEN",
     "OPENAI_API_KEY",
     "CODEX_API_KEY",
+    "CLAUDE_CODE_OAUTH_TOKEN",
     "ANTHROPIC_BASE_URL",
     "OPENAI_BASE_URL",
     "OPENAI_API_BASE",
@@ -238,6 +272,9 @@ class Invocation:
     argv: list[str]
     env: dict[str, str]
     stdin_path: str | None
+    state_files: dict[str, str] = field(default_factory=dict)
+    """Files to write before the step, by path relative to the step's state folder (codex's
+    ``codex/config.toml``): the CLI's own settings for this run."""
 
 
 def join_path(base: str, *parts: str) -> str:
@@ -294,6 +331,13 @@ class InvocationRequest:
     model: str | None
     command: Sequence[str] | None = None
     extra_args: Sequence[str] = field(default_factory=tuple)
+    cli_config: Mapping[str, Any] = field(default_factory=dict)
+    """The profile's ``cli.config``: the CLI's own settings."""
+    login: bool = False
+    """The profile offers the CLI a copy of its login file (``cli.auth_file``)."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """The step's environment as configured (host pass-through and the profile's ``env``), for
+    adapters that turn a variable into their CLI's settings (codex: ``OPENAI_BASE_URL``)."""
 
 
 def no_state_dirs(state_dir: str) -> list[str]:
@@ -316,6 +360,9 @@ class Adapter:
     parse: Parser
     state_dirs: Callable[[str], list[str]] = no_state_dirs
     executable: Callable[[Sequence[str] | None], str] | None = None
+    login_file: str | None = None
+    """Where a copied login file goes, relative to the state folder (codex: ``codex/auth.json``);
+    ``None``: the CLI takes no login file."""
     workspace_litter: tuple[str, ...] = ()
     """gitignore patterns of the state, cache and history files the CLI leaves in its working
     folder; the task clone excludes them so a result branch never carries them."""

@@ -1,17 +1,22 @@
 """Claude Code (`claude -p`): argv, env, state folder and result parser.
 
 claude prints one JSON ``result`` object (``--output-format json``; the last line in stream-json
-mode). Per-run ``CLAUDE_CONFIG_DIR`` keeps the sandbox off the user's ``~``.
+mode). Per-run ``CLAUDE_CONFIG_DIR`` keeps the sandbox off the user's ``~``; the profile's
+``cli.config`` becomes its ``settings.json``. ``--add-dir`` lets it write its handoff report into
+the step's output folder, outside its working folder. A subscription token
+(``CLAUDE_CODE_OAUTH_TOKEN``) and API keys reach it through the environment.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from orchestra.agents.base import (
     Adapter,
     AgentOutcome,
+    FailureKind,
     Invocation,
     InvocationRequest,
     as_dict,
@@ -62,14 +67,26 @@ def parse_claude(
     text = str(result.get("result") or "")
     subtype = str(result.get("subtype") or "")
     if exit_code == 0 and not result.get("is_error") and subtype in ("", "success"):
-        return AgentOutcome(True, text, None, "", **extra)
+        return AgentOutcome(True, text, None, "", answer=text, **extra)
     status = result.get("api_error_status")
     detail = text or subtype or last_line(stderr) or f"exit code {exit_code}"
-    if status in (401, 403):
-        return failed("claude", "auth", f"{status} {detail}", **extra)
+    kind = _status_kind(status)
+    if kind is not None:
+        return failed("claude", kind, f"{status} {detail}", answer=text, **extra)
     if subtype not in ("", "success") and text:
         detail = f"{subtype}: {detail}"
-    return failed("claude", classify(f"{detail}\n{stderr}"), detail, **extra)
+    return failed("claude", classify(f"{detail}\n{stderr}"), detail, answer=text, **extra)
+
+
+def _status_kind(status: Any) -> FailureKind | None:
+    """The failure kind the model API's HTTP status names, if it names one."""
+    if not isinstance(status, int) or isinstance(status, bool):
+        return None
+    if status in (401, 403):
+        return "auth"
+    if status == 429:
+        return "rate_limited"
+    return "overloaded" if status >= 500 else None
 
 
 def state_dirs(state_dir: str) -> list[str]:
@@ -86,13 +103,14 @@ def invocation(req: InvocationRequest) -> Invocation:
     # (hooks run without asking) and `.mcp.json` (servers are commands) are an earlier
     # step's, or a planted file's, not ours (issue 18).
     argv += ["--setting-sources", "user", "--strict-mcp-config"]
-    argv += ["--output-format", "json", *req.extra_args]
+    argv += ["--add-dir", req.output_dir, "--output-format", "json", *req.extra_args]
     env = {
         "CLAUDE_CONFIG_DIR": state_dirs(req.state_dir)[0],
         "DISABLE_AUTOUPDATER": "1",
         "CLAUDE_CODE_MAX_RETRIES": CLAUDE_MAX_RETRIES,
     }
-    return Invocation(argv, env, req.prompt_file)
+    files = {"claude/settings.json": json.dumps(req.cli_config, indent=2)} if req.cli_config else {}
+    return Invocation(argv, env, req.prompt_file, files)
 
 
 #: Claude Code's project folder (``.claude/settings.local.json`` when a tool is allowed for

@@ -6,10 +6,10 @@ A new agent CLI is one module in this package with an ``ADAPTER``, added to :dat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 from orchestra.agents import aider, claude, codex, command, opencode
 from orchestra.agents.base import (
@@ -50,12 +50,16 @@ def build_invocation(
     model: str | None,
     command: Sequence[str] | None = None,
     extra_args: Sequence[str] = (),
+    cli_config: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    login: bool = False,
 ) -> Invocation:
     """The argv/env/stdin that run ``kind`` once, non-interactively, on ``prompt_file``.
 
     ``extra_args`` (the profile's own flags) go after ours and before codex's ``-`` (read the
     prompt from stdin). ``model`` ``None`` leaves the model to the CLI's own configuration, except
-    for aider, which is refused.
+    for aider, which is refused. ``cli_config`` is the profile's ``cli.config`` (the CLI's own
+    settings file), ``env`` the step's configured environment (codex reads ``OPENAI_BASE_URL``).
     """
     request = InvocationRequest(
         prompt_file=prompt_file,
@@ -65,6 +69,9 @@ def build_invocation(
         model=model,
         command=command,
         extra_args=tuple(extra_args),
+        cli_config=dict(cli_config or {}),
+        env=dict(env or {}),
+        login=login,
     )
     return adapter(kind).invocation(request)
 
@@ -72,6 +79,11 @@ def build_invocation(
 def state_dirs(kind: AgentKind, state_dir: str) -> list[str]:
     """The per-run state folders ``kind`` needs; create them (writable) before the step."""
     return adapter(kind).state_dirs(state_dir)
+
+
+def login_file(kind: AgentKind) -> str | None:
+    """Where ``kind`` takes a copied login file, relative to the state folder (or ``None``)."""
+    return adapter(kind).login_file
 
 
 def workspace_excludes() -> tuple[str, ...]:

@@ -265,12 +265,16 @@ def worker_image_build(
     tag: str = typer.Option("orchestra-worker:latest", help="image name"),
     base: str = typer.Option("orchestra-base:bookworm", help="Debian/Ubuntu base with python3"),
     with_: str = typer.Option(
-        "", "--with", help="npm CLIs to add, comma-separated: claude,codex,opencode"
+        "", "--with", help="CLIs to add, comma-separated: opencode (from npm)"
+    ),
+    without: str = typer.Option(
+        "", "--without", help="CLIs to leave out, comma-separated: aider,claude,codex"
     ),
     no_aider: bool = typer.Option(False, "--no-aider", help="leave aider out"),
     force: bool = typer.Option(False, help="rebuild an existing image"),
 ) -> None:
-    """Build the worker image from the Dockerfile shipped in the package (aider by default)."""
+    """Build the worker image from the Dockerfile shipped in the package (aider, Claude Code and
+    Codex by default, all from PyPI)."""
     from docker.client import DockerClient
     from docker.errors import DockerException
 
@@ -278,7 +282,7 @@ def worker_image_build(
     from orchestra.errors import RuntimeUnavailableError
 
     try:
-        args = wi.build_args(base, with_.split(","), aider=not no_aider)
+        args = wi.build_args(base, with_.split(","), aider=not no_aider, without=without.split(","))
         try:
             client = DockerClient.from_env()
         except DockerException as exc:

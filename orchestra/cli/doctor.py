@@ -42,6 +42,10 @@ def _project_checks(project: Path) -> tuple[list[Check], object | None]:
         checks.append(
             (f"worker{'s' if len(workers) > 1 else ''} {', '.join(workers)}", "problem", problem)
         )
+    from orchestra.cli.cliversions import version_rows
+
+    ready = [w for w in proj.workflow_workers() if not any(w in ws for ws in problems.values())]
+    checks += version_rows((proj.worker(w) for w in ready), runtimes)
     return checks, proj
 
 

@@ -181,5 +181,31 @@ def main(argv: Sequence[str] | None, load_flow: Callable[[], Any]) -> int:
         console.print(f"[red]cycle failed:[/] {escape(str(data))}")
         console.print(f"Prefect UI: {link}")
         return 1
-    _report(data if isinstance(data, dict) else {}, state.is_completed(), message, link)
-    return 0 if state.is_completed() else 1
+    return _exit_code(data if isinstance(data, dict) else {}, state.is_completed(), message, link)
+
+
+def _exit_code(data: dict[str, Any], ok: bool, message: str, link: str) -> int:
+    """Report the cycle; 2 when a model API refused (or never got) a credential, since the fix
+    is the user's, 1 for other failures, 0 when it succeeded."""
+    _report(data, ok, message, link)
+    refused = _credential_failure(data)
+    if refused:
+        console.print(
+            f"[red]stopped: the model API needs a working credential:[/] {escape(refused)}"
+        )
+        return 2
+    return 0 if ok else 1
+
+
+def _credential_failure(data: dict[str, Any]) -> str:
+    """The reason of a task that failed on a refused or missing model API credential ('' if
+    none did): the cycle stopped on it, and no retry helps until the user fixes the variable."""
+    from orchestra.agents.credentials import CREDENTIAL_FAILURE_PHRASES
+
+    for task in data.get("tasks", []):
+        reason = str(task.get("reason", ""))
+        if task.get("kind") == "infrastructure" and any(
+            phrase in reason for phrase in CREDENTIAL_FAILURE_PHRASES
+        ):
+            return reason
+    return ""

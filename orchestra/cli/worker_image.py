@@ -20,8 +20,10 @@ from orchestra.errors import ConfigError, RuntimeUnavailableError
 
 DEFAULT_TAG = "orchestra-worker:latest"
 DEFAULT_BASE = "orchestra-base:bookworm"
-#: The npm CLIs the image can add (Node comes from Debian when one is chosen).
-NPM_CLIS = ("claude", "codex", "opencode")
+#: The agent CLIs the image can hold. aider, Claude Code and Codex come from PyPI and are in by
+#: default; OpenCode needs npm (Node from Debian) and is added with ``--with opencode``.
+AGENT_CLIS = ("aider", "claude", "codex", "opencode")
+DEFAULT_CLIS = ("aider", "claude", "codex")
 CA_DIR = Path("/usr/local/share/ca-certificates")
 
 
@@ -54,15 +56,23 @@ def extra_ca_certs(environ: Mapping[str, str] | None = None, ca_dir: Path = CA_D
     return ""
 
 
-def build_args(base: str, clis: Iterable[str], *, aider: bool = True) -> dict[str, str]:
-    """The Dockerfile's build arguments for ``base`` with aider (or not) and the npm ``clis``."""
-    chosen = [c.strip() for c in clis if c.strip()]
-    unknown = sorted(set(chosen) - set(NPM_CLIS))
+def build_args(
+    base: str, clis: Iterable[str], *, aider: bool = True, without: Iterable[str] = ()
+) -> dict[str, str]:
+    """The Dockerfile's build arguments for ``base``: the default CLIs (aider, Claude Code,
+    Codex), plus ``clis`` (``--with``), minus ``without`` (and aider unless ``aider``)."""
+    chosen = {c.strip() for c in clis if c.strip()}
+    dropped = {c.strip() for c in without if c.strip()} | (set() if aider else {"aider"})
+    unknown = sorted((chosen | dropped) - set(AGENT_CLIS))
     if unknown:
-        msg = f"unknown agent CLI {', '.join(map(repr, unknown))} for --with; use {', '.join(NPM_CLIS)}"
+        msg = (
+            f"unknown agent CLI {', '.join(map(repr, unknown))} for --with/--without; "
+            f"use {', '.join(AGENT_CLIS)}"
+        )
         raise ConfigError(msg)
-    args = {"BASE_IMAGE": base, "INSTALL_AIDER": "1" if aider else "0"}
-    args |= {f"INSTALL_{cli.upper()}": "1" if cli in chosen else "0" for cli in NPM_CLIS}
+    wanted = (set(DEFAULT_CLIS) | chosen) - dropped
+    args = {"BASE_IMAGE": base}
+    args |= {f"INSTALL_{cli.upper()}": "1" if cli in wanted else "0" for cli in AGENT_CLIS}
     certs = extra_ca_certs()
     if certs:
         args["EXTRA_CA_CERTS"] = certs

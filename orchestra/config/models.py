@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from orchestra.config.agentcli import AgentCliConfig
 from orchestra.config.retired import drop_retired
 from orchestra.config.runtimes import (  # noqa: F401 - the runtime configs, importable from here too
     NO_RUNTIME,
@@ -93,6 +94,8 @@ class WorkerProfile(Strict):
     """Environment variables set for the agent (never logged)."""
     pass_env: list[str] = Field(default_factory=list)
     """Host environment variables passed through (names; `*` patterns allowed)."""
+    cli: AgentCliConfig = Field(default_factory=AgentCliConfig)
+    """The agent CLI's own flags, settings file and login file for this worker."""
 
     @model_validator(mode="before")
     @classmethod
@@ -108,6 +111,11 @@ class WorkerProfile(Strict):
 
     @model_validator(mode="after")
     def _check_command(self) -> WorkerProfile:
+        if self.cli.auth_file and self.agent != "codex":
+            msg = (
+                f"cli.auth_file is for codex, not {self.agent!r} (claude: CLAUDE_CODE_OAUTH_TOKEN)"
+            )
+            raise ValueError(msg)
         if self.agent == "command" and not self.command:
             msg = "agent `command` needs `command: [executable, args...]`"
             raise ValueError(msg)

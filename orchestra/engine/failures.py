@@ -2,7 +2,8 @@
 
 - ``task``: the agent failed, its review, or verify. It costs the task an attempt.
 - ``infrastructure``: the Docker engine, the image, the model API (unreachable, refusing or
-  missing the key, an unknown model), a full disk, Prefect's API. Retrying the task cannot help
+  missing the key, an unknown model, rate-limited or out of quota, overloaded or failing with a
+  5xx), a full disk, Prefect's API. Retrying the task cannot help
   until someone fixes the machine: the cycle ends at once, the task goes back to the queue
   without an attempt, and the failure counts toward the breaker that pauses the schedules.
 - ``operator``: the kill switch or a cancelled run. The task goes back without an attempt and
@@ -23,7 +24,15 @@ FailureClass = Literal["task", "infrastructure", "operator"]
 
 #: Adapter failure kinds that say nothing about the task: the machine or the account is at fault.
 INFRASTRUCTURE_KINDS: frozenset[FailureKind] = frozenset(
-    {"auth", "credentials", "unreachable", "configuration", "environment"}
+    {
+        "auth",
+        "credentials",
+        "unreachable",
+        "rate_limited",
+        "overloaded",
+        "configuration",
+        "environment",
+    }
 )
 
 #: Text of an OS or git error that means the disk is full.

@@ -96,8 +96,14 @@ def exclude_state(project: Project) -> None:
 
 #: Variables that point an agent at an OpenAI-compatible API, in the order they are looked at.
 BASE_URL_VARS = ("OPENAI_API_BASE", "OPENAI_BASE_URL")
-#: The key sent with the probe: codex reads its own variable first.
-KEY_VARS = {"codex": ("CODEX_API_KEY", "OPENAI_API_KEY")}
+#: The key sent with the probe: codex reads its own variable first; claude an API key, a gateway
+#: token or a subscription token.
+KEY_VARS = {
+    "codex": ("CODEX_API_KEY", "OPENAI_API_KEY"),
+    "claude": ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"),
+}
+#: Claude Code's endpoint: the Anthropic Messages API root (no ``/v1``; the probe adds it).
+ANTHROPIC_BASE_VAR = "ANTHROPIC_BASE_URL"
 DEFAULT_KEY_VARS = ("OPENAI_API_KEY",)
 #: Seconds the probe waits for a connection and for the answer.
 PROBE_TIMEOUT = 5.0
@@ -124,10 +130,13 @@ def model_api(
     """The OpenAI-compatible API ``profile``'s step env names, or None (the provider default,
     or a step without a network): then nothing is probed. ``view``: the step's runtime's
     (default: the profile's)."""
-    base_var = next((v for v in BASE_URL_VARS if env.get(v, "").strip()), None)
+    names = (ANTHROPIC_BASE_VAR,) if profile.agent == "claude" else BASE_URL_VARS
+    base_var = next((v for v in names if env.get(v, "").strip()), None)
     if base_var is None:
         return None
     base_url = env[base_var].strip()
+    if base_var == ANTHROPIC_BASE_VAR:
+        base_url = base_url.rstrip("/") + "/v1"
     seen = (view or view_of(profile.runtime)).url(base_url)
     if seen is None:
         return None
@@ -200,6 +209,8 @@ def probe_model_api(
     if api.probe_url != api.base_url:
         where += f", reached as {_shown(api.probe_url)} from the step's container,"
     headers = {"Authorization": f"Bearer {api.key}"} if api.key else {}
+    if api.key and api.key_var == "ANTHROPIC_API_KEY":
+        headers = {"x-api-key": api.key, "anthropic-version": "2023-06-01"}
     url = api.probe_url.rstrip("/") + "/models"
     try:
         proxy = api.proxy if transport is None else None

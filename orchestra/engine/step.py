@@ -5,8 +5,10 @@ Plain functions; the flows wrap :func:`run_step` in a Prefect task so each step 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,13 +24,15 @@ from orchestra.agents import (
     allowed_env,
     build_invocation,
     parse_outcome,
-    state_dirs,
 )
 from orchestra.agents.codex import CODEX_LAST_MESSAGE
+from orchestra.agents.credentials import credential_hint
 from orchestra.agents.endpoints import host_port, model_endpoints
 from orchestra.config.models import WRITING_ROLES, WorkerProfile
+from orchestra.engine.clistate import prepare_state
 from orchestra.engine.handoff import Handoff, Verdict, parse_handoff
 from orchestra.engine.prompting import render_prompt
+from orchestra.engine.stall import STALL_SECONDS, StallWatch
 from orchestra.engine.steplog import OUTPUT_FILE, StepOutputLog
 from orchestra.paths import private_dirs, remove_tree, write_own_file
 from orchestra.queue.claims import owner_label
@@ -42,6 +46,8 @@ from orchestra.runtime import (
     WorkerRuntime,
 )
 from orchestra.secrets import redact, register_secrets
+
+_URL = re.compile(r"https?://[^\s\"'<>]+")
 
 StepStatus = Literal["ok", "failed", "timeout", "stopped"]
 
@@ -74,6 +80,8 @@ class StepContext:
     """Output lines sent to the logs from the end (logging.agent_tail_lines)."""
     log_every_line: bool = False
     """ui.debug: every output line goes to the logs."""
+    stall_limit: float = STALL_SECONDS
+    """Seconds an agent may print nothing but "reconnecting" before it is stopped."""
 
 
 @dataclass
@@ -128,13 +136,17 @@ def step_env(
     return env
 
 
-def egress_hosts(
-    profile: WorkerProfile, env: Mapping[str, str], view: AgentView
-) -> tuple[str, ...]:
-    """``host:port`` of each model API the step's agent calls, as the step names it: what a
-    runtime that filters egress must let through (the profile may allow more)."""
-    seen = (view.url(url) for url in model_endpoints(profile.agent, env))
+def egress_hosts(urls: list[str], view: AgentView) -> tuple[str, ...]:
+    """``host:port`` of each of ``urls`` (the model APIs the step's agent calls) as the step
+    names it: what a runtime that filters egress must let through (the profile may allow
+    more)."""
+    seen = (view.url(url) for url in urls)
     return tuple(dict.fromkeys(hp for url in seen if url and (hp := host_port(url))))
+
+
+def settings_urls(invocation: Invocation) -> list[str]:
+    """URLs in the settings files the adapter writes for the CLI (codex's provider base_url)."""
+    return [m.group(0) for text in invocation.state_files.values() for m in _URL.finditer(text)]
 
 
 def _status(outcome: AgentOutcome, timed_out: bool, stopped: str | None) -> StepStatus:
@@ -145,7 +157,7 @@ def _status(outcome: AgentOutcome, timed_out: bool, stopped: str | None) -> Step
     return "ok" if outcome.ok else "failed"
 
 
-def _invocation(ctx: StepContext, view: AgentView) -> Invocation:
+def _invocation(ctx: StepContext, view: AgentView, env: Mapping[str, str]) -> Invocation:
     if ctx.verify_command is not None:
         return Invocation(argv=["/bin/sh", "-c", ctx.verify_command], env={}, stdin_path=None)
     ws_seen, out_seen = view.paths(ctx.workspace, ctx.output_dir)
@@ -162,7 +174,17 @@ def _invocation(ctx: StepContext, view: AgentView) -> Invocation:
         state_dir=f"{out_seen}/.state",
         model=ctx.model,
         command=ctx.profile.command,
+        extra_args=ctx.profile.cli.args,
+        cli_config=ctx.profile.cli.config,
+        env=env,
+        login=ctx.profile.cli.auth_file is not None,
     )
+
+
+def answer_tail(answer: str, lines: int = 40) -> str:
+    """The last ``lines`` lines of the CLI's own final answer (its report cell shows that, not
+    the JSON it came in)."""
+    return "\n".join(answer.strip().splitlines()[-lines:])
 
 
 def drop_tree(folder: Path) -> None:
@@ -185,13 +207,15 @@ def run_step(
     for stale in (HANDOFF_FILE, CODEX_LAST_MESSAGE, OUTPUT_FILE, state_dir.name):
         remove_tree(ctx.output_dir / stale)
     state_dir.mkdir()
-    invocation = _invocation(ctx, runtime.view)
+    invocation = _invocation(ctx, runtime.view, step_env(ctx.profile, runtime.view, None, environ))
     if ctx.verify_command is None:
-        for folder in state_dirs(ctx.profile.agent, str(state_dir)):
-            Path(folder).mkdir(parents=True, exist_ok=True)  # e.g. CODEX_HOME must be writable
+        prepare_state(ctx.profile, invocation, state_dir, runtime.view)
     env = step_env(ctx.profile, runtime.view, invocation.env, environ)
     env.update(ctx.extra_env)
-    egress = () if ctx.verify_command is not None else egress_hosts(ctx.profile, env, runtime.view)
+    egress: tuple[str, ...] = ()
+    if ctx.verify_command is None:
+        named = [*model_endpoints(ctx.profile.agent, env), *settings_urls(invocation)]
+        egress = egress_hosts(named, runtime.view)
     request = StepRequest(
         argv=invocation.argv,
         workspace=ctx.workspace,
@@ -215,8 +239,9 @@ def run_step(
     output = StepOutputLog(
         bound, ctx.output_dir, head=ctx.log_head, tail=ctx.log_tail, every_line=ctx.log_every_line
     )
+    watch = StallWatch(output, ctx.stall_limit)
     with output:
-        result = runtime.run(request, output, should_stop)
+        result = runtime.run(request, watch, watch.stop_check(should_stop))
     outcome = parse_outcome(
         "command" if ctx.verify_command is not None else ctx.profile.agent,
         exit_code=result.exit_code,
@@ -229,6 +254,12 @@ def run_step(
     # folders are kept and archived, and that state may hold credentials.
     drop_tree(state_dir)
     handoff = parse_handoff(redact(outcome.text)) if ctx.verify_command is None else Handoff()
+    if watch.fired and result.stopped_reason == watch.fired:
+        # Stuck reconnecting: the model API's fault, not the operator's stop.
+        outcome = dataclasses.replace(
+            outcome, ok=False, failure="unreachable", message=f"{ctx.profile.agent}: {watch.fired}"
+        )
+        result = dataclasses.replace(result, stopped_reason=None)
     status = _status(outcome, result.timed_out, result.stopped_reason)
     message = outcome.message
     if status == "timeout":
@@ -241,6 +272,9 @@ def run_step(
         message = result.stopped_reason or "stopped"
     elif status == "failed" and not message:
         message = f"exit code {result.exit_code}"
+    elif outcome.failure in ("auth", "credentials"):
+        hint = credential_hint(ctx.profile.agent, env, ctx.profile.cli.auth_file)
+        message += f"; {hint}" if hint else ""
     record = StepRecord(
         task_id=ctx.task_id,
         step=ctx.step_id,
@@ -249,7 +283,7 @@ def run_step(
         status=status,
         duration=round(result.duration, 3),
         verdict=handoff.verdict,
-        output_tail=redact(result.output_tail),
+        output_tail=redact(answer_tail(outcome.answer) or result.output_tail),
         message=redact(message),
         model=ctx.model,
         input_tokens=outcome.input_tokens,

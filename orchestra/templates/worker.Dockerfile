@@ -5,14 +5,18 @@
 # link to it), so `orchestra worker-image build` works for a pip install too. Nothing is copied
 # from the build context.
 #
-#   orchestra worker-image build                          aider, from orchestra-base:bookworm
-#   orchestra worker-image build --with claude,codex      + the npm CLIs (needs npm reachable)
-#   make worker-image                                     the same as the first line
+#   orchestra worker-image build                  aider, Claude Code and Codex, from orchestra-base:bookworm
+#   orchestra worker-image build --with opencode  + OpenCode from npm (needs npm reachable)
+#   make worker-image                             the same as the first line
+#
+# Claude Code and Codex come from PyPI, as wheels that carry the native executables: Claude Code
+# 2.1.327 inside claude-agent-sdk 0.2.184 (claude_agent_sdk/_bundled/claude), codex-cli 0.163.0
+# as openai-codex-cli-bin 0.163.0 (codex_cli_bin/bin/codex). No Node, no npm.
 #
 # The default base is the local Debian bookworm image scripts/build-orchestrator-image.sh makes with
 # debootstrap (python3, venv, pip, git; no registry needed). Any Debian/Ubuntu image with python3
-# works: `--build-arg BASE_IMAGE=python:3.11-slim-bookworm`. Node is not in the base: the npm
-# CLIs (claude, codex, opencode) are off by default and install Debian's nodejs + npm when chosen.
+# works: `--build-arg BASE_IMAGE=python:3.11-slim-bookworm`. Node is not in the base: OpenCode,
+# the one npm CLI, is off by default and installs Debian's nodejs + npm when chosen.
 #
 # Orchestra runs each step as the host user's uid:gid (no entry in /etc/passwd), with all
 # capabilities dropped and HOME=/tmp. Nothing below depends on a particular user: the CLIs are
@@ -23,11 +27,11 @@ FROM ${BASE_IMAGE}
 
 ARG INSTALL_AIDER=1
 ARG AIDER_VERSION=0.86.2
-ARG INSTALL_CLAUDE=0
-ARG INSTALL_CODEX=0
+ARG INSTALL_CLAUDE=1
+ARG INSTALL_CODEX=1
 ARG INSTALL_OPENCODE=0
-ARG CLAUDE_VERSION=2.1.197
-ARG CODEX_VERSION=0.169.0
+ARG CLAUDE_SDK_VERSION=0.2.184
+ARG CODEX_VERSION=0.163.0
 ARG OPENCODE_VERSION=1.18.33
 # Extra CA certificates (PEM text) for networks that inspect TLS on the way to PyPI/npm.
 # Certificates are public: passing them as a build argument leaks nothing.
@@ -78,22 +82,35 @@ RUN set -eux; \
         rm -rf /tmp/.aider; \
     fi
 
-# The npm CLIs, only when asked for: Debian's nodejs and npm, then the pinned packages.
+# Claude Code and Codex from PyPI, each in a virtualenv of its own, their executables linked
+# onto PATH.
 RUN set -eux; \
-    packages=""; \
-    if [ "$INSTALL_CLAUDE" = 1 ]; then packages="$packages @anthropic-ai/claude-code@${CLAUDE_VERSION}"; fi; \
-    if [ "$INSTALL_CODEX" = 1 ]; then packages="$packages @openai/codex@${CODEX_VERSION}"; fi; \
-    if [ "$INSTALL_OPENCODE" = 1 ]; then packages="$packages opencode-ai@${OPENCODE_VERSION}"; fi; \
-    if [ -n "$packages" ]; then \
+    if [ "$INSTALL_CLAUDE" = 1 ]; then \
+        python3 -m venv /opt/claude; \
+        /opt/claude/bin/pip install "claude-agent-sdk==${CLAUDE_SDK_VERSION}"; \
+        sdk="$(/opt/claude/bin/python -c 'import claude_agent_sdk, os; print(os.path.dirname(claude_agent_sdk.__file__))')"; \
+        ln -s "$sdk/_bundled/claude" /usr/local/bin/claude; \
+        HOME=/tmp claude --version; \
+    fi; \
+    if [ "$INSTALL_CODEX" = 1 ]; then \
+        python3 -m venv /opt/codex; \
+        /opt/codex/bin/pip install "openai-codex-cli-bin==${CODEX_VERSION}"; \
+        bin="$(/opt/codex/bin/python -c 'import codex_cli_bin, os; print(os.path.dirname(codex_cli_bin.__file__))')"; \
+        ln -s "$bin/bin/codex" /usr/local/bin/codex; \
+        HOME=/tmp codex --version; \
+    fi; \
+    rm -rf /tmp/.claude* /tmp/.codex
+
+# OpenCode, only when asked for: Debian's nodejs and npm, then the pinned package.
+RUN set -eux; \
+    if [ "$INSTALL_OPENCODE" = 1 ]; then \
         apt-get update; \
         apt-get install -y --no-install-recommends nodejs npm; \
         rm -rf /var/lib/apt/lists/*; \
-        npm install -g $packages; \
+        npm install -g "opencode-ai@${OPENCODE_VERSION}"; \
         npm cache clean --force; \
         rm -rf /root/.npm; \
-        if [ "$INSTALL_CLAUDE" = 1 ]; then claude --version; fi; \
-        if [ "$INSTALL_CODEX" = 1 ]; then codex --version; fi; \
-        if [ "$INSTALL_OPENCODE" = 1 ]; then opencode --version; fi; \
+        opencode --version; \
     fi
 
 # A HOME and mount points any uid can write (sticky, like /tmp); git trusts every repository

@@ -52,6 +52,8 @@ class TestClaudeInvocation:
             "--setting-sources",
             "user",
             "--strict-mcp-config",
+            "--add-dir",
+            "/out",
             "--output-format",
             "json",
         ]
@@ -542,14 +544,15 @@ class TestAllowedEnv:
         }
 
     def test_defaults_cover_the_spec(self) -> None:
-        """Every name on AGENT-CLIS.md's env allowlist line is in the defaults."""
+        """Every name on AGENT-CLIS.md's env allowlist line is in the defaults, plus Claude
+        Code's subscription token (issue 17)."""
         line = (
             "PATH HOME LANG ANTHROPIC_API_KEY ANTHROPIC_AUTH_TOKEN OPENAI_API_KEY CODEX_API_KEY "
             "ANTHROPIC_BASE_URL OPENAI_BASE_URL OPENAI_API_BASE CLAUDE_CONFIG_DIR "
             "CLAUDE_CODE_MAX_RETRIES DISABLE_AUTOUPDATER IS_SANDBOX CODEX_HOME XDG_*_HOME "
             "OPENCODE_* AIDER_*"
         )
-        names = line.split()
+        names = [*line.split(), "CLAUDE_CODE_OAUTH_TOKEN"]
         assert sorted(PASS_ENV_DEFAULTS) == sorted(names)
 
 

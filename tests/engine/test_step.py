@@ -20,7 +20,7 @@ class TestPromptPaths:
         profile = WorkerProfile(role="coder", agent="opencode", docker=DockerConfig(image="img"))
         task = f"edit {workspace}/calc/ops.py, log to {out}/x.txt"
         ctx = implement_step(profile, task=task, carry="-")
-        _invocation(ctx, view_of(profile.runtime))
+        _invocation(ctx, view_of(profile.runtime), {})
         prompt = (out / "prompt.md").read_text(encoding="utf-8")
         assert str(tmp_path) not in prompt
         assert "edit /workspace/calc/ops.py, log to /orchestra/out/x.txt" in prompt

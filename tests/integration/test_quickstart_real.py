@@ -35,7 +35,11 @@ from support.compose_stack import (
     stack_down,
     stack_env,
 )
+from support.messages_api import MessagesAPI
 from support.real_agent import API_KEY, AiderScript, enqueue, make_repo
+from support.real_clis import CLAUDE_KEY, CODEX_KEY, claude_env, codex_env
+from support.real_sessions import claude_session, codex_session
+from support.responses_api import ResponsesAPI
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
@@ -113,15 +117,15 @@ def test_page_blocks() -> None:
     assert exported(blocks[-1]) == {"ORCHESTRA_BASE_IMAGE", "PREFECT_SERVER_IMAGE"}
 
 
-@pytest.mark.timeout(1800)
-def test_quickstart_real_runs_as_written(
-    repo: Path, standin: tuple[ChatAPI, AiderScript], docker_client: Any
-) -> None:
-    api, script = standin
+def run_page(
+    repo: Path, settings_for: Any, blocks: list[str], docker_client: Any
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run ``blocks`` (the first one only checked: it must export exactly the keys of
+    ``settings_for(env)``, whose values the test gives) in one bash, against a stack of the
+    test's own; the stack is taken down whatever happens."""
     if compose_tool() is None:
         missing("neither `docker compose` nor `docker-compose` is installed")
     docker_client.images.get(WORKER_IMAGE)  # `make worker-image` below is then a no-op
-    blocks = bash_blocks(DOC.read_text(encoding="utf-8"))
     name = f"orch9c-quick-{uuid.uuid4().hex[:8]}"
     env = {**stack_env(name, free_port()), **GIT_SAFE}
     if os.getuid() == 0:
@@ -131,17 +135,10 @@ def test_quickstart_real_runs_as_written(
         home.mkdir()
         (home / ".gitconfig").write_text("[safe]\n\tdirectory = *\n", encoding="utf-8")
         env["HOME"] = str(home)
-    settings = {
-        "ORCHESTRA_PROJECT": str(repo),
-        "OPENAI_API_BASE": api.url,  # 127.0.0.1: steps reach it through the bridge
-        "OPENAI_API_KEY": API_KEY,
-        "ORCHESTRA_UID": env["ORCHESTRA_UID"],
-        "ORCHESTRA_GID": env["ORCHESTRA_GID"],
-        "ORCHESTRA_MEMORY__BACKEND": "sqlite",
-    }
+    settings = settings_for(env)
     assert set(settings) == exported(blocks[0])
     env.update(settings)
-    script_text = "set -euo pipefail\n" + "\n".join(blocks[1:-1])
+    script_text = "set -euo pipefail\n" + "\n".join(blocks[1:])
     try:
         done = subprocess.run(
             ["bash", "-c", script_text],
@@ -156,16 +153,83 @@ def test_quickstart_real_runs_as_written(
         assert done.returncode == 0, output
     finally:
         stack_down(name, env, docker_client)
-    # The first cycle: the queued task archived, its branch holds the fix.
+    return done, output
+
+
+def assert_first_cycle(repo: Path, done: subprocess.CompletedProcess[str], output: str) -> None:
+    """The queued task archived, its branch holds the fix; the schedule on, then paused."""
     assert list((repo / ".orchestra" / "done").glob("task-01-*.md")), output
     assert git(repo, "diff", "--name-only", "main..orchestra/task-01") == "calc.py"
     assert "return a + b" in git(repo, "show", "orchestra/task-01:calc.py")
+    assert "Resumed" in done.stdout or "resumed" in done.stdout, output
+    assert "paused" in done.stdout.lower(), output
+    assert (repo / ".orchestra" / "STOP").exists()
+
+
+@pytest.mark.timeout(1800)
+def test_quickstart_real_runs_as_written(
+    repo: Path, standin: tuple[ChatAPI, AiderScript], docker_client: Any
+) -> None:
+    api, script = standin
+    blocks = bash_blocks(DOC.read_text(encoding="utf-8"))
+
+    def settings_for(env: dict[str, str]) -> dict[str, str]:
+        return {
+            "ORCHESTRA_PROJECT": str(repo),
+            "OPENAI_API_BASE": api.url,  # 127.0.0.1: steps reach it through the bridge
+            "OPENAI_API_KEY": API_KEY,
+            "ORCHESTRA_UID": env["ORCHESTRA_UID"],
+            "ORCHESTRA_GID": env["ORCHESTRA_GID"],
+            "ORCHESTRA_MEMORY__BACKEND": "sqlite",
+        }
+
+    done, output = run_page(repo, settings_for, blocks[:-1], docker_client)
+    assert_first_cycle(repo, done, output)
     assert script.roles[:2] == ["architect", "coder"]
     # The preflight probed the API the way the steps reach it, with the key.
     probes = [r for r in api.requests if r.method == "GET" and r.path.endswith("/models")]
     assert probes, [r.path for r in api.requests]
     assert all(r.headers.get("Authorization") == f"Bearer {API_KEY}" for r in probes)
-    # The schedule was switched on, then `orchestra stop` paused it.
-    assert "Resumed" in done.stdout or "resumed" in done.stdout, output
-    assert "paused" in done.stdout.lower(), output
-    assert (repo / ".orchestra" / "STOP").exists()
+
+
+def variant_blocks(text: str, variant: str) -> list[str]:
+    """The page's blocks for ``variant``: its own steps 1 and 2 (```` ```bash <variant> ````),
+    then the common steps 3 and 4."""
+    own = re.findall(rf"^```bash {variant}\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
+    assert len(own) == 2, own
+    return [*own, *bash_blocks(text)[2:-1]]
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("variant", ["claude", "codex"])
+def test_quickstart_variant_runs_as_written(variant: str, repo: Path, docker_client: Any) -> None:
+    """The Claude Code and the Codex variants of the page, as written, each against its own
+    stand-in API (Messages, Responses) on the host: the first cycle archives the task."""
+    ip = docker_bridge_ip()
+    if ip is None:
+        missing("no docker0 bridge: Docker is needed for this test")
+    blocks = variant_blocks(DOC.read_text(encoding="utf-8"), variant)
+    hosts = ("127.0.0.1", ip)
+    session = claude_session() if variant == "claude" else codex_session()
+    api: Any = (
+        MessagesAPI(session, hosts=hosts, api_key=CLAUDE_KEY)
+        if variant == "claude"
+        else ResponsesAPI(session, hosts=hosts, api_key=CODEX_KEY)
+    )
+    with api:
+
+        def settings_for(env: dict[str, str]) -> dict[str, str]:
+            own = claude_env(api) if variant == "claude" else codex_env(api)
+            return {
+                "ORCHESTRA_PROJECT": str(repo),
+                **own,
+                "ORCHESTRA_UID": env["ORCHESTRA_UID"],
+                "ORCHESTRA_GID": env["ORCHESTRA_GID"],
+                "ORCHESTRA_MEMORY__BACKEND": "sqlite",
+            }
+
+        done, output = run_page(repo, settings_for, blocks, docker_client)
+    assert_first_cycle(repo, done, output)
+    assert session.roles[:2] == ["architect", "coder"]
+    probes = [e for e in api.exchanges if e.method == "GET" and e.path.endswith("/models")]
+    assert probes, [e.path for e in api.exchanges]

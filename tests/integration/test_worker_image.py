@@ -50,17 +50,29 @@ class TestDockerfile:
         assert "ARG AIDER_VERSION=0.86.2" in dockerfile_text()
         assert "AIDER_VERSION ?= 0.86.2" in makefile
 
-    def test_npm_clis_are_opt_in(self) -> None:
-        """By default only aider goes in; --with adds the named npm CLIs; a typo is refused."""
+    def test_pypi_clis_are_in_by_default(self) -> None:
+        """aider, Claude Code and Codex (all from PyPI) go in by default; --with adds OpenCode
+        (npm), --without leaves one out; a typo is refused."""
         args = build_args("orchestra-base:bookworm", [""])
-        assert (args["INSTALL_AIDER"], args["INSTALL_CLAUDE"], args["INSTALL_CODEX"]) == (
-            "1",
-            "0",
-            "0",
-        )
-        assert build_args("b", ["claude", "codex"])["INSTALL_CLAUDE"] == "1"
-        with pytest.raises(ConfigError, match=r"unknown agent CLI 'cluade' for --with; use claude"):
+        installs = ("INSTALL_AIDER", "INSTALL_CLAUDE", "INSTALL_CODEX", "INSTALL_OPENCODE")
+        assert [args[k] for k in installs] == ["1", "1", "1", "0"]
+        assert build_args("b", ["opencode"])["INSTALL_OPENCODE"] == "1"
+        assert build_args("b", [], without=["codex"])["INSTALL_CODEX"] == "0"
+        assert build_args("b", [], aider=False)["INSTALL_AIDER"] == "0"
+        with pytest.raises(ConfigError, match=r"unknown agent CLI 'cluade' for --with/--without"):
             build_args("b", ["cluade"])
+
+    def test_cli_pins_match_the_makefile(self) -> None:
+        """The image and `make claude codex` install the same Claude Code and Codex wheels, and
+        no npm package of either."""
+        makefile = (REPO / "Makefile").read_text()
+        text = dockerfile_text()
+        assert "ARG CLAUDE_SDK_VERSION=0.2.184" in text
+        assert "CLAUDE_SDK_VERSION ?= 0.2.184" in makefile
+        assert "ARG CODEX_VERSION=0.163.0" in text
+        assert "CODEX_VERSION ?= 0.163.0" in makefile
+        assert "@anthropic-ai/claude-code" not in text
+        assert "@openai/codex" not in text
 
     def test_cli_prints_the_dockerfile(self) -> None:
         """`orchestra worker-image dockerfile` prints what a pip user builds from."""
@@ -86,7 +98,7 @@ class TestImage:
 
     @pytest.mark.parametrize("uid", ["4242:4242", "65534:65534"])
     def test_runs_as_any_uid_with_a_writable_home(self, worker_image: str, uid: str) -> None:
-        """Any uid (no passwd entry) can write HOME and run aider and git."""
+        """Any uid (no passwd entry) can write HOME and run aider, Claude Code, Codex and git."""
         out = subprocess.run(
             [
                 "docker",
@@ -99,7 +111,8 @@ class TestImage:
                 worker_image,
                 "sh",
                 "-c",
-                'touch "$HOME/probe" && aider --version && git --version',
+                'touch "$HOME/probe" && aider --version && git --version'
+                " && claude --version && codex --version",
             ],
             capture_output=True,
             text=True,
@@ -108,6 +121,8 @@ class TestImage:
         )
         assert out.returncode == 0, out.stderr
         assert "aider 0.86.2" in out.stdout
+        assert "2.1.327 (Claude Code)" in out.stdout
+        assert "codex-cli 0.163.0" in out.stdout
 
 
 class TestDoctor:
