@@ -21,12 +21,13 @@ from orchestra.runtime.base import LineSink, StopCheck
 #: Seconds of nothing but reconnecting before the step is stopped.
 STALL_SECONDS = 60.0
 
-#: Lines a CLI prints while it retries a model API it cannot reach.
-RECONNECTING = re.compile(
-    r"reconnecting|waiting for network|stream disconnected|error sending request"
-    r"|failed to lookup address|connection refused|ECONNREFUSED|retrying in \d",
-    re.IGNORECASE,
-)
+#: Lines a CLI prints while it retries a model API it cannot reach (codex's ``Reconnecting...``
+#: errors, aider's ``Retrying in 0.2 seconds``).
+RECONNECTING = re.compile(r"reconnecting|waiting for network|retrying in \d", re.IGNORECASE)
+
+#: Lines that carry what the agent's own tools printed (codex's ``item.*`` events): a test
+#: suite saying "retrying in 5 s" is not the CLI reconnecting.
+_TOOL_OUTPUT = re.compile(r'"type"\s*:\s*"item\.')
 
 
 class StallWatch:
@@ -48,7 +49,7 @@ class StallWatch:
 
     def __call__(self, stream: str, line: str) -> None:
         self._sink(stream, line)
-        if RECONNECTING.search(line):
+        if RECONNECTING.search(line) and not _TOOL_OUTPUT.search(line):
             if self._since is None:
                 self._since = self._clock()
             self._last = line

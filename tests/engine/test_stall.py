@@ -47,3 +47,16 @@ def test_the_operators_stop_comes_first() -> None:
     clock.now = 5
     assert watch.stop_check(lambda: "kill switch")() == "kill switch"
     assert watch.stop_check(None)() is not None
+
+
+def test_tool_output_is_not_the_cli_reconnecting() -> None:
+    """A command the agent ran printed "Reconnecting" (codex reports it as an item): no stall."""
+    clock = Clock()
+    watch = StallWatch(lambda stream, line: None, limit=60, clock=clock)
+    watch(
+        "stdout",
+        '{"type":"item.completed","item":{"type":"command_execution",'
+        '"aggregated_output":"Reconnecting... retrying in 5 s"}}',
+    )
+    clock.now = 500
+    assert watch.check() is None
