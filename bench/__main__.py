@@ -269,9 +269,11 @@ BENCHES: tuple[Bench, ...] = (
             ("request_egress_ms", "one request through the proxy", "ms"),
             ("request_direct_ms", "one request direct (bridge)", "ms"),
             ("added_ms_per_request", "added per request", "ms"),
-            ("step_egress_s", "a `true` step on egress (network + sidecar)", "s"),
+            ("step_egress_s", "a `true` step on egress, runtime alone (network + sidecar)", "s"),
+            ("step_egress_kept_s", "a `true` step on egress, kept runtime (a flow run's)", "s"),
             ("step_bridge_s", "a `true` step on bridge", "s"),
-            ("added_s_per_step", "added per step", "s"),
+            ("added_s_per_step", "added per step, runtime alone", "s"),
+            ("added_s_per_kept_step", "added per step, kept runtime", "s"),
         ),
     ),
     Bench(
