@@ -134,6 +134,7 @@ def run(repeats: int = 3) -> dict[str, Any]:
     try:
         for cli in ("claude", "codex"):
             times: dict[str, list[float]] = {"process": [], "docker": []}
+            phases: dict[str, list[tuple[float, float, float]]] = {"process": [], "docker": []}
             api, env = _api(cli, ("127.0.0.1", bridge))
             with api:  # stops it
                 profiles = {
@@ -147,15 +148,24 @@ def run(repeats: int = 3) -> dict[str, Any]:
                     for kind in order if round_ % 2 == 0 else order[::-1]:
                         n += 1
                         ctx = _step(root, profiles[kind], n)
+                        asked = len(api.exchanges)
+                        wall = time.time()
                         start = time.perf_counter()
                         record = run_step(ctx, runtimes[kind])
                         took = time.perf_counter() - start
+                        sent = [e.time for e in api.exchanges[asked:]]
                         calc = (ctx.workspace / "calc.py").read_text(encoding="utf-8")
                         if record.status != "ok" or "return a + b" not in calc:
                             raise SystemExit(f"{cli} {kind} step failed: {record.message}")
                         print(f"{cli} round {round_} {kind}: {took:.2f} s", file=sys.stderr)
                         if round_ > 0:
                             times[kind].append(took)
+                            # Before the first model request / between the first and the last
+                            # (the CLI's tools) / after the last (exit, clean-up).
+                            end = wall + took
+                            phases[kind].append(
+                                (sent[0] - wall, sent[-1] - sent[0], end - sent[-1])
+                            )
             proc = statistics.median(times["process"])
             dock = statistics.median(times["docker"])
             result |= {
@@ -165,11 +175,34 @@ def run(repeats: int = 3) -> dict[str, Any]:
                 f"{cli}_docker_extra_s": round(dock - proc, 2),
                 f"{cli}_ratio": round(dock / proc, 2),
                 f"{cli}_samples": times,
+                f"{cli}_phases": {
+                    kind: [
+                        round(statistics.median(p[i] for p in phases[kind]), 2) for i in range(3)
+                    ]
+                    for kind in phases
+                },
             }
     finally:
         shutil.rmtree(root, ignore_errors=True)
     result["ratio_docker_vs_process"] = max(result["claude_ratio"], result["codex_ratio"])
     return result
+
+
+def report(result: dict[str, Any]) -> str:
+    """Where a step's time goes, by phase (medians, seconds), process against Docker."""
+    lines = [
+        "Where the time goes (medians, s): until the CLI's first model request (start-up; in"
+        " Docker: container create, start, attach, the CLI's start in a cold container), between"
+        " its first and last request (the model turns and the CLI's own tools: edits, the test"
+        " run), after the last (exit; in Docker: the container's removal).",
+        "",
+        "| CLI | runtime | to first request | tool turns | after last request |",
+        "|---|---|---|---|---|",
+    ]
+    for cli in ("claude", "codex"):
+        for kind, (first, turns, last) in result.get(f"{cli}_phases", {}).items():
+            lines.append(f"| {cli} | {kind} | {first} | {turns} | {last} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
