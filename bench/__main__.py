@@ -318,6 +318,33 @@ BENCHES: tuple[Bench, ...] = (
         ),
     ),
     Bench(
+        name="clis",
+        module="bench.bench_clis",
+        title="Per-step cost of a real Claude Code and Codex: Docker against the process runtime",
+        what=(
+            "One coder step of Claude Code 2.1.327 and of Codex 0.163.0 (both from PyPI), each"
+            " against its stand-in model API playing the scripted session (edit, run the tests,"
+            " write the handoff), on a fresh clone of the example repository: the process runtime"
+            " (.venv/tools) and the worker image orchestra-worker:latest; rotated rounds,"
+            " medians. The floor: the CLI run directly on a one-turn prompt, no Orchestra."
+        ),
+        call=lambda m: m.run(),
+        metric="ratio_docker_vs_process",
+        target_text="Docker step / process step ≤ 1.25 for each CLI",
+        passes=lambda v: v <= 1.25,
+        unit="x",
+        rows=(
+            ("claude_floor_s", "Claude Code alone, one turn (the floor)", "s"),
+            ("claude_process_step_s", "process runtime, one Claude Code step", "s"),
+            ("claude_docker_step_s", "Docker runtime, one Claude Code step", "s"),
+            ("claude_ratio", "Claude Code: Docker / process", "x"),
+            ("codex_floor_s", "Codex alone, one turn (the floor)", "s"),
+            ("codex_process_step_s", "process runtime, one Codex step", "s"),
+            ("codex_docker_step_s", "Docker runtime, one Codex step", "s"),
+            ("codex_ratio", "Codex: Docker / process", "x"),
+        ),
+    ),
+    Bench(
         name="soak",
         module="bench.bench_soak",
         title="Soak: back-to-back cycles",
