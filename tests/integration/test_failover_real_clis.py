@@ -57,7 +57,9 @@ def claude_then_codex(claude: MessagesAPI, codex: ResponsesAPI) -> dict[str, Any
 def git_show(project: Path, what: str) -> str:
     import subprocess
 
-    out = subprocess.run(["git", "show", what], cwd=project, capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "show", what], cwd=project, capture_output=True, text=True, check=True
+    )
     return out.stdout
 
 
@@ -145,5 +147,5 @@ def test_task_cap_stops_at_a_step_boundary_and_requeues_without_an_attempt(
     assert front(back).get("attempts") is None
     rows = Ledger(project).rows()
     spent = sum(r.cost_usd or 0 for r in rows)
-    assert 0 < spent, rows
+    assert spent > 0, rows
     assert "spending cap" in data["stop_reason"], data["stop_reason"]
