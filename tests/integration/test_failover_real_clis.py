@@ -29,6 +29,7 @@ from support.real_sessions import codex_session
 from support.responses_api import ResponsesAPI
 
 from orchestra.engine.ledger import Ledger
+from orchestra.errors import RunFailed
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect]
 
@@ -63,6 +64,12 @@ def git_show(project: Path, what: str) -> str:
     return out.stdout
 
 
+def summary_of(state: Any) -> dict[str, Any]:
+    """The cycle's summary, from a completed or a failed run."""
+    result = state.result(raise_on_failure=False)
+    return result.summary if isinstance(result, RunFailed) else result
+
+
 def front(task: Path) -> dict[str, Any]:
     return yaml.safe_load(task.read_text(encoding="utf-8").split("---\n", 2)[1]) or {}
 
@@ -81,7 +88,7 @@ def test_claude_code_rate_limited_codex_takes_over_and_the_task_is_archived(
         enqueue(project)
         state = run_cycle(project)
         claude_asked = [e.path for e in claude.exchanges if e.path.endswith("/messages")]
-    data = state.result(raise_on_failure=False)
+    data = summary_of(state)
     task = data["tasks"][0]
     assert task["status"] == "done", task
     assert list((project / ".orchestra" / "done").glob("task-01-*.md")), "not archived"
@@ -116,7 +123,7 @@ def test_every_fallback_down_requeues_without_an_attempt_and_counts_one_outage(
         project = make_repo(tmp_path / "calc", project_config(claude_then_codex(claude, codex)))
         enqueue(project)
         state = run_cycle(project)
-    task = state.result(raise_on_failure=False)["tasks"][0]
+    task = summary_of(state)["tasks"][0]
     assert task["kind"] == "infrastructure", task
     back = project / ".orchestra" / "queue" / "task-01.md"
     assert back.exists()
@@ -139,7 +146,7 @@ def test_task_cap_stops_at_a_step_boundary_and_requeues_without_an_attempt(
         project = make_repo(tmp_path / "calc", config)
         enqueue(project)
         state = run_cycle(project)
-    data = state.result(raise_on_failure=False)
+    data = summary_of(state)
     task = data["tasks"][0]
     assert task["kind"] == "operator", task
     assert "spending cap of the task" in task["reason"], task["reason"]
