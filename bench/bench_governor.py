@@ -136,7 +136,9 @@ class Outage:
         with self.lock:
             self.count += 1
             down = self.count > self.after
-        return Turn(fault=Fault(status=529, message="Overloaded")) if down else self.session(exchange)
+        return (
+            Turn(fault=Fault(status=529, message="Overloaded")) if down else self.session(exchange)
+        )
 
 
 def outage_run(base: Path) -> dict[str, Any]:
@@ -188,6 +190,11 @@ def run() -> dict[str, Any]:
     return {
         "cap_distance_in_steps": round(steps_off, 2),
         "attempts_lost": cap["attempts_charged"] + outage["attempts_lost"],
+        "cap_usd": cap["cap_usd"],
+        "spent_usd": cap["spent_usd"],
+        "dearest_step_usd": cap["dearest_step_usd"],
+        "outage_archived": outage["archived"],
+        "steps_failed_over": outage["steps_failed_over"],
         "cap": cap,
         "outage": outage,
     }
