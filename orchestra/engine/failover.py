@@ -7,6 +7,7 @@ steps already done are kept. Each attempt passes the spending governor first.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -17,7 +18,7 @@ from orchestra.agents.endpoints import host_port, model_endpoints
 from orchestra.config.models import StepConfig, WorkerProfile
 from orchestra.engine.failures import FailureClass
 from orchestra.engine.spending import SpendGuard, records_spend
-from orchestra.engine.step import StepRecord
+from orchestra.engine.step import StepContext, StepRecord
 from orchestra.policy.cooldown import ProviderCooldowns
 from orchestra.policy.governor import WINDOW_MARK
 from orchestra.project import Project
@@ -44,6 +45,14 @@ def provider_of(profile: WorkerProfile) -> str:
 def chain(project: Project, worker: str) -> list[str]:
     """The profile of ``worker`` and its fallbacks, in order, each once."""
     return list(dict.fromkeys([worker, *project.worker(worker).fallback]))
+
+
+def own_model(ctx: StepContext, worker: str) -> StepContext:
+    """A fallback (a profile other than the step's ``worker``) runs its own model when it names
+    one: a sticky or task model chosen for one CLI means nothing to another."""
+    if ctx.worker_id == worker or not ctx.profile.model:
+        return ctx
+    return dataclasses.replace(ctx, model=ctx.profile.model)
 
 
 def model_api_failure(record: StepRecord) -> bool:

@@ -18,7 +18,7 @@ from loguru import logger
 from orchestra.agents import choose_model, workspace_excludes
 from orchestra.clock import iso_utc, utc_now
 from orchestra.config.models import WRITING_ROLES, StepConfig
-from orchestra.engine.failover import NotRun, run_with_failover
+from orchestra.engine.failover import NotRun, own_model, run_with_failover
 from orchestra.engine.failures import (
     FailureClass,
     exception_failure_class,
@@ -204,9 +204,8 @@ def _run_one(tr: TaskRun, step: StepConfig, ws: TaskWorkspace) -> StepRecord | s
     """Run ``step`` (failing over to its fallbacks; under the governor); why it could not."""
     if time.monotonic() >= tr.deadline:
         return f"task wall clock of {tr.project.config.limits.task_wall_clock} s used up before {step.id}"
-    record = run_with_failover(
-        tr.project, step, lambda s: tr.run(tr.context(s, ws), ws), tr.records, tr.guard
-    )
+    run = lambda s: tr.run(own_model(tr.context(s, ws), step.worker), ws)  # noqa: E731
+    record = run_with_failover(tr.project, step, run, tr.records, tr.guard)
     if isinstance(record, NotRun):
         tr.stop_kind = record.kind
         return record.reason

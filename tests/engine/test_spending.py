@@ -183,9 +183,13 @@ def test_failover_runs_the_step_again_with_the_fallback_and_keeps_earlier_steps(
     down for the wait the message named."""
     config = yaml.safe_load((demo_project / "orchestra.yaml").read_text(encoding="utf-8"))
     coder_b = dict(config["workers"]["coder"]) | {"env": {"OPENAI_BASE_URL": "http://b.test/v1"}}
+    coder_b["model"] = "model-b"
     overlay(
         demo_project,
-        {"workers": {"coder": {"fallback": ["coder-b"]}, "coder-b": coder_b}},
+        {
+            "workers": {"coder": {"fallback": ["coder-b"], "model": "model-a"}, "coder-b": coder_b},
+            "tasks": {"default_model_policy": "sticky"},
+        },
     )
     failed = ("failed", "429 Too Many Requests: rate limit reached, try again in 30s")
     runner = PricedRunner(ScriptedRunner([PLAN, failed, CODED, APPROVE, "ok"]))
@@ -198,6 +202,8 @@ def test_failover_runs_the_step_again_with_the_fallback_and_keeps_earlier_steps(
         "review:reviewer",
     ]
     assert outcome_row(outcome)["failover"] == ["implement: coder → coder-b (rate_limited)"]
+    models = {c.worker_id: c.model for c in runner.script.contexts}
+    assert models["coder-b"] == "model-b"  # its own model, not the sticky one
     cooled = json.loads((demo_project / ".orchestra" / "providers.json").read_text())
     (provider,) = cooled
     assert provider.startswith("command@")
