@@ -156,3 +156,34 @@ def test_task_cap_stops_at_a_step_boundary_and_requeues_without_an_attempt(
     spent = sum(r.cost_usd or 0 for r in rows)
     assert spent > 0, rows
     assert "spending cap" in data["stop_reason"], data["stop_reason"]
+
+
+def test_day_cap_warns_stops_and_the_next_cycle_claims_nothing(
+    tmp_path: Path, cli_bin: Path, prefect_reader: Any
+) -> None:
+    """A $0.01 day cap with Codex's steps priced at about $0.005-$0.009: the warning reaches
+    the summary line and the usage artifacts, no step starts that would cross the cap, the task
+    goes back without an attempt, and the next cycle claims nothing, naming the cap."""
+    with ResponsesAPI(codex_session(), api_key=CODEX_KEY) as codex:
+        config = project_config(workers("codex", codex_env(codex), CODEX_MODEL))
+        config |= {"pricing": PRICES, "limits": {"max_cost_per_day_usd": 0.01}}
+        project = make_repo(tmp_path / "calc", config)
+        enqueue(project)
+        first = run_cycle(project)
+        asked = len([e for e in codex.exchanges if e.path.endswith("/responses")])
+        second = run_cycle(project)
+        asked_after = len([e for e in codex.exchanges if e.path.endswith("/responses")])
+    data = summary_of(first)
+    assert data["tasks"][0]["kind"] == "operator", data["tasks"]
+    assert "warning: today's spending is at $0.01 of $0.01" in first.message, first.message
+    spent = sum(r.cost_usd or 0 for r in Ledger(project).rows())
+    dearest = max(r.cost_usd or 0 for r in Ledger(project).rows())
+    assert spent <= 0.01 + dearest, spent
+    assert front(project / ".orchestra" / "queue" / "task-01.md").get("attempts") is None
+    later = summary_of(second)
+    assert later["tasks"] == [] and "spending cap" in later["stop_reason"], later
+    assert asked_after == asked  # the second cycle asked the model nothing (a probe only)
+    keys = {a.key: a for a in prefect_reader.artifacts(first.state_details.flow_run_id)}
+    today = next(a for k, a in keys.items() if k and k.endswith("usage-today"))
+    assert "**Warning:**" in str(today.data), today.data
+    assert any(k and k.endswith("usage-cycle") for k in keys), sorted(k for k in keys if k)
