@@ -267,3 +267,66 @@ def test_a_fallback_on_the_provider_that_failed_is_skipped(
     outcome = run(demo_project, task_file, runner, tmp_path)
     assert runner.seen == ["plan:architect", "implement:coder"]
     assert outcome.kind == "infrastructure", outcome
+
+
+def test_a_pool_workers_usage_comes_back_for_the_cycles_ledger(
+    demo_project: Path, task_file: Path, tmp_path: Path
+) -> None:
+    """The worker writes no ledger (write=False); its outcome carries each step's usage, which
+    the cycle turns into rows of its own cycle, with the worker's host."""
+    from orchestra.engine.ledger import rows_from_outcome
+    from orchestra.engine.pooljob import worker_outcome
+
+    project = open_project(demo_project)
+    guard = SpendGuard(project, cycle="cycle-9", write=False, clock=lambda: NOON)
+    runner = PricedRunner(ScriptedRunner([PLAN, CODED, APPROVE, "ok"]))
+    outcome = run_task(
+        project,
+        parse_task(task_file),
+        run_id="w",
+        runner=runner,
+        run_dir=tmp_path / "run",
+        guard=guard,
+    )
+    assert Ledger(demo_project).rows() == []
+    sent = json.loads(json.dumps(worker_outcome(outcome, "report")))
+    rows = rows_from_outcome(
+        sent, profiles=project.config.workers, pricing={}, cycle="cycle-9", time_zone="UTC"
+    )
+    assert [r.step for r in rows] == ["plan", "implement", "review"]
+    assert {r.cycle for r in rows} == {"cycle-9"} and {r.host for r in rows} == {outcome.host}
+    assert sum(r.cost_usd or 0 for r in rows) == pytest.approx(0.30)
+
+
+def test_a_used_up_window_sends_steps_to_the_fallback_and_stops_claims_when_none_is_left(
+    demo_project: Path, task_file: Path, tmp_path: Path
+) -> None:
+    config = yaml.safe_load((demo_project / "orchestra.yaml").read_text(encoding="utf-8"))
+    coder_b = dict(config["workers"]["coder"]) | {"env": {"OPENAI_BASE_URL": "http://b.test/v1"}}
+    window = {"hours": 5, "max_requests": 1}
+    overlay(
+        demo_project,
+        {"workers": {"coder": {"fallback": ["coder-b"], "window": window}, "coder-b": coder_b}},
+    )
+    project = open_project(demo_project)
+    now = datetime.now(UTC)
+    guard = SpendGuard(project, cycle="c", clock=lambda: now)
+    earlier = StepRecord("t0", "implement", "I", "coder", "ok", 60.0, None, "", "", None, 1, 1, 0.0)
+    guard.after_step(0, earlier)
+    assert guard.window_claim_stop() == ""  # coder-b can still do it
+    runner = PricedRunner(ScriptedRunner([PLAN, CODED, APPROVE, "ok"]))
+    outcome = run_task(
+        project,
+        parse_task(task_file),
+        run_id="r",
+        runner=runner,
+        run_dir=tmp_path / "run",
+        guard=guard,
+    )
+    assert "implement:coder-b" in runner.seen and "implement:coder" not in runner.seen
+    assert outcome.status == "done", outcome.reason
+    overlay(demo_project, {"workers": {"coder": {"window": window}}})
+    reason = SpendGuard(
+        open_project(demo_project), cycle="c", clock=lambda: now
+    ).window_claim_stop()
+    assert "usage window of coder used up" in reason and "frees at" in reason, reason
