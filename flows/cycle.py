@@ -196,8 +196,9 @@ def _usage(proj: Project, run_id: str, summary: CycleSummary, guard: SpendGuard)
     """The cycle's spending on its summary line and in the usage artifacts."""
     today = guard.rows_today()
     mine = [r for r in Ledger(proj.root).rows() if r.cycle == run_id]
-    summary.usage = spent_line(mine, today, guard.caps)
-    publish_usage_artifacts(proj.project_id, mine, today, guard.caps, guard.today())
+    if guard.caps.any or any(r.tokens or r.cost_usd for r in today):  # else nothing to say
+        summary.usage = spent_line(mine, today, guard.caps)
+        publish_usage_artifacts(proj.project_id, mine, today, guard.caps, guard.today())
 
 
 def _finish(summary: CycleSummary, project_id: str) -> State[Any]:
