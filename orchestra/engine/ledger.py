@@ -1,5 +1,6 @@
 """The usage ledger: one line per agent step (tokens, cost, who, when), in
-``.orchestra/usage/ledger.jsonl``.
+``.orchestra/usage/ledger-<YYYY-MM>.jsonl`` (one file per month of the rows' day: a cap reads
+this month's file only, however long the project has run).
 
 The cycle's process is its one writer: local tasks run in its threads and record each step as
 it ends; a pool worker records nothing and sends its steps' usage back with its outcome, which
@@ -28,7 +29,7 @@ from orchestra.config.models import WorkerProfile
 from orchestra.config.spending import ModelPrice
 from orchestra.engine.step import StepRecord
 
-LEDGER_FILE = ".orchestra/usage/ledger.jsonl"
+LEDGER_DIR = ".orchestra/usage"
 
 Priced = Literal["reported", "table", "unpriced", "none"]
 """Where a row's cost came from: the CLI, the pricing table, nowhere (tokens but no price), or
@@ -200,37 +201,49 @@ def _float(value: Any) -> float | None:
 
 
 class Ledger:
-    """The project's usage ledger (append-only JSONL)."""
+    """The project's usage ledger (append-only JSONL, a file per month)."""
 
     def __init__(self, root: Path) -> None:
-        self.path = root / LEDGER_FILE
+        self.folder = root / LEDGER_DIR
+
+    @property
+    def path(self) -> Path:
+        """The folder of the monthly files (what identifies this ledger)."""
+        return self.folder
 
     def append(self, rows: Iterable[UsageRow]) -> None:
-        """Add ``rows`` in one locked write."""
-        text = "".join(json.dumps(r.to_json(), sort_keys=True) + "\n" for r in rows)
-        if not text:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, text.encode("utf-8"))
-        finally:
-            os.close(fd)  # closing releases the lock
+        """Add ``rows``, one locked write per month file."""
+        by_month: dict[str, str] = {}
+        for r in rows:
+            line = json.dumps(r.to_json(), sort_keys=True) + "\n"
+            by_month[r.day[:7]] = by_month.get(r.day[:7], "") + line
+        for month, text in by_month.items():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            target = self.folder / f"ledger-{month}.jsonl"
+            fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                os.write(fd, text.encode("utf-8"))
+            finally:
+                os.close(fd)  # closing releases the lock
 
     def rows(self, *, since_day: str | None = None) -> list[UsageRow]:
         """Every row (of ``since_day`` and later); unreadable lines are skipped."""
-        try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return []
         found: list[UsageRow] = []
-        for line in lines:
+        for path in sorted(self.folder.glob("ledger-*.jsonl")):
+            month = path.stem.removeprefix("ledger-")
+            if since_day is not None and month < since_day[:7]:
+                continue
             try:
-                data = json.loads(line)
-            except ValueError:
-                continue  # a line being written, or torn by a crash
-            row = UsageRow.from_json(data) if isinstance(data, dict) else None
-            if row is not None and (since_day is None or row.day >= since_day):
-                found.append(row)
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                try:
+                    data = json.loads(line)
+                except ValueError:
+                    continue  # a line being written, or torn by a crash
+                row = UsageRow.from_json(data) if isinstance(data, dict) else None
+                if row is not None and (since_day is None or row.day >= since_day):
+                    found.append(row)
         return found

@@ -330,3 +330,30 @@ def test_a_used_up_window_sends_steps_to_the_fallback_and_stops_claims_when_none
         open_project(demo_project), cycle="c", clock=lambda: now
     ).window_claim_stop()
     assert "usage window of coder used up" in reason and "frees at" in reason, reason
+
+
+def test_the_ledger_keeps_a_file_per_month_and_reads_only_what_is_asked(demo_project: Path) -> None:
+    project = open_project(demo_project)
+    record = StepRecord("t", "plan", "Plan", "architect", "ok", 1.0, None, "", "", "m", 10, 1, 0.1)
+    rows = [
+        row_of(
+            record,
+            profiles=project.config.workers,
+            pricing={},
+            cycle="c",
+            host="h",
+            time_zone="Europe/Berlin",
+            now=moment,
+        )
+        for moment in (
+            datetime(2026, 11, 30, 23, 30, tzinfo=UTC),  # 1 December in Berlin
+            datetime(2026, 11, 30, 12, 0, tzinfo=UTC),
+            datetime(2026, 12, 7, 12, 0, tzinfo=UTC),
+        )
+    ]
+    ledger = Ledger(demo_project)
+    ledger.append(rows)
+    names = sorted(p.name for p in ledger.folder.iterdir())
+    assert names == ["ledger-2026-11.jsonl", "ledger-2026-12.jsonl"]
+    assert [r.day for r in ledger.rows(since_day="2026-12-01")] == ["2026-12-01", "2026-12-07"]
+    assert len(ledger.rows()) == 3
