@@ -129,7 +129,7 @@ class SpendGuard:
             held = Spend()
             for spend in running.values():
                 held = held + spend
-            reason = would_cross(caps, spend_of(rows) + held, task_spent, step)
+            reason = would_cross(caps, spend_of(rows), task_spent, step, held)
             if reason:
                 return reason, 0
             handle = next(_TOKENS)

@@ -77,22 +77,26 @@ def day_cap_reached(caps: Caps, day: Spend) -> str:
     return ""
 
 
-def would_cross(caps: Caps, day: Spend, task: Spend, step: Spend) -> str:
+def would_cross(
+    caps: Caps, day: Spend, task: Spend, step: Spend, running: Spend | None = None
+) -> str:
     """Why a step estimated at ``step`` may not start ('' when it fits under every cap).
 
-    ``day`` counts the steps already recorded and those running (their estimates)."""
+    ``day``: the steps recorded today; ``running``: the estimates of the steps running now."""
+    held = running or Spend()
     if reached := day_cap_reached(caps, day):
         return reached
-    after = day + step
+    after = day + held + step
+    also = f" (+ ${held.cost:.2f} running)" if held.cost else ""
     if caps.day_cost is not None and after.cost > caps.day_cost:
         return (
-            f"{CAP_MARK}: the next step (about ${step.cost:.2f}) would take today's spending from "
-            f"${day.cost:.2f} past limits.max_cost_per_day_usd {caps.day_cost:g}"
+            f"{CAP_MARK}: the next step (about ${step.cost:.2f}) would take today's spending, "
+            f"${day.cost:.2f}{also}, past limits.max_cost_per_day_usd {caps.day_cost:g}"
         )
     if caps.day_tokens is not None and after.tokens > caps.day_tokens:
         return (
             f"{CAP_MARK}: the next step (about {step.tokens:,} tokens) would take today's "
-            f"{day.tokens:,} tokens past limits.max_tokens_per_day {caps.day_tokens:,}"
+            f"{day.tokens + held.tokens:,} tokens past limits.max_tokens_per_day {caps.day_tokens:,}"
         )
     if caps.task_cost is not None and (task + step).cost > caps.task_cost:
         return (

@@ -86,3 +86,10 @@ def test_a_window_of_agent_minutes() -> None:
     # 5 minutes over: the first step (20 min) must leave the window.
     frees = datetime.fromtimestamp(now - 7200 + 5 * 3600, UTC).strftime("%H:%M")
     assert frees in reason
+
+
+def test_running_steps_count_toward_the_day_cap() -> None:
+    """$1 recorded, $1 running, a step of about $1: $3 would cross $2.50; the reason says so."""
+    reason = would_cross(Caps(day_cost=2.5), Spend(1.0), Spend(), Spend(1.0), Spend(1.0))
+    assert "today's spending, $1.00 (+ $1.00 running), past" in reason, reason
+    assert would_cross(Caps(day_cost=2.5), Spend(1.0), Spend(), Spend(1.0)) == ""
