@@ -80,7 +80,7 @@ def run_with_failover(
             continue
         handle = 0
         if guard is not None:
-            stop, handle = guard.before_step(worker, records_spend(records, project))
+            stop, handle = guard.before_step(worker, *records_spend(records, project))
             if stop and WINDOW_MARK not in stop:
                 return NotRun(stop, "operator")  # a cap holds for every profile
             if stop:

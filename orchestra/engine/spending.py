@@ -48,16 +48,18 @@ def spend_of(rows: Sequence[UsageRow]) -> Spend:
     )
 
 
-def records_spend(records: Sequence[StepRecord], project: Project) -> Spend:
-    """What a task's steps cost so far (priced like the ledger)."""
-    total = Spend()
+def records_spend(records: Sequence[StepRecord], project: Project) -> tuple[Spend, Spend]:
+    """What a task's steps cost so far (priced like the ledger), and its dearest step."""
+    total, dearest = Spend(), Spend()
     for record in records:
         if not is_agent_step(record):
             continue
         cost, priced = step_cost(record, project.config.pricing)
         tokens = (record.input_tokens or 0) + (record.output_tokens or 0)
         total = total + Spend(cost or 0.0, tokens, 1 if priced == "unpriced" else 0)
-    return total
+        if (cost or 0.0) > dearest.cost:
+            dearest = Spend(cost or 0.0, tokens)
+    return total, dearest
 
 
 @dataclass
@@ -113,9 +115,12 @@ class SpendGuard:
             return Spend()
         return Spend(max(r.cost_usd or 0.0 for r in rows), max(r.tokens for r in rows))
 
-    def before_step(self, worker: str, task_spent: Spend) -> tuple[str, int]:
+    def before_step(
+        self, worker: str, task_spent: Spend, dearest: Spend | None = None
+    ) -> tuple[str, int]:
         """Why the step of ``worker`` may not start ('' when it may), and the handle of its
-        reservation (give it to :meth:`after_step`)."""
+        reservation (give it to :meth:`after_step`). ``dearest``: the task's own dearest step
+        (a pool worker sees no ledger; the estimate is never below it)."""
         reason = self.window_stop(worker)
         if reason:
             return reason, 0
@@ -124,6 +129,8 @@ class SpendGuard:
             return "", 0
         rows = self.rows_today()
         step = self.estimate(rows)
+        if dearest is not None and dearest.cost > step.cost:
+            step = Spend(dearest.cost, max(step.tokens, dearest.tokens))
         with _LOCK:
             running = _RUNNING.setdefault(str(self.ledger.path), {})
             held = Spend()

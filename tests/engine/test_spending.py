@@ -357,3 +357,24 @@ def test_the_ledger_keeps_a_file_per_month_and_reads_only_what_is_asked(demo_pro
     assert names == ["ledger-2026-11.jsonl", "ledger-2026-12.jsonl"]
     assert [r.day for r in ledger.rows(since_day="2026-12-01")] == ["2026-12-01", "2026-12-07"]
     assert len(ledger.rows()) == 3
+
+
+def test_a_pool_worker_holds_the_task_cap_without_the_ledger(
+    demo_project: Path, task_file: Path, tmp_path: Path
+) -> None:
+    """On a pool worker (no ledger) the task's own dearest step is the estimate: with $0.10
+    steps and a $0.25 cap the review does not start ($0.20 + $0.10 would cross it)."""
+    overlay(demo_project, {"limits": {"max_cost_per_task_usd": 0.25}})
+    project = open_project(demo_project)
+    guard = SpendGuard(project, cycle="c", write=False, clock=lambda: NOON)
+    runner = PricedRunner(ScriptedRunner([PLAN, CODED, APPROVE, "ok"]))
+    outcome = run_task(
+        project,
+        parse_task(task_file),
+        run_id="w",
+        runner=runner,
+        run_dir=tmp_path / "r",
+        guard=guard,
+    )
+    assert runner.seen == ["plan:architect", "implement:coder"]
+    assert outcome.kind == "operator" and "max_cost_per_task_usd 0.25" in outcome.reason
