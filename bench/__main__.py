@@ -359,6 +359,31 @@ BENCHES: tuple[Bench, ...] = (
         unit="%",
     ),
     Bench(
+        name="governor",
+        module="bench.bench_governor",
+        title="Spending governor and failover under parallel: 4",
+        what=(
+            "Two cycles of the real Codex CLI against the stand-in Responses API (tokens priced"
+            " from `pricing:`), parallel: 4, 8 tasks each: one with limits.max_cost_per_day_usd"
+            " (how far spending ended from the cap, in steps of the dearest step), one where the"
+            " first provider starts answering 529 after 12 requests and every worker has a"
+            " fallback on a second provider (tasks archived, attempts lost)."
+        ),
+        call=lambda m: m.run(),
+        metric="cap_distance_in_steps",
+        target_text="spending ends within one step's cost of the cap; 0 attempts lost",
+        passes=lambda v: v <= 1,
+        unit="steps",
+        rows=(
+            ("cap_usd", "day cap", "USD"),
+            ("spent_usd", "spent when the cycle stopped", "USD"),
+            ("dearest_step_usd", "dearest step", "USD"),
+            ("outage_archived", "outage: tasks archived of 8", ""),
+            ("steps_failed_over", "outage: steps that failed over", ""),
+            ("attempts_lost", "attempts lost (cap and outage)", ""),
+        ),
+    ),
+    Bench(
         name="week",
         module="bench.bench_week",
         title="A week in an hour: scheduled cycles on a real prefect server",
