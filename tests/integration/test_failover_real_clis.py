@@ -13,7 +13,7 @@ import pytest
 import yaml
 from support.messages_api import MessagesAPI
 from support.model_api import Fault, Turn
-from support.real_agent import CALC_DONE, enqueue, make_repo, project_config
+from support.real_agent import CALC_DONE, enqueue, make_repo, project_config, summary_of
 from support.real_clis import (
     CLAUDE_KEY,
     CLAUDE_MODEL,
@@ -29,7 +29,6 @@ from support.real_sessions import codex_session
 from support.responses_api import ResponsesAPI
 
 from orchestra.engine.ledger import Ledger
-from orchestra.errors import RunFailed
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect]
 
@@ -62,12 +61,6 @@ def git_show(project: Path, what: str) -> str:
         ["git", "show", what], cwd=project, capture_output=True, text=True, check=True
     )
     return out.stdout
-
-
-def summary_of(state: Any) -> dict[str, Any]:
-    """The cycle's summary, from a completed or a failed run."""
-    result = state.result(raise_on_failure=False)
-    return result.summary if isinstance(result, RunFailed) else result
 
 
 def front(task: Path) -> dict[str, Any]:
