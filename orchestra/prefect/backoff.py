@@ -28,6 +28,12 @@ LOCKED_STATUS = 503
 _attempts: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 _attempts_lock = threading.Lock()
 _installed: list[bool] = []
+_given = [0]
+
+
+def quick_retries() -> int:
+    """How many short ``Retry-After`` this process gave so far (the benches report it)."""
+    return _given[0]
 
 
 def quick_retry_after(response: Any) -> None:
@@ -38,6 +44,8 @@ def quick_retry_after(response: Any) -> None:
     with _attempts_lock:
         seen = _attempts.get(response.request, 0)
         _attempts[response.request] = seen + 1
+        if seen < len(QUICK_RETRIES):
+            _given[0] += 1
     if seen < len(QUICK_RETRIES):
         response.headers["Retry-After"] = str(QUICK_RETRIES[seen])
 
