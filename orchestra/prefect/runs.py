@@ -19,7 +19,6 @@ from loguru import logger
 
 from orchestra.clock import utc_now
 from orchestra.engine.preflight import exclude_state
-from orchestra.prefect import backoff
 from orchestra.prefect.docker_host import docker_host_client
 from orchestra.prefect.logs import start_run_logging
 from orchestra.project import Project, open_project
@@ -34,9 +33,6 @@ class RunProject:
     project: Project
     runtimes: RuntimePool
 
-
-# Every flow imports this module: its Prefect clients retry "database is locked" quickly.
-backoff.install()
 
 #: Projects opened by the cycle running in this process, by their root.
 _HELD: dict[Path, Project] = {}
