@@ -8,8 +8,13 @@ that asks for it.
 
 from __future__ import annotations
 
-import importlib.util
 import os
+
+# pytest-xdist gives each worker COLUMNS=80; a rich Console made at import time would keep that
+# width for good, whatever a test's own COLUMNS says (the CLI tests read wide tables).
+os.environ.pop("COLUMNS", None)
+
+import importlib.util
 import sys
 import time
 from collections.abc import Callable, Iterator
