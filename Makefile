@@ -27,6 +27,10 @@ CODEX_VERSION ?= 0.163.0
 CODEX_VENV := $(VENV)/tools/codex
 CODEX_STAMP := $(CODEX_VENV)/.installed-$(CODEX_VERSION)
 
+# Test processes side by side (pytest-xdist): the slow end-to-end cases mostly wait on Docker,
+# Compose builds and Prefect servers, and share no state (each makes its own names and ports).
+TEST_WORKERS ?= 3
+
 .PHONY: help venv demo demo-stop demo-docker test check bench images test-image \
 	orchestrator-image postgres-image worker-image aider claude codex agent-clis schema stack-up stack-down clean \
 	test-multihost
@@ -139,7 +143,7 @@ worker-image: venv orchestrator-image
 
 # Strict like CI: a test that lacks Docker, an image or an agent CLI fails with the fix, never skips.
 test: check images agent-clis
-	CI=$${CI:-1} $(BIN)/pytest
+	CI=$${CI:-1} $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # The multi-host pool test alone (issue 12; `make test` runs it too): its cluster's Prefect
 # server runs on Postgres since SQLite stalled it under load (docs/decisions.md).
