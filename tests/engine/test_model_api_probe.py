@@ -177,3 +177,31 @@ def test_flows_run_exits_2_before_anything_moves(
     assert "HTTP 401" in out and "OPENAI_API_KEY" in out
     assert {p.name: p.read_bytes() for p in queue.iterdir()} == before
     assert not (aider_project / ".orchestra" / "running").exists()
+
+
+def test_codex_provider_in_cli_config_is_probed_with_its_key() -> None:
+    """A codex gateway set in cli.config: the probe goes to that base URL with its env_key."""
+    gateway = {
+        "model_provider": "gw",
+        "model_providers": {"gw": {"base_url": "http://127.0.0.1:9/v1", "env_key": "GW_KEY"}},
+    }
+    profile = WorkerProfile(role="coder", agent="codex", runtime="process", cli={"config": gateway})
+    api = model_api("coder", profile, {"GW_KEY": "gw-secret-key"})
+    assert api is not None
+    assert (api.base_url, api.base_var, api.key_var) == (
+        "http://127.0.0.1:9/v1",
+        "cli.config model_providers.gw",
+        "GW_KEY",
+    )
+
+
+def test_codex_with_a_login_and_no_key_is_not_probed() -> None:
+    """The step signs in with the copied login; the probe has nothing to send: no probe."""
+    profile = WorkerProfile(
+        role="coder",
+        agent="codex",
+        runtime="process",
+        env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"},
+        cli={"auth_file": "~/.codex/auth.json"},
+    )
+    assert model_api("coder", profile, profile.env) is None
