@@ -104,9 +104,10 @@ demo-stop:
 # ours, and the server may run from ours (PREFECT_SERVER_IMAGE) where no registry is reachable.
 STACK_ENV = ORCHESTRA_PROJECT=$${ORCHESTRA_PROJECT:-$(CURDIR)} DOCKER_GID=$${DOCKER_GID:-$$(stat -c %g /var/run/docker.sock)}
 
+# Builds with the host's CA certificates, leaves no exited build container and no volume of a
+# profile that does not start (scripts/stack-up.sh).
 stack-up:
-	$(STACK_ENV) $(STACK) build
-	$(STACK_ENV) $(STACK) up -d
+	$(STACK_ENV) STACK_PROJECT=$(STACK_PROJECT) scripts/stack-up.sh $(STACK)
 
 stack-down:
 	$(STACK) down$(if $(PURGE), -v)

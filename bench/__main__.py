@@ -251,6 +251,32 @@ BENCHES: tuple[Bench, ...] = (
         unit="x",
     ),
     Bench(
+        name="egress",
+        module="bench.bench_egress",
+        title="Egress by allowlist: the proxy's cost",
+        what=(
+            "In one step container, 100 sequential HTTP GETs (a new connection each) to a server"
+            " on the host through the egress proxy (`network: egress`, the default) vs directly"
+            " (`network: bridge`), timed inside the container, medians over 5 rotated rounds;"
+            " and `true` as a whole step on each network (the sidecar and network per step)."
+        ),
+        call=lambda m: m.run(),
+        metric="added_ms_per_request",
+        target_text="the proxy adds ≤ 5 ms per model request",
+        passes=lambda v: v <= 5,
+        unit="ms",
+        rows=(
+            ("request_egress_ms", "one request through the proxy", "ms"),
+            ("request_direct_ms", "one request direct (bridge)", "ms"),
+            ("added_ms_per_request", "added per request", "ms"),
+            ("step_egress_s", "a `true` step on egress, runtime alone (network + sidecar)", "s"),
+            ("step_egress_kept_s", "a `true` step on egress, kept runtime (a flow run's)", "s"),
+            ("step_bridge_s", "a `true` step on bridge", "s"),
+            ("added_s_per_step", "added per step, runtime alone", "s"),
+            ("added_s_per_kept_step", "added per step, kept runtime", "s"),
+        ),
+    ),
+    Bench(
         name="workspace",
         module="bench.bench_workspace",
         title="Per-task workspace cost",

@@ -359,7 +359,7 @@ def run(repeats: int = REPEATS, profile_repeats: int = PROFILE_REPEATS) -> dict[
     try:
         if stale := remove_leftovers(client):
             _log(f"removed {stale} leftover container(s) labelled {LABEL}={PROJECT}")
-        cfg = DockerConfig(image=IMAGE)
+        cfg = DockerConfig(image=IMAGE, network="bridge")  # the runtime alone; egress: bench_egress
         run_id = f"bench-{os.getpid()}"
 
         def make_request(name: str, argv: list[str]) -> StepRequest:

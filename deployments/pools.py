@@ -27,9 +27,13 @@ def load_pools(path: Path = POOLS_FILE) -> dict[str, dict[str, Any]]:
     return pools
 
 
+#: Prefect work pool types this script can template (Prefect's, not Orchestra's runtimes).
+POOL_TYPES = ("process",)
+
+
 def job_template(pool_type: str, job_variables: Mapping[str, Any]) -> dict[str, Any]:
     """The pool type's default base job template with ``job_variables`` as the new defaults."""
-    if pool_type != "process":
+    if pool_type not in POOL_TYPES:
         msg = f"pool type {pool_type!r} is not supported here; use `process` (docs/scale-out.md)"
         raise SystemExit(msg)
     from prefect.workers.process import ProcessWorker

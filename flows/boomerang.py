@@ -16,6 +16,7 @@ from flows.steps import step_runner, watched_runs
 from orchestra.engine.preflight import preflight
 from orchestra.engine.settle import finish, load_claim, write_outcome
 from orchestra.engine.task import run_task
+from orchestra.errors import RunFailed
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.artifacts import publish_task_artifact
 from orchestra.prefect.runs import open_for_run, task_tag, untagged
@@ -59,9 +60,8 @@ def roocode_boomerang(
         preflight(proj, run.runtimes, run_id, include_planner=False)
         got = proj.queue.claim(path, run_id=run_id)
         if got is None:
-            return Failed(
-                message=f"{path.name} could not be claimed (taken, or malformed: see rejected/)"
-            )
+            message = f"{path.name} could not be claimed (taken, or malformed: see rejected/)"
+            return Failed(message=message, data=RunFailed(message))
         claimed = got
     folder = Path(run_dir) if run_dir else proj.runs_dir / run_id / claimed.task.task_id
     with step_runner(run, watched_runs(cycle_run)) as runner, untagged():
@@ -72,4 +72,5 @@ def roocode_boomerang(
     data = write_outcome(outcome, report=report, moved_to=where)
     if outcome.status == "done":
         return Completed(message=f"{outcome.task_id} done: {outcome.integration}", data=data)
-    return Failed(message=f"{outcome.task_id} failed: {outcome.reason}", data=data)
+    message = f"{outcome.task_id} failed: {outcome.reason}"
+    return Failed(message=message, data=RunFailed(message, data))

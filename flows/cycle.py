@@ -11,13 +11,13 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import deployment, flow_run
 from prefect.states import Completed, Failed
 
-from flows.dispatch import run_tasks
+from flows.cycle_tasks import run_tasks
 from flows.hooks import sweep_on_exit
 from flows.plan import infinite_orchestra_plan
 from orchestra.engine.preflight import preflight
 from orchestra.engine.recall import memory_state, memory_summary, open_memory, remember
 from orchestra.engine.summary import CycleSummary
-from orchestra.errors import CycleError, CycleSkipped
+from orchestra.errors import CycleError, CycleSkipped, RunFailed
 from orchestra.memory import BestEffortStore
 from orchestra.policy.breaker import FailureStreak, over_budget, pauses_schedule, stop_after
 from orchestra.policy.cooldown import Cooldown
@@ -180,7 +180,6 @@ def _finish(summary: CycleSummary, project_id: str) -> State[Any]:
         json.dumps(summary.to_dict(), indent=2), encoding="utf-8"
     )
     if summary.failed:
-        return Failed(
-            message=f"cycle finished with failures: {summary.headline()}", data=summary.to_dict()
-        )
+        message = f"cycle finished with failures: {summary.headline()}"
+        return Failed(message=message, data=RunFailed(message, summary.to_dict()))
     return Completed(message=summary.headline(), data=summary.to_dict())

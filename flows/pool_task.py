@@ -15,9 +15,10 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from flows.steps import step_runner, watched_runs
-from orchestra.engine.pooltask import PoolJob, checkout, push_on_worker, remove_work, worker_outcome
+from orchestra.engine.pooljob import PoolJob, checkout, push_on_worker, remove_work, worker_outcome
 from orchestra.engine.preflight import preflight
 from orchestra.engine.task import run_task
+from orchestra.errors import RunFailed
 from orchestra.prefect.artifacts import publish_task_artifact
 from orchestra.prefect.pool import publish_outcome
 from orchestra.prefect.runs import open_for_run, task_tag
@@ -45,4 +46,6 @@ def run_pool_job(params: dict[str, Any]) -> State[Any]:
     finally:
         remove_work(work)
     message = f"{outcome.task_id} {outcome.status} on {outcome.host}: {outcome.reason}"
-    return Completed(message=message) if outcome.status == "done" else Failed(message=message)
+    if outcome.status == "done":
+        return Completed(message=message)
+    return Failed(message=message, data=RunFailed(message))

@@ -17,8 +17,11 @@ original stays in ``__cause__``. Every message says what happened and how to fix
     ├── AgentError                  an agent could not be invoked
     │   └── AgentNotInstalledError  its executable is not on PATH or not in the image
     ├── RuntimeUnavailableError     preflight: engine unreachable, image missing
+    ├── ModelAPIError               preflight: a worker's model API unreachable, silent, key refused
+    ├── StepFailed                  one step ended without success; carries its record
     ├── PrefectServerError          the Prefect API cannot be reached, or its server not started
     ├── CycleError                  a cycle ended without success; the message is the reason
+    │   └── RunFailed               a flow ran to its end and failed (the data of its Failed state)
     ├── CycleSkipped                a cycle must not run now (kill switch, lock, budget, idle gate)
     ├── MemoryUnavailableError      the memory backend cannot be reached (memory is best-effort)
     └── MemoryItemError             a memory item or query is malformed
@@ -71,12 +74,38 @@ class ModelAPIError(OrchestraError):
     """A worker's model API is unreachable, silent or refuses the key (found in preflight)."""
 
 
+class StepFailed(OrchestraError):
+    """A step ended without success; raised so its Prefect task run shows Failed. ``record``
+    is the step's record (the engine's StepRecord; this module imports nothing)."""
+
+    def __init__(self, message: str, record: object = None) -> None:
+        super().__init__(message)
+        self.record = record
+
+    def __reduce__(self) -> tuple[type[StepFailed], tuple[str, object]]:
+        # Exception pickles its args only (the message); a task run's state may be pickled.
+        return type(self), (str(self), self.record)
+
+
 class PrefectServerError(OrchestraError):
     """The Prefect API does not answer, or the project's Prefect server could not be started."""
 
 
 class CycleError(OrchestraError):
     """A cycle ended without success; the message is the one-line reason."""
+
+
+class RunFailed(CycleError):
+    """A cycle or task flow ran to its end and failed; its run is Failed with this message.
+
+    The data of the Failed state a flow returns: Prefect resolves a failed state's data into an
+    exception, and anything else (the cycle's summary dict) made every deployed failed run end
+    in an engine traceback. ``summary`` keeps what the run did.
+    """
+
+    def __init__(self, message: str, summary: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.summary: dict[str, object] = dict(summary or {})
 
 
 class CycleSkipped(OrchestraError):
@@ -105,7 +134,9 @@ __all__ = [
     "PrefectServerError",
     "ProjectError",
     "QueueError",
+    "RunFailed",
     "RuntimeUnavailableError",
     "SandboxPolicyError",
+    "StepFailed",
     "TaskFileError",
 ]

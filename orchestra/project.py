@@ -17,16 +17,30 @@ from pathlib import Path
 from orchestra.config.loader import load_config
 from orchestra.config.models import OrchestraConfig, WorkerProfile
 from orchestra.errors import ConfigError
-from orchestra.paths import resolve_in_project
+from orchestra.paths import engine_side_path, resolve_in_project
 from orchestra.queue.layout import QueueLayout
 from orchestra.queue.store import TaskQueue
 from orchestra.workspace.git import check_project
 
 
-def project_id_for(root: Path) -> str:
-    """A short stable id: folder name plus a hash of its absolute path."""
-    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in root.name.lower()) or "project"
+def host_root(root: Path) -> Path:
+    """The repository's folder on the host: ``root`` itself, or what the Compose stack's
+    worker sees at /project mapped back (``ORCHESTRA_HOST_PATH_MAP``)."""
+    return Path(engine_side_path(root.resolve()))
+
+
+def project_name(root: Path, configured: str | None = None) -> str:
+    """``name`` from the config, else the repository's folder name on the host."""
+    return configured or host_root(root).name or "project"
+
+
+def project_id_for(root: Path, name: str | None = None) -> str:
+    """A short stable id: the project's name plus a hash of its absolute path on the host (two
+    stacks' repositories, both at /project inside, keep apart)."""
+    where = host_root(root)
+    digest = hashlib.sha256(str(where).encode()).hexdigest()[:8]
+    label = name or where.name
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label.lower()) or "project"
     return f"{safe}-{digest}"
 
 
@@ -52,6 +66,13 @@ class Project:
     queue: TaskQueue
     project_id: str
     log_file: Path
+    name: str = ""
+    """Runs and tags say this: the configured `name`, else the folder name on the host."""
+
+    @property
+    def host_root(self) -> Path:
+        """The repository's folder on the host (reports show paths under it)."""
+        return host_root(self.root)
 
     def path(self, value: str, what: str) -> Path:
         """A configured folder, resolved safely under the project."""
@@ -128,6 +149,7 @@ def open_project(
         sources=loaded.sources,
         layout=layout,
         queue=queue,
-        project_id=project_id_for(root),
+        project_id=project_id_for(root, config.name),
         log_file=log_file,
+        name=project_name(root, config.name),
     )

@@ -30,7 +30,8 @@ from orchestra.config.models import WorkerProfile
 from orchestra.engine.handoff import parse_handoff
 from orchestra.engine.step import StepContext, StepRecord, StepStatus
 from orchestra.errors import OrchestraError
-from orchestra.runtime.base import LineSink, StepRequest, StepResult, StopCheck
+from orchestra.runtime.base import LineSink, OwnerAlive, StepRequest, StepResult, StopCheck
+from orchestra.runtime.view import AgentView, HostView
 
 
 class ScriptExhaustedError(OrchestraError):
@@ -58,11 +59,28 @@ class ScriptedRuntime:
     """A WorkerRuntime that plays :class:`Reply` objects in order and records every request."""
 
     name = "scripted"
+    leftover_scope: str | None = None
 
-    def __init__(self, replies: Sequence[Reply], *, missing: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        replies: Sequence[Reply],
+        *,
+        missing: Sequence[str] = (),
+        view: AgentView | None = None,
+    ) -> None:
         self.replies = list(replies)
         self.requests: list[StepRequest] = []
         self.missing = set(missing)
+        self.view = view or HostView("scripted")
+        """What its agents see: the host as it is, unless a test passes another runtime's."""
+
+    def sweep_leftovers(self, alive: OwnerAlive) -> list[str]:
+        """Nothing: a scripted step leaves nothing running."""
+        del alive
+        return []
+
+    def close(self) -> None:
+        """Nothing is kept between steps."""
 
     def preflight(self, argv0: str) -> None:
         """Refuses the programs named in ``missing``, like a runtime without that agent."""

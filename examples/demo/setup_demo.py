@@ -51,7 +51,6 @@ def docker_overlay(image: str) -> str:
     workers = {}
     for worker in ("planner", "architect", "coder", "reviewer", "fixer"):
         workers[worker] = {
-            "runtime": "docker",
             "command": [
                 "python3",
                 "/orchestra/agent/demo_agent.py",
@@ -59,7 +58,8 @@ def docker_overlay(image: str) -> str:
                 "{workspace}",
                 "{output_dir}",
             ],
-            "docker": {
+            "runtime": {
+                "kind": "docker",
                 "image": image,
                 "network": "none",
                 "volumes": [f"{DEMO_AGENT.parent}:/orchestra/agent:ro"],

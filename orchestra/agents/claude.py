@@ -99,6 +99,10 @@ def invocation(req: InvocationRequest) -> Invocation:
     argv = ["claude", "-p", *model_flag("--model", req.model)]
     # --allowedTools is variadic: one item per tool, ended by the next flag.
     argv += ["--permission-mode", "acceptEdits", "--allowedTools", *CLAUDE_TOOLS]
+    # Settings from the per-run CLAUDE_CONFIG_DIR only: the work tree's `.claude/settings*.json`
+    # (hooks run without asking) and `.mcp.json` (servers are commands) are an earlier
+    # step's, or a planted file's, not ours (issue 18).
+    argv += ["--setting-sources", "user", "--strict-mcp-config"]
     argv += ["--add-dir", req.output_dir, "--output-format", "json", *req.extra_args]
     env = {
         "CLAUDE_CONFIG_DIR": state_dirs(req.state_dir)[0],

@@ -8,6 +8,7 @@ the repository (``orchestra stop`` in ``src/`` sets the kill switch the cycles r
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from importlib.resources import files
 from pathlib import Path
@@ -70,6 +71,13 @@ def init(
     missing, exclude = ensure_excluded(root, EXCLUDES)
     if missing:
         console.print(f"added {', '.join(missing)} to {exclude}")
+    where = shlex.quote(str(root))
+    console.print(
+        f"commit orchestra.yaml when you are happy with it: git -C {where} add orchestra.yaml"
+        f" && git -C {where} commit -m 'Add orchestra.yaml'; .orchestra/ and"
+        " orchestra.local.yaml (personal) stay out of git. None of these three is human"
+        " activity to the idle gate, committed or not."
+    )
 
 
 @app.command()
@@ -97,6 +105,35 @@ def queue(project: ProjectOpt = Path()) -> None:
         shown = ", ".join(names[:8]) + (f", … (+{len(names) - 8})" if len(names) > 8 else "")
         table.add_row(state, str(len(names)), shown)
     console.print(table)
+    tried = _tried(listing, proj.runs_dir, proj.queue.max_attempts)
+    if tried.rows:
+        console.print(tried)
+
+
+def _tried(listing: dict[str, list[Path]], runs_dir: Path, max_attempts: int) -> Table:
+    """Tasks not done that were tried before: attempts, and why the last attempt failed."""
+    from rich.markup import escape
+
+    from orchestra.engine.settle import last_failures
+    from orchestra.queue.taskfile import split_front_matter
+
+    failures = last_failures(runs_dir)
+    table = Table(title="Tried before")
+    for col in ("task", "state", "attempts", "last failure"):
+        table.add_column(col)
+    for state in ("queue", "running", "failed"):
+        for path in listing.get(state, []):
+            try:
+                attempts = split_front_matter(path.read_text(encoding="utf-8"))[0].get("attempts")
+            except (OSError, UnicodeDecodeError, OrchestraError):
+                attempts = None
+            ended, reason = failures.get(path.name.removesuffix(".md"), ("", ""))
+            if not attempts and not reason:
+                continue
+            when = f"{ended}: " if ended else ""
+            row = (path.name, state, f"{attempts or 0} of {max_attempts}", when + reason)
+            table.add_row(*(escape(cell) for cell in row))  # agent text: no rich markup
+    return table
 
 
 @app.command()

@@ -1,64 +1,53 @@
-"""`orchestra doctor`'s versions of the agent CLIs the workers run: on the host for the process
-runtime, inside the worker image for Docker (each CLI asked with ``--version``, one short
-container per image and CLI, no network)."""
+"""`orchestra doctor`'s versions of the agent CLIs the workers run, asked where their steps run:
+each CLI's ``--version`` as a short step of the worker's own runtime (natively for the process
+runtime, in the worker image for Docker), once per CLI and place."""
 
 from __future__ import annotations
 
-import subprocess
+import os
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from orchestra.agents import executable
-from orchestra.runtime.sandbox import CONTAINER_HOME
+from orchestra.errors import OrchestraError
+from orchestra.runtime import StepRequest
+from orchestra.runtime.pool import RuntimePool
 
 #: CLIs that answer ``--version`` (a ``command`` agent is the user's own program).
 VERSIONED = ("claude", "codex", "aider", "opencode")
-VERSION_TIMEOUT = 30.0
+VERSION_TIMEOUT = 60.0
 
 
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
-def host_version(program: str) -> str:
-    """``program --version`` on this machine, or why it could not be asked."""
-    try:
-        out = subprocess.run(
-            [program, "--version"],
-            capture_output=True,
-            text=True,
+def version_in(runtime: Any, program: str) -> str:
+    """``program --version`` as a step of ``runtime``, or why it could not be asked."""
+    with tempfile.TemporaryDirectory(prefix="orchestra-doctor-") as tmp:
+        workspace, output = Path(tmp, "ws"), Path(tmp, "out")
+        workspace.mkdir()
+        output.mkdir()
+        request = StepRequest(
+            argv=[program, "--version"],
+            workspace=workspace,
+            output_dir=output,
             timeout=VERSION_TIMEOUT,
-            stdin=subprocess.DEVNULL,
-            check=False,
+            env=runtime.view.base_env(os.environ),  # a step's own PATH (natively, the host's)
+            read_only_workspace=True,
+            name="doctor-version",
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"not runnable here ({type(exc).__name__})"
-    return _first_line(out.stdout) or _first_line(out.stderr) or f"exit code {out.returncode}"
-
-
-def image_version(image: str, program: str) -> str:
-    """``program --version`` inside ``image``, or why it could not be asked."""
-    try:
-        from docker.client import DockerClient
-
-        client = DockerClient.from_env()
         try:
-            output = client.containers.run(
-                image,
-                [program, "--version"],
-                remove=True,
-                network_mode="none",
-                environment={"HOME": CONTAINER_HOME},
-                labels={"orchestra.doctor": "version"},
-            )
-        finally:
-            client.close()
-    except Exception as exc:
-        return f"not runnable in the image ({type(exc).__name__})"
-    return _first_line(output.decode("utf-8", errors="replace")) or "no version printed"
+            result = runtime.run(request)
+        except OrchestraError as exc:
+            return f"not runnable ({exc})"
+    said = _first_line(result.stdout) or _first_line(result.stderr)
+    return said or f"exit code {result.exit_code}"
 
 
-def version_rows(profiles: Iterable[Any]) -> list[tuple[str, str, str]]:
+def version_rows(profiles: Iterable[Any], runtimes: RuntimePool) -> list[tuple[str, str, str]]:
     """One ``(check, "ok", version)`` row per distinct CLI and place among ``profiles``."""
     rows: list[tuple[str, str, str]] = []
     seen: set[tuple[str, str]] = set()
@@ -66,12 +55,10 @@ def version_rows(profiles: Iterable[Any]) -> list[tuple[str, str, str]]:
         if profile.agent not in VERSIONED:
             continue
         program = executable(profile.agent, profile.command)
-        image = profile.docker.image if profile.runtime == "docker" and profile.docker else ""
-        if (program, image) in seen:
+        runtime = runtimes.get(profile, "doctor")
+        where = runtime.view.where()
+        if (program, where) in seen:
             continue
-        seen.add((program, image))
-        if image:
-            rows.append((f"{program} in {image}", "ok", image_version(image, program)))
-        else:
-            rows.append((f"{program} on this machine", "ok", host_version(program)))
+        seen.add((program, where))
+        rows.append((f"{program} ({where})", "ok", version_in(runtime, program)))
     return rows

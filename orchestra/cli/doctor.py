@@ -29,16 +29,15 @@ def _project_checks(project: Path) -> tuple[list[Check], object | None]:
     problems: dict[str, list[str]] = {}
     for worker_id in proj.workflow_workers():
         profile = proj.worker(worker_id)
-        where = (
-            profile.runtime if profile.docker is None else f"docker image {profile.docker.image}"
-        )
-        label = f"worker {worker_id} ({profile.agent}, {where})"
+        view = runtimes.get(profile, "doctor").view
+        label = f"worker {worker_id} ({profile.agent}, {view.where()})"
         try:
             check_worker(proj, runtimes, worker_id, "doctor")
         except OrchestraError as exc:
             problems.setdefault(str(exc), []).append(worker_id)
         else:
-            checks.append((label, "ok", _trust_note(profile)))
+            caveat = view.caveat()
+            checks.append((label, "ok", f"ready; {caveat}" if caveat else "ready"))
     for problem, workers in problems.items():
         checks.append(
             (f"worker{'s' if len(workers) > 1 else ''} {', '.join(workers)}", "problem", problem)
@@ -46,26 +45,9 @@ def _project_checks(project: Path) -> tuple[list[Check], object | None]:
     from orchestra.cli.cliversions import version_rows
 
     ready = [w for w in proj.workflow_workers() if not any(w in ws for ws in problems.values())]
-    checks += version_rows(proj.worker(w) for w in ready)
+    with runtimes:  # the version steps' egress proxies go with them
+        checks += version_rows((proj.worker(w) for w in ready), runtimes)
     return checks, proj
-
-
-#: What doctor says of a process-runtime worker (see docs/security.md, "The process runtime").
-PROCESS_TRUST_NOTE = (
-    "ready; runtime process is NOT a sandbox: the agent runs as you, with your files, "
-    "network and git objects. Trusted agents only (docs/security.md); use runtime: docker "
-    "for anything else"
-)
-
-
-def _trust_note(profile: object) -> str:
-    runtime = getattr(profile, "runtime", "")
-    docker = getattr(profile, "docker", None)
-    if runtime == "process":
-        return PROCESS_TRUST_NOTE
-    if docker is not None and str(getattr(docker, "user", "") or "").split(":")[0] in {"0", "root"}:
-        return "ready; runs as root in its container (docker.user asks for it)"
-    return "ready"
 
 
 def _prefect_check(project: Path) -> Check:
@@ -98,6 +80,9 @@ def _memory_check(proj: object) -> Check:
 
 def run_checks(project: Path, what: str, console: Console) -> int:
     """Print a table of checks; return the number of problems."""
+    from loguru import logger
+
+    logger.remove()  # the table says what the checks found; no library log lines (DEBUG) here
     checks: list[Check] = []
     proj: object | None = None
     if what not in {"all", "memory"}:

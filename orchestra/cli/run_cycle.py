@@ -21,7 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from orchestra.errors import OrchestraError
+from orchestra.errors import OrchestraError, RunFailed
 from orchestra.prefect.connect import PrefectApi, connect, prefect_settings
 from orchestra.prefect.env import configure_prefect_env
 
@@ -175,6 +175,8 @@ def main(argv: Sequence[str] | None, load_flow: Callable[[], Any]) -> int:
         data = state.result(raise_on_failure=False)
     except Exception as exc:
         data = exc
+    if isinstance(data, RunFailed):  # the cycle ran and tasks failed: its summary is the report
+        data = data.summary
     if isinstance(data, BaseException):
         console.print(f"[red]cycle failed:[/] {escape(str(data))}")
         console.print(f"Prefect UI: {link}")

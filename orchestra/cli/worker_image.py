@@ -12,7 +12,7 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -33,14 +33,28 @@ def dockerfile_text() -> str:
     return (files("orchestra") / "templates" / "worker.Dockerfile").read_text(encoding="utf-8")
 
 
-def extra_ca_certs(environ: dict[str, str] | None = None, ca_dir: Path = CA_DIR) -> str:
-    """PEM text of ``EXTRA_CA_CERTS``, else of the host's ``*.crt`` under ``ca_dir``."""
+#: Variables that name the host's CA bundle, when it has no extra certificates in ``CA_DIR``.
+CA_FILE_VARS = ("SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
+#: A build argument travels in one environment string (Linux caps one at 128 KiB).
+MAX_CA_BYTES = 100_000
+
+
+def extra_ca_certs(environ: Mapping[str, str] | None = None, ca_dir: Path = CA_DIR) -> str:
+    """PEM text of ``EXTRA_CA_CERTS``, else of the host's ``*.crt`` under ``ca_dir``, else of the
+    file ``SSL_CERT_FILE``/``PIP_CERT``/``REQUESTS_CA_BUNDLE`` names when small enough (the
+    same order as scripts/stack-up.sh)."""
     env = os.environ if environ is None else environ
     if env.get("EXTRA_CA_CERTS"):
         return env["EXTRA_CA_CERTS"]
-    if not ca_dir.is_dir():
-        return ""
-    return "".join(p.read_text(encoding="utf-8") for p in sorted(ca_dir.rglob("*.crt")))
+    if ca_dir.is_dir():
+        found = "".join(p.read_text(encoding="utf-8") for p in sorted(ca_dir.rglob("*.crt")))
+        if found:
+            return found
+    for name in CA_FILE_VARS:
+        bundle = Path(env.get(name) or "/nonexistent")
+        if bundle.is_file() and bundle.stat().st_size <= MAX_CA_BYTES:
+            return bundle.read_text(encoding="utf-8")
+    return ""
 
 
 def build_args(

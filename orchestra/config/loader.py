@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from orchestra.config.environment import NOT_CONFIG_KEYS, env_settings
 from orchestra.config.models import OrchestraConfig
+from orchestra.config.runtimes import legacy_runtime
 from orchestra.errors import ConfigError
 
 PROJECT_FILE = "orchestra.yaml"
@@ -80,7 +81,11 @@ def _merge(
 ) -> None:
     for key, value in over.items():
         path = (*at, str(key))
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+        if (
+            isinstance(value, Mapping)
+            and isinstance(base.get(key), dict)
+            and _same_kind(base[key], value)
+        ):
             _merge(base[key], value, origin, prov, path)
         else:
             base[key] = (
@@ -89,6 +94,25 @@ def _merge(
                 else value
             )
         prov[path] = origin
+
+
+def _same_kind(base: Mapping[str, Any], over: Mapping[str, Any]) -> bool:
+    """A tagged section (``runtime: {kind: ...}``) whose kind changes is replaced, not merged:
+    the settings of one runtime mean nothing to another."""
+    return "kind" not in over or base.get("kind") == over["kind"]
+
+
+def _layer(tree: Tree) -> Tree:
+    """One file's (or variable's) tree, its worker profiles in today's runtime form."""
+    workers = tree.get("workers")
+    if isinstance(workers, dict):
+        tree = {
+            **tree,
+            "workers": {
+                wid: legacy_runtime(p) if isinstance(p, dict) else p for wid, p in workers.items()
+            },
+        }
+    return tree
 
 
 def _origin_of(loc: Sequence[int | str], prov: Mapping[KeyPath, str]) -> str:
@@ -147,17 +171,17 @@ def load_config(
         files += [project / PROJECT_FILE, project / LOCAL_FILE]
     for path in files:
         if path.is_file():
-            _merge(tree, read_yaml(path), str(path), prov, ())
+            _merge(tree, _layer(read_yaml(path)), str(path), prov, ())
             sources.append(str(path))
     for path in overlays:
         if not path.is_file():
             msg = f"config file {str(path)!r} does not exist; pass an existing file to --config"
             raise ConfigError(msg)
-        _merge(tree, read_yaml(path), str(path), prov, ())
+        _merge(tree, _layer(read_yaml(path)), str(path), prov, ())
         sources.append(str(path))
     from_env = env_settings(env)
     for setting in from_env:
-        _merge(tree, setting.tree(), f"{ENV_ORIGIN} {setting.variable}", prov, ())
+        _merge(tree, _layer(setting.tree()), f"{ENV_ORIGIN} {setting.variable}", prov, ())
     if from_env:
         sources.append("environment")
     try:

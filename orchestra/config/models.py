@@ -6,19 +6,26 @@ project ``orchestra.yaml`` → ``orchestra.local.yaml`` → ``--config`` overlay
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from orchestra.config.agentcli import AgentCliConfig
+from orchestra.config.retired import drop_retired
+from orchestra.config.runtimes import (  # noqa: F401 - the runtime configs, importable from here too
+    NO_RUNTIME,
+    DockerConfig,
+    MountConfig,
+    ProcessConfig,
+    RuntimeSettings,
+    legacy_runtime,
+)
+from orchestra.config.strict import Strict
 
 Role = Literal["planner", "architect", "coder", "reviewer", "fixer"]
 
 
 AgentKind = Literal["opencode", "claude", "codex", "aider", "command"]
-
-
-RuntimeKind = Literal["docker", "process"]
 
 
 ModelPolicy = Literal["dynamic", "sticky"]
@@ -27,7 +34,7 @@ ModelPolicy = Literal["dynamic", "sticky"]
 Integration = Literal["branch", "merge", "patch"]
 
 
-Dispatch = Literal["local", "pool"]
+DispatchMode = Literal["local", "pool"]
 
 
 ServerDatabase = Literal["sqlite", "postgres"]
@@ -40,77 +47,29 @@ StepWhen = Literal["always", "changes_requested"]
 WRITING_ROLES: frozenset[str] = frozenset({"coder", "fixer"})
 
 
-class Strict(BaseModel):
-    """Base: unknown keys are errors, defaults are validated, fields are documented."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True, use_attribute_docstrings=True)
-
-
 class TasksConfig(Strict):
     default_timeout: int = Field(600, ge=1)
     """Seconds a step may run when neither the step nor the worker sets its own timeout."""
-    default_auto_spawn: bool = False
-    """Reserved: let a finished task ask the planner for follow-up tasks (not used yet; the
-    planner runs whenever the queue is empty)."""
     default_model_policy: ModelPolicy = "dynamic"
     """dynamic: each step uses its worker's model (or the task's `model`); sticky: the first
     model used in a task is kept for all its later steps."""
     max_attempts: int = Field(3, ge=1)
     """Failed runs of one task before it moves to `failed/` for good."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return drop_retired("tasks", data)
+
 
 class UiConfig(Strict):
-    vision_timeout: int = Field(300, ge=1)
-    """Seconds a UI/vision check may take (reserved for UI verification steps)."""
     debug: bool = False
     """Verbose logging of every agent output line at debug level."""
 
-
-class MountConfig(Strict):
-    source: str | None = None
-    """Host folder mounted into the container; default: the task's workspace."""
-    target: str = "/workspace"
-    """Where the workspace appears inside the container."""
-    read_only: bool | None = None
-    """Force the mount read-only (true) or read-write (false); default follows the role."""
-
-
-class DockerConfig(Strict):
-    image: str = Field(..., min_length=1, examples=["orchestra-worker:latest"])
-    """Image the step's container starts from (build it with `orchestra worker-image build`)."""
-    base_url: str | None = None
-    """Docker engine address; default: DOCKER_HOST or the local socket."""
-    workdir: str = "/workspace"
-    """Working directory inside the container."""
-    network: str = "bridge"
-    """Docker network mode for the step (bridge, none, host, or a network name)."""
-    mount: MountConfig = Field(default_factory=MountConfig)
-    """How the task workspace is mounted."""
-    bridge_host: str = "host.docker.internal"
-    """Host name that replaces localhost/127.0.0.1/[::1] in env values (not on network host)."""
-    user: str | None = None
-    """uid:gid the container runs as; default: the host user's, so files stay theirs."""
-    cpus: float = Field(2.0, gt=0)
-    """CPU limit for one step."""
-    mem_limit: str = "4g"
-    """Memory limit for one step (docker syntax: 512m, 4g)."""
-    pids_limit: int = Field(512, ge=16)
-    """Maximum processes inside the step's container."""
-    read_only_rootfs: bool = False
-    """Make the container's root filesystem read-only (a tmpfs is mounted at /tmp)."""
-    volumes: list[str] = Field(default_factory=list)
-    """Extra bind mounts `host:container[:ro]`; the Docker socket is always refused."""
-
-
-class ProcessConfig(Strict):
-    """Settings of the native process runtime (none yet beyond its tag). Not a config key: a
-    profile with ``runtime: process`` has these; see :meth:`WorkerProfile.runtime_settings`."""
-
-    kind: Literal["process"] = "process"
-
-
-RuntimeSettings = ProcessConfig | DockerConfig
-"""What a runtime is built from: :func:`orchestra.runtime.build_runtime` matches on the type."""
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, data: Any) -> Any:
+        return drop_retired("ui", data)
 
 
 class WorkerProfile(Strict):
@@ -122,26 +81,36 @@ class WorkerProfile(Strict):
     """argv for agent `command`; placeholders {prompt_file} {workspace} {output_dir} {model}."""
     model: str | None = None
     """Model name passed to the agent CLI; none = the CLI's own default."""
-    runtime: RuntimeKind = "docker"
-    """Where the agent runs: a sandboxed Docker container (default) or a native process."""
+    runtime: RuntimeSettings
+    """Where the agent runs: `{kind: docker, image: ...}`, a sandboxed container per step, or
+    `{kind: process}`, a native process. The older `runtime: docker` with a `docker:` section
+    is still read (and mapped onto this)."""
     prompt: str | None = None
-    """Prompt template name in orchestra/prompts (default: the step's own)."""
+    """Built-in prompt template name: planner, plan, implement, review or fix (the files in
+    orchestra/engine/prompts/); default: the step's own."""
     timeout: int | None = Field(None, ge=1)
     """Seconds one step of this worker may run (default: tasks.default_timeout)."""
     env: dict[str, str] = Field(default_factory=dict)
     """Environment variables set for the agent (never logged)."""
     pass_env: list[str] = Field(default_factory=list)
     """Host environment variables passed through (names; `*` patterns allowed)."""
-    docker: DockerConfig | None = None
-    """Container settings; required when runtime is docker."""
     cli: AgentCliConfig = Field(default_factory=AgentCliConfig)
     """The agent CLI's own flags, settings file and login file for this worker."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_legacy_runtime(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = legacy_runtime(data)
+        if data.get("runtime") is None:
+            raise ValueError(NO_RUNTIME)
+        if isinstance(data["runtime"], dict) and "kind" not in data["runtime"]:
+            data = {**data, "runtime": {"kind": "docker", **data["runtime"]}}
+        return data
+
     @model_validator(mode="after")
-    def _check_runtime(self) -> WorkerProfile:
-        if self.runtime == "docker" and self.docker is None:
-            msg = "runtime docker needs `docker: {image: ...}`; or set `runtime: process`"
-            raise ValueError(msg)
+    def _check_command(self) -> WorkerProfile:
         if self.cli.auth_file and self.agent != "codex":
             msg = (
                 f"cli.auth_file is for codex, not {self.agent!r} (claude: CLAUDE_CODE_OAUTH_TOKEN)"
@@ -151,12 +120,6 @@ class WorkerProfile(Strict):
             msg = "agent `command` needs `command: [executable, args...]`"
             raise ValueError(msg)
         return self
-
-    def runtime_settings(self) -> RuntimeSettings:
-        """The settings its runtime is built from: the ``docker:`` section, or process ones."""
-        if self.runtime == "docker" and self.docker is not None:
-            return self.docker
-        return ProcessConfig()
 
 
 class StepConfig(Strict):
@@ -213,7 +176,7 @@ class InfiniteOrchestraConfig(Strict):
     parallel: int = Field(1, ge=1, le=64)
     """Claimed tasks that run at once, each in its own clone (k > 1 wants the Prefect server
     on Postgres: `server.database: postgres`; see docs/scale-out.md)."""
-    dispatch: Dispatch = "local"
+    dispatch: DispatchMode = "local"
     """local: tasks run as subflows in the cycle's process; pool: each task runs as a run of
     the roocode-boomerang deployment on the work pool `pool` (any worker host; needs
     `git.remote`)."""
@@ -237,6 +200,21 @@ class TriggersConfig(Strict):
     """The self-improve preset, on the same idle rule."""
 
 
+class SetupConfig(Strict):
+    command: str = Field(..., min_length=1, examples=["pip install -e . && cp /secrets/.env ."])
+    """Shell command (`sh -c`) run once per task in its clone, before the first agent step, in
+    the runtime of the first writing step: install dependencies, write `.env` files."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Variables only the set-up sees (registry tokens, ...); never an agent, never logged."""
+    pass_env: list[str] = Field(default_factory=list)
+    """Host variables only the set-up sees (names; `*` patterns allowed)."""
+    worker: str | None = None
+    """Worker whose runtime (image, network) the set-up runs in; default: the first writing
+    step's worker."""
+    timeout: int = Field(600, ge=1)
+    """Seconds the set-up may run."""
+
+
 class BoomerangConfig(Strict):
     steps: list[StepConfig] = Field(default_factory=_default_steps, min_length=1)
     """Steps of one task, in order."""
@@ -248,6 +226,9 @@ class BoomerangConfig(Strict):
     """Bound on the carry of earlier handoffs given to a step; oldest dropped first."""
     per_step_timeout: int | None = Field(None, ge=1)
     """Seconds any step may run; overrides worker timeouts when set."""
+    setup: SetupConfig | None = None
+    """A command run in each task's clone before its first agent step, with secrets no agent
+    step sees; what it writes stays in the clone and out of the result (docs/security.md)."""
 
 
 class WorkflowsConfig(Strict):
@@ -344,7 +325,7 @@ class LoggingConfig(Strict):
 def _default_workers() -> dict[str, WorkerProfile]:
     image = DockerConfig(image="orchestra-worker:latest")
     return {
-        role_id: WorkerProfile(role=role, agent="opencode", docker=image)
+        role_id: WorkerProfile(role=role, agent="opencode", runtime=image)
         for role_id, role in (
             ("planner", "planner"),
             ("architect", "architect"),
@@ -358,6 +339,14 @@ def _default_workers() -> dict[str, WorkerProfile]:
 class OrchestraConfig(Strict):
     """Everything Orchestra reads from orchestra.yaml."""
 
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        examples=["billing-api"],
+    )
+    """The project's name in run names, the `project:` tag and its id. Default: the
+    repository's folder name on the host (under the Compose stack, the folder mounted at
+    /project, through ORCHESTRA_HOST_PATH_MAP)."""
     tasks: TasksConfig = Field(default_factory=TasksConfig)
     """Defaults for every task."""
     ui: UiConfig = Field(default_factory=UiConfig)
@@ -384,6 +373,8 @@ class OrchestraConfig(Strict):
             (f"workflows.roocode_boomerang.steps[{i}].worker", s.worker)
             for i, s in enumerate(self.workflows.roocode_boomerang.steps)
         ]
+        if (setup := self.workflows.roocode_boomerang.setup) and setup.worker:
+            refs.append(("workflows.roocode_boomerang.setup.worker", setup.worker))
         known = sorted(self.workers)
         for where, worker in refs:
             if worker not in self.workers:

@@ -4,12 +4,13 @@ codex exits 1), the settings files its adapter writes (codex's ``config.toml``, 
 
 Everything lives under the step's ``.state`` folder, which the step deletes when the agent exits:
 a copied login never outlives the step, and the user's own CLI folder is never mounted.
-In a container the host's loopback is ``bridge_host``, so a settings file naming
-``127.0.0.1`` (codex's provider ``base_url``) is rewritten like the env values are.
+URLs in a settings file (codex's provider ``base_url``) are written as the step dials them
+(its runtime's view: in a container the host's loopback has another name).
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -17,18 +18,19 @@ from orchestra.agents import Invocation, login_file, state_dirs
 from orchestra.config.models import WorkerProfile
 from orchestra.errors import ConfigError
 from orchestra.paths import write_own_file
-from orchestra.runtime.sandbox import rewrite_loopback
+from orchestra.runtime import AgentView
+
+_URL = re.compile(r"https?://[^\s\"'<>]+")
 
 
-def prepare_state(profile: WorkerProfile, invocation: Invocation, state_dir: Path) -> None:
+def prepare_state(
+    profile: WorkerProfile, invocation: Invocation, state_dir: Path, view: AgentView
+) -> None:
     """Create ``profile``'s state folders under ``state_dir`` and write its per-run files."""
     for folder in state_dirs(profile.agent, str(state_dir)):
         Path(folder).mkdir(parents=True, exist_ok=True)
-    docker = profile.docker if profile.runtime == "docker" else None
     for relative, text in invocation.state_files.items():
-        content = text
-        if docker is not None and docker.network != "host":
-            content = rewrite_loopback(text, docker.bridge_host)
+        content = _URL.sub(lambda m: view.url(m.group(0)) or m.group(0), text)
         target = state_dir / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         write_own_file(target, content)

@@ -1,5 +1,5 @@
 """The planner's side of the queue: one planner step in a read-only clone, then staged files
-are validated and moved into the queue under fresh, never-reused task numbers."""
+are validated and written into the queue under fresh, never-reused task numbers."""
 
 from __future__ import annotations
 
@@ -10,16 +10,20 @@ from pathlib import Path
 
 from loguru import logger
 
-from orchestra.engine.step import StepContext, StepRecord, objects_seen, visible_paths
+from orchestra.engine.step import StepContext, StepRecord
 from orchestra.engine.task import StepRunner
-from orchestra.paths import private_dirs, read_agent_file
+from orchestra.paths import open_agent_dir, private_dirs, read_agent_file
 from orchestra.project import Project
-from orchestra.queue.taskfile import validate_task_text
+from orchestra.queue.taskfile import split_front_matter, validate_task_text
+from orchestra.runtime import view_of
 from orchestra.workspace.agentgit import reset_agent_git
 from orchestra.workspace.clone import PLANNER_TASK_ID, create_workspace, remove_workspace
 from orchestra.workspace.git import current_branch, git
+from orchestra.workspace.protected import ALLOW_KEY
 
 _NUMBER = re.compile(r"^task-(\d+)")
+#: The planner's folder for new task files, in its output folder.
+STAGING = "staging"
 
 
 @dataclass
@@ -52,36 +56,69 @@ def highest_task_number(project: Project) -> int:
     return highest
 
 
-def accept_staged(project: Project, staging: Path, *, limit: int) -> PlanResult:
-    """Validate the planner's files; move valid ones into the queue, quarantine the others."""
+def read_staged(out_dir: Path, folder: str = STAGING) -> tuple[list[tuple[str, str]], str]:
+    """``(name, text)`` of each regular ``*.md`` in ``out_dir/folder``, in task-number order,
+    and why none could be read ("" when the folder was read or is absent).
+
+    The planner may have replaced ``staging`` (or anything in it) by a link into the user's
+    tree, a FIFO or a file: the folder and each file are opened without following links or
+    blocking, and only through the folder's own descriptor.
+    """
+    try:
+        fd = open_agent_dir(out_dir, folder)
+    except FileNotFoundError:
+        return [], ""
+    except OSError as exc:
+        try:
+            kind = "a link" if (out_dir / folder).is_symlink() else "not a folder"
+        except OSError:
+            kind = "not a folder"
+        return [], f"{folder} is {kind} ({exc.strerror}); nothing in it was read"
+    try:
+        names = [e.name for e in os.scandir(fd) if e.name.endswith(".md")]
+        staged = [(n, t) for n in names if (t := read_agent_file(n, dir_fd=fd)) is not None]
+    finally:
+        os.close(fd)
+    staged.sort(key=lambda f: (int(m.group(1)) if (m := _NUMBER.match(f[0])) else 1 << 30, f[0]))
+    return staged, ""
+
+
+def accept_staged(project: Project, out_dir: Path, *, limit: int) -> PlanResult:
+    """Validate the planner's files in ``out_dir/staging``; write the valid ones into the queue
+    and a copy of the others into ``rejected/``. The staged entries are never moved, linked
+    or followed: they stay as the run's record."""
     result = PlanResult()
-    if not staging.is_dir():
-        return result
-    staged = sorted(
-        (p for p in staging.iterdir() if p.suffix == ".md" and p.is_file() and not p.is_symlink()),
-        key=lambda p: (int(m.group(1)) if (m := _NUMBER.match(p.name)) else 1 << 30, p.name),
-    )
+    staged, problem = read_staged(out_dir)
+    if problem:
+        result.rejected.append((STAGING, problem))
+        logger.warning("planner output refused: {}", problem)
     number = highest_task_number(project)
     project.layout.queue.mkdir(parents=True, exist_ok=True)
-    for path in staged:
-        text = read_agent_file(path)
-        if text is None:
-            continue  # replaced by a link or removed meanwhile: not a task file of the planner
-        max_chars = project.config.workflows.roocode_boomerang.max_task_chars
+    max_chars = project.config.workflows.roocode_boomerang.max_task_chars
+    for name, text in staged:
         reason = validate_task_text(text, max_chars=max_chars)
+        if reason is None and ALLOW_KEY in split_front_matter(text)[0]:
+            reason = f"{ALLOW_KEY!r} in a planner's task: only a user may allow that"
         if reason is None and len(result.accepted) >= limit:
             reason = f"over the queue bound: the planner may add {limit} task(s) now (max_queue)"
         if reason is not None:
-            where = project.queue.quarantine(path, f"planner output {path.name}: {reason}")
-            result.rejected.append((path.name, reason))
-            logger.warning("planner file {} rejected: {} (kept at {})", path.name, reason, where)
+            where = project.queue.quarantine_text(name, text, f"planner output {name}: {reason}")
+            result.rejected.append((name, reason))
+            logger.warning("planner file {} rejected: {} (a copy kept at {})", name, reason, where)
             continue
         number += 1
         dest = project.layout.queue / f"task-{number:02d}.md"
-        os.link(path, dest)  # fails rather than overwrite; the staged copy stays as a record
+        _create(dest, text)
         result.accepted.append(dest)
-        logger.info("planned {} from {}", dest.name, path.name)
+        logger.info("planned {} from {}", dest.name, name)
     return result
+
+
+def _create(dest: Path, text: str) -> None:
+    """Write a new queue file; fails rather than overwrite one (numbers are never reused)."""
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
 
 
 def plan(
@@ -103,8 +140,9 @@ def plan(
         base,
     )
     try:
-        reset_agent_git(ws, objects_seen(profile, ws.objects_dir), ws.base_commit)
-        _, out_seen = visible_paths(profile, ws.path, out_dir)
+        view = view_of(profile.runtime)
+        reset_agent_git(ws, view.objects(ws.objects_dir), ws.base_commit)
+        _, out_seen = view.paths(ws.path, out_dir)
         ctx = StepContext(
             project_id=project.project_id,
             run_id=run_id,
@@ -120,7 +158,7 @@ def plan(
             model=profile.model,
             values={
                 "goal": wf.goal,
-                "staging_dir": f"{out_seen}/staging",
+                "staging_dir": f"{out_seen}/{STAGING}",
                 "max_tasks": str(room),
                 "memory": memory or "(nothing remembered yet)",
             },
@@ -129,10 +167,10 @@ def plan(
             log_tail=project.config.logging.agent_tail_lines,
             log_every_line=project.config.ui.debug,
         )
-        private_dirs(out_dir / "staging")
+        private_dirs(out_dir / STAGING)
         record = runner(ctx)
     finally:
         remove_workspace(ws.path, ws.git_dir)
-    result = accept_staged(project, out_dir / "staging", limit=room)
+    result = accept_staged(project, out_dir, limit=room)
     result.record = record
     return result

@@ -8,6 +8,7 @@ import os
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from loguru import logger
@@ -18,11 +19,14 @@ from orchestra.config.models import WorkerProfile
 from orchestra.engine.prompting import prompt_text
 from orchestra.errors import ConfigError, ModelAPIError
 from orchestra.project import Project
+from orchestra.runtime import AgentView, view_of
 from orchestra.runtime.pool import RuntimePool
-from orchestra.runtime.sandbox import rewrite_loopback
 from orchestra.secrets import redact
 from orchestra.workspace.git import current_branch, ensure_excluded, git
 from orchestra.workspace.shape import check_shape
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def prompt_names(project: Project, *, include_planner: bool = True) -> list[str]:
@@ -114,16 +118,19 @@ class ModelAPI:
     worker: str
     base_var: str
     base_url: str  # as configured
-    probe_url: str  # what we connect to (loopback rewritten as the container sees it)
+    probe_url: str  # what we connect to (the URL as the step dials it, where that resolves)
     key_vars: tuple[str, ...]  # where the agent reads its key
     key_var: str | None  # the one that is set
     key: str | None
     proxy: str | None
 
 
-def model_api(worker_id: str, profile: WorkerProfile, env: Mapping[str, str]) -> ModelAPI | None:
+def model_api(
+    worker_id: str, profile: WorkerProfile, env: Mapping[str, str], view: AgentView | None = None
+) -> ModelAPI | None:
     """The OpenAI-compatible API ``profile``'s step env names, or None (the provider default,
-    or a step without a network): then nothing is probed."""
+    or a step without a network): then nothing is probed. ``view``: the step's runtime's
+    (default: the profile's)."""
     names = (ANTHROPIC_BASE_VAR,) if profile.agent == "claude" else BASE_URL_VARS
     base_var = next((v for v in names if env.get(v, "").strip()), None)
     key_vars = KEY_VARS.get(profile.agent, DEFAULT_KEY_VARS)
@@ -137,12 +144,10 @@ def model_api(worker_id: str, profile: WorkerProfile, env: Mapping[str, str]) ->
         base_url = env[base_var].strip()
     if base_var == ANTHROPIC_BASE_VAR:
         base_url = base_url.rstrip("/") + "/v1"
-    probe_url = base_url
-    if profile.runtime == "docker" and profile.docker is not None:
-        if profile.docker.network == "none":
-            return None
-        if profile.docker.network != "host":
-            probe_url = _as_container_sees(base_url, profile.docker.bridge_host)
+    seen = (view or view_of(profile.runtime)).url(base_url)
+    if seen is None:
+        return None
+    probe_url = _reachable_here(seen, base_url)
     key_var = next((v for v in key_vars if env.get(v)), None)
     if key_var is None and profile.cli.auth_file:
         return None  # the step signs in with the copied login, which the probe does not send
@@ -158,18 +163,17 @@ def model_api(worker_id: str, profile: WorkerProfile, env: Mapping[str, str]) ->
     )
 
 
-def _as_container_sees(url: str, bridge_host: str) -> str:
-    """``url`` with the host loopback replaced by ``bridge_host`` when that name resolves here
-    (Orchestra itself in a container, e.g. the Compose worker); on the host, the loopback is
-    the host the container's gateway leads to, so ``url`` is probed as it is."""
-    rewritten = rewrite_loopback(url, bridge_host)
-    if rewritten == url:
+def _reachable_here(seen: str, url: str) -> str:
+    """What to probe: the URL as the step dials it (``seen``) when its host resolves here too
+    (Orchestra itself in a container, e.g. the Compose worker); else the host's own ``url``
+    (the name the step has for the host, e.g. its loopback, leads back here)."""
+    if seen == url:
         return url
     try:
-        socket.getaddrinfo(bridge_host, None)
+        socket.getaddrinfo(urlsplit(seen).hostname or "", None)
     except OSError:
         return url
-    return rewritten
+    return seen
 
 
 def _proxy_for(url: str, env: Mapping[str, str]) -> str | None:
@@ -195,10 +199,18 @@ def _shown(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def probe_model_api(api: ModelAPI, timeout: float = PROBE_TIMEOUT) -> None:
+def probe_model_api(
+    api: ModelAPI,
+    timeout: float = PROBE_TIMEOUT,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> None:
     """GET {base}/models with the key: raise ModelAPIError naming the URL, the variable and
     the fix when it cannot be reached, does not answer in ``timeout`` or refuses the key.
-    Any other answer (200, or 404 from an API without /models) lets the cycle go on."""
+    Any other answer (200, or 404 from an API without /models) lets the cycle go on.
+
+    ``transport``: how the request travels (default: a connection, through ``api.proxy``); a
+    given transport is used as it is, the proxy is then its business."""
     import httpx
 
     where = f"worker {api.worker!r}: the model API {_shown(api.base_url)} ({api.base_var})"
@@ -209,7 +221,10 @@ def probe_model_api(api: ModelAPI, timeout: float = PROBE_TIMEOUT) -> None:
         headers = {"x-api-key": api.key, "anthropic-version": "2023-06-01"}
     url = api.probe_url.rstrip("/") + "/models"
     try:
-        with httpx.Client(timeout=timeout, trust_env=False, proxy=api.proxy) as client:
+        proxy = api.proxy if transport is None else None
+        with httpx.Client(
+            timeout=timeout, trust_env=False, proxy=proxy, transport=transport
+        ) as client:
             response = client.get(url, headers=headers)
     except httpx.TimeoutException as exc:
         msg = (
@@ -232,18 +247,28 @@ def probe_model_api(api: ModelAPI, timeout: float = PROBE_TIMEOUT) -> None:
             fix = f"no key was sent: set {names} (env, or pass_env)"
         msg = f"{where} answered HTTP {response.status_code} ({said}); {fix}"
         raise ModelAPIError(msg)
-    logger.debug("model API {} answered {} to the probe", _shown(url), response.status_code)
+    # In the cycle's log (JSONL and the run's): which API was checked, the way the steps reach it.
+    logger.info("{}: GET {} answered HTTP {}", where, _shown(url), response.status_code)
 
 
-def check_model_apis(project: Project, worker_ids: Iterable[str]) -> None:
-    """Probe each distinct model API the workers' steps will call, once."""
+def check_model_apis(
+    project: Project,
+    worker_ids: Iterable[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> None:
+    """Probe each distinct model API the workers' steps will call, once. ``environ`` is what
+    ``pass_env`` reads from (default: this process's environment); ``transport`` as in
+    :func:`probe_model_api`."""
+    host_env = os.environ if environ is None else environ
     seen: set[tuple[str, str | None, str | None]] = set()
     for worker_id in worker_ids:
         profile = project.worker(worker_id)
-        env = dict(allowed_env(os.environ, list(profile.pass_env)))
+        env = dict(allowed_env(host_env, list(profile.pass_env)))
         env.update(profile.env)
         api = model_api(worker_id, profile, env)
         if api is None or (api.probe_url, api.key, api.proxy) in seen:
             continue
         seen.add((api.probe_url, api.key, api.proxy))
-        probe_model_api(api)
+        probe_model_api(api, transport=transport)

@@ -1,6 +1,6 @@
 """The prompts Orchestra gives its agents, shipped as ``string.Template`` files.
 
-Each file in the ``orchestra.prompts`` package (``planner.md``, ``plan.md``, ``implement.md``,
+Each file in the ``orchestra.engine.prompts`` package (``planner.md``, ``plan.md``, ``implement.md``,
 ``review.md``, ``fix.md``) starts with machine-readable lines (``Role:``, ``Step:``,
 ``Workspace:``, ``Output folder:``) and asks the agent to end with a handoff report in
 ``<output folder>/handoff.md``. Placeholders are ``$name``; a literal dollar is ``$$``.

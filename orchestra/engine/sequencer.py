@@ -2,7 +2,7 @@
 
 Steps run in order. A step with ``when: changes_requested`` runs only when the latest review
 asked for changes; after it ran, the workflow goes back to that review. Everything is bounded
-by ``max_steps``.
+by ``max_steps``. A reviewer must give a verdict (:func:`missing_verdict`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,17 @@ from dataclasses import dataclass, field
 
 from orchestra.config.models import StepConfig
 from orchestra.engine.handoff import Verdict
+
+
+def missing_verdict(step_id: str, worker: str, role: str | None, verdict: Verdict | None) -> str:
+    """Why a step that ran fine still fails its task: a reviewer without a verdict ('' when
+    none). The engine ends the task on it, and the step's Prefect task run shows it Failed."""
+    if role == "reviewer" and verdict is None:
+        return (
+            f"{step_id} ({worker}) gave no verdict"
+            " (expected `Verdict: APPROVE` or `Verdict: CHANGES_REQUESTED`)"
+        )
+    return ""
 
 
 @dataclass

@@ -14,7 +14,7 @@ from loguru import logger
 from orchestra.engine.failures import costs_attempt
 from orchestra.engine.task import TaskOutcome
 from orchestra.errors import QueueError
-from orchestra.paths import private_dirs
+from orchestra.paths import engine_side_path, private_dirs
 from orchestra.queue.claims import Claimed
 from orchestra.queue.store import TaskQueue
 from orchestra.queue.taskfile import parse_task
@@ -50,14 +50,15 @@ def finish(queue: TaskQueue, claimed: Claimed, outcome: TaskOutcome, report: str
     else:
         where = queue.fail(claimed, reason=outcome.reason, report=report)
     logger.bind(task_id=outcome.task_id, event=outcome.status).info(
-        "{} {} → {}", outcome.task_id, outcome.status, where
+        "{} {} → {}", outcome.task_id, outcome.status, engine_side_path(where)
     )
     return where
 
 
-def write_outcome(outcome: TaskOutcome, *, report: Path | None, moved_to: Path) -> dict[str, Any]:
-    """The task's outcome as the cycle reads it back: ``outcome.json`` in its run folder."""
-    data: dict[str, Any] = {
+def outcome_row(outcome: TaskOutcome) -> dict[str, Any]:
+    """The task's outcome as JSON, reason redacted: the row the cycle records, written to
+    ``outcome.json`` and sent back by a pool worker (each adds its own fields)."""
+    return {
         "task": outcome.task_id,
         "title": outcome.title,
         "status": outcome.status,
@@ -65,15 +66,35 @@ def write_outcome(outcome: TaskOutcome, *, report: Path | None, moved_to: Path) 
         "steps": len(outcome.steps),
         "cost_usd": outcome.cost_usd,
         "tokens": outcome.tokens,
-        "report": str(report),
-        "moved_to": str(moved_to),
         "integration": outcome.integration,
         "host": outcome.host,
         "started": outcome.started,
         "ended": outcome.ended,
         "kind": outcome.kind,
     }
+
+
+def write_outcome(outcome: TaskOutcome, *, report: Path | None, moved_to: Path) -> dict[str, Any]:
+    """The task's outcome as the cycle reads it back: ``outcome.json`` in its run folder."""
+    data = outcome_row(outcome) | {"report": str(report), "moved_to": str(moved_to)}
     if outcome.run_dir is not None:
         private_dirs(outcome.run_dir)
         (outcome.run_dir / "outcome.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
     return data
+
+
+def last_failures(runs_dir: Path) -> dict[str, tuple[str, str]]:
+    """Task id → (ended, reason) of its latest failed ``outcome.json`` in the run folders: why a
+    task back in the queue failed last time (its file only counts the attempts)."""
+    found: dict[str, tuple[str, str]] = {}
+    for path in runs_dir.glob("*/*/outcome.json"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # a run folder being written or pruned: the next listing sees it
+        if not isinstance(data, dict) or data.get("status") != "failed":
+            continue
+        task, ended = str(data.get("task", "")), str(data.get("ended", ""))
+        if task not in found or ended > found[task][0]:
+            found[task] = (ended, str(data.get("reason", "")))
+    return found

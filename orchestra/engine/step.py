@@ -8,8 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import sys
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Literal
 from loguru import logger
 
 from orchestra.agents import (
+    HANDOFF_FILE,
     AgentOutcome,
     FailureKind,
     Invocation,
@@ -25,29 +25,31 @@ from orchestra.agents import (
     build_invocation,
     parse_outcome,
 )
+from orchestra.agents.codex import CODEX_LAST_MESSAGE
 from orchestra.agents.credentials import credential_hint
+from orchestra.agents.endpoints import host_port, model_endpoints
 from orchestra.config.models import WRITING_ROLES, WorkerProfile
 from orchestra.engine.clistate import prepare_state
 from orchestra.engine.handoff import Handoff, Verdict, parse_handoff
 from orchestra.engine.prompting import render_prompt
 from orchestra.engine.stall import STALL_SECONDS, StallWatch
-from orchestra.engine.steplog import StepOutputLog
-from orchestra.paths import private_dirs, write_own_file
-from orchestra.queue.claims import OWNER_LABEL, owner_label
-from orchestra.runtime.base import StepRequest, StopCheck, WorkerRuntime
-from orchestra.runtime.sandbox import (
-    CONTAINER_OBJECTS_DIR,
-    CONTAINER_OUTPUT_DIR,
+from orchestra.engine.steplog import OUTPUT_FILE, StepOutputLog
+from orchestra.paths import private_dirs, remove_tree, write_own_file
+from orchestra.queue.claims import owner_label
+from orchestra.runtime import (
+    LABEL_OWNER,
     LABEL_STEP,
     LABEL_TASK,
+    AgentView,
+    StepRequest,
+    StopCheck,
+    WorkerRuntime,
 )
 from orchestra.secrets import redact, register_secrets
 
+_URL = re.compile(r"https?://[^\s\"'<>]+")
+
 StepStatus = Literal["ok", "failed", "timeout", "stopped"]
-
-
-#: Always passed to native processes so an agent can find its interpreter and a HOME.
-PROCESS_BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
 
 
 @dataclass(frozen=True)
@@ -115,43 +117,16 @@ class StepRecord:
         return data
 
 
-class StepFailed(Exception):
-    """Raised inside the Prefect task so the task run shows Failed; carries the record."""
-
-    def __init__(self, record: StepRecord) -> None:
-        super().__init__(f"{record.step} ({record.worker}): {record.message or record.status}")
-        self.record = record
-
-
-def visible_paths(profile: WorkerProfile, workspace: Path, output_dir: Path) -> tuple[str, str]:
-    """Workspace and output folder as the agent sees them (container paths under Docker)."""
-    if profile.runtime == "docker" and profile.docker is not None:
-        return profile.docker.mount.target, CONTAINER_OUTPUT_DIR
-    return str(workspace), str(output_dir)
-
-
-def objects_seen(profile: WorkerProfile, objects_dir: Path) -> str:
-    """The user's object folder as the agent sees it: the read-only mount under Docker."""
-    if profile.runtime == "docker" and profile.docker is not None:
-        return CONTAINER_OBJECTS_DIR
-    return str(objects_dir)
-
-
 def step_env(
     profile: WorkerProfile,
+    view: AgentView,
     adapter_env: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The agent's environment, later wins: allowlisted host variables (PATH/HOME natively,
-    plus `pass_env`) → the adapter's own (state dirs) → the profile's `env`."""
+    """The agent's environment, later wins: what the runtime gives every step (PATH and HOME
+    natively) and `pass_env` → the adapter's own (state dirs) → the profile's `env`."""
     source = os.environ if environ is None else environ
-    env: dict[str, str] = {}
-    if profile.runtime == "process":
-        env.update(allowed_env(source, list(PROCESS_BASE_ENV)))
-        # The interpreter running Orchestra stays findable (venvs are often not on PATH).
-        env["PATH"] = os.pathsep.join(
-            [str(Path(sys.executable).parent), env.get("PATH", os.defpath)]
-        )
+    env = view.base_env(source)
     passed = allowed_env(source, list(profile.pass_env))
     register_secrets(passed.values())
     register_secrets(profile.env.values())
@@ -159,6 +134,19 @@ def step_env(
     env.update(adapter_env or {})
     env.update(profile.env)
     return env
+
+
+def egress_hosts(urls: list[str], view: AgentView) -> tuple[str, ...]:
+    """``host:port`` of each of ``urls`` (the model APIs the step's agent calls) as the step
+    names it: what a runtime that filters egress must let through (the profile may allow
+    more)."""
+    seen = (view.url(url) for url in urls)
+    return tuple(dict.fromkeys(hp for url in seen if url and (hp := host_port(url))))
+
+
+def settings_urls(invocation: Invocation) -> list[str]:
+    """URLs in the settings files the adapter writes for the CLI (codex's provider base_url)."""
+    return [m.group(0) for text in invocation.state_files.values() for m in _URL.finditer(text)]
 
 
 def _status(outcome: AgentOutcome, timed_out: bool, stopped: str | None) -> StepStatus:
@@ -169,10 +157,10 @@ def _status(outcome: AgentOutcome, timed_out: bool, stopped: str | None) -> Step
     return "ok" if outcome.ok else "failed"
 
 
-def _invocation(ctx: StepContext, env: Mapping[str, str]) -> Invocation:
+def _invocation(ctx: StepContext, view: AgentView, env: Mapping[str, str]) -> Invocation:
     if ctx.verify_command is not None:
         return Invocation(argv=["/bin/sh", "-c", ctx.verify_command], env={}, stdin_path=None)
-    ws_seen, out_seen = visible_paths(ctx.profile, ctx.workspace, ctx.output_dir)
+    ws_seen, out_seen = view.paths(ctx.workspace, ctx.output_dir)
     prompt = render_prompt(ctx.prompt_name, workspace=ws_seen, output_dir=out_seen, **ctx.values)
     # Task text and earlier handoffs may name host paths; in a container they must not.
     for host, seen in ((ctx.output_dir, out_seen), (ctx.workspace, ws_seen)):
@@ -200,11 +188,8 @@ def answer_tail(answer: str, lines: int = 40) -> str:
 
 
 def drop_tree(folder: Path) -> None:
-    """Delete ``folder`` (a planted symlink is unlinked, never followed)."""
-    if folder.is_symlink() or folder.is_file():
-        folder.unlink()
-    elif folder.exists():
-        shutil.rmtree(folder, ignore_errors=True)
+    """Delete ``folder`` (a planted symlink or FIFO is unlinked, never followed or opened)."""
+    remove_tree(folder)
 
 
 def run_step(
@@ -217,12 +202,20 @@ def run_step(
     """Run one step to completion and return its record (never raises for agent failure)."""
     private_dirs(ctx.output_dir)
     state_dir = ctx.output_dir / ".state"
-    state_dir.mkdir(exist_ok=True)
-    invocation = _invocation(ctx, step_env(ctx.profile, None, environ))
+    # Files the host reads or appends to are this step's own, never an earlier writer's (a
+    # process agent can write a later step's folder; output.log could be a link to ~/.bashrc).
+    for stale in (HANDOFF_FILE, CODEX_LAST_MESSAGE, OUTPUT_FILE, state_dir.name):
+        remove_tree(ctx.output_dir / stale)
+    state_dir.mkdir()
+    invocation = _invocation(ctx, runtime.view, step_env(ctx.profile, runtime.view, None, environ))
     if ctx.verify_command is None:
-        prepare_state(ctx.profile, invocation, state_dir)
-    env = step_env(ctx.profile, invocation.env, environ)
+        prepare_state(ctx.profile, invocation, state_dir, runtime.view)
+    env = step_env(ctx.profile, runtime.view, invocation.env, environ)
     env.update(ctx.extra_env)
+    egress: tuple[str, ...] = ()
+    if ctx.verify_command is None:
+        named = [*model_endpoints(ctx.profile.agent, env), *settings_urls(invocation)]
+        egress = egress_hosts(named, runtime.view)
     request = StepRequest(
         argv=invocation.argv,
         workspace=ctx.workspace,
@@ -232,10 +225,11 @@ def run_step(
         stdin_path=ctx.output_dir / "prompt.md" if invocation.stdin_path else None,
         read_only_workspace=ctx.profile.role not in WRITING_ROLES,
         objects_dir=ctx.objects_dir,
+        egress=egress,
         labels={
             LABEL_TASK: ctx.task_id,
             LABEL_STEP: ctx.step_id,
-            OWNER_LABEL: owner_label(),
+            LABEL_OWNER: owner_label(),
         },
         name=f"{ctx.task_id}-{ctx.step_id}",
     )

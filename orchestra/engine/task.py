@@ -24,13 +24,16 @@ from orchestra.engine.failures import (
     records_failure_class,
 )
 from orchestra.engine.handoff import Handoff, build_carry, fingerprint
-from orchestra.engine.sequencer import StepSequencer
-from orchestra.engine.step import StepContext, StepRecord, objects_seen
+from orchestra.engine.sequencer import StepSequencer, missing_verdict
+from orchestra.engine.setup import restore_setup_settings, setup_phase
+from orchestra.engine.step import StepContext, StepRecord
 from orchestra.errors import ProjectError
 from orchestra.policy.loops import LoopDetector
 from orchestra.project import Project
 from orchestra.queue.taskfile import TaskFile
+from orchestra.runtime import view_of
 from orchestra.workspace.agentgit import reset_agent_git
+from orchestra.workspace.carryover import settle_work_tree
 from orchestra.workspace.clone import (
     TaskWorkspace,
     branch_name,
@@ -49,6 +52,7 @@ from orchestra.workspace.integrate import (
     rebase_onto_base,
     undo_rebase,
 )
+from orchestra.workspace.protected import ALLOW_KEY, protected_changes, refusal
 from orchestra.workspace.result import earlier_result, result_trailers
 
 StepRunner = Callable[[StepContext], StepRecord]
@@ -109,6 +113,10 @@ class TaskRun:
     sticky_model: str | None = None
     tip: str | None = None
     """The task branch's commit while steps run (nothing commits before the integration)."""
+    settings_put_back: list[str] = field(default_factory=list)
+    setup_paths: list[str] = field(default_factory=list)
+    """Patterns of what the set-up left untracked: kept between steps, out of the result."""
+    """Agent-CLI settings the steps changed and Orchestra put back (workspace/carryover.py)."""
 
     def timeout_for(self, step: StepConfig) -> float:
         """The step's own limit, capped by what is left of the task's wall clock."""
@@ -172,7 +180,10 @@ class TaskRun:
         reaches this one (the host never reads it either).
         """
         self.tip = self.tip or ws.git("rev-parse", "--verify", "HEAD")
-        reset_agent_git(ws, objects_seen(ctx.profile, ws.objects_dir), self.tip)
+        if self.records:  # nothing an earlier step left outside its content reaches this one
+            self.settings_put_back += settle_work_tree(ws, keep=self.setup_paths)
+            restore_setup_settings(ws)
+        reset_agent_git(ws, view_of(ctx.profile.runtime).objects(ws.objects_dir), self.tip)
         record = self.runner(ctx)
         self.records.append(record)
         return record
@@ -182,9 +193,7 @@ def _step_problem(step: StepConfig, record: StepRecord, role: str | None) -> str
     """Why the task must end after this step: it failed, or a reviewer gave no verdict."""
     if not record.ok:
         return f"{step.id} ({step.worker}) {record.status}: {record.message}"
-    if role == "reviewer" and record.verdict is None:
-        return f"{step.id} ({step.worker}) gave no verdict (expected `Verdict: APPROVE` or `Verdict: CHANGES_REQUESTED`)"
-    return None
+    return missing_verdict(step.id, step.worker, role, record.verdict) or None
 
 
 def _steps_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
@@ -229,8 +238,13 @@ def _verify_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
     return f"verify `{command}` failed ({record.message}):\n{record.output_tail[-1500:]}"
 
 
-def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
+def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> str | None:
+    """Commit the work tree and bring the result in; return why it was refused, or None."""
     cfg = tr.project.config.git
+    tr.settings_put_back += settle_work_tree(ws)
+    if tr.settings_put_back:
+        left_out = ", ".join(sorted(set(tr.settings_put_back))[:10])
+        outcome.integration = f"agent-CLI settings left out of the result: {left_out}; "
     commit = commit_all(
         ws,
         message=f"{tr.task.task_id}: {tr.task.title}\n\nMade by Orchestra run {tr.run_id}.",
@@ -241,14 +255,17 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
     outcome.commit = commit
     tr.tip = None  # the commit (and any rebase) moves the branch: steps after it look again
     if commit is None:
-        outcome.integration = "no changes to integrate"
-        return
+        outcome.integration += "no changes to integrate"
+        return None
+    if (found := protected_changes(ws, commit)) and tr.task.front.get(ALLOW_KEY) is not True:
+        outcome.commit = None
+        return refusal(found)
     # Serialized: parallel tasks fetch into, and fast-forward, the same repository.
     with integration_lock(tr.project.root / ".orchestra"):
         not_merged = _rebase_if_moved(tr, ws, commit) if cfg.integration == "merge" else None
         outcome.commit = fetch_branch(tr.project.root, ws)
         outcome.branch = ws.branch
-        outcome.integration = f"branch {ws.branch}"
+        outcome.integration += f"branch {ws.branch}"
         if cfg.integration == "patch":
             dest = tr.project.layout.done / f"{tr.task.task_id}-{commit[:12]}.patch"
             outcome.integration += f"; patch {write_patch(ws, dest)}"
@@ -256,6 +273,7 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> None:
             outcome.integration += f"; not merged: {not_merged}; left on its branch"
         elif cfg.integration == "merge":
             outcome.integration += "; " + fast_forward(tr.project.root, ws.branch, ws.base)
+    return None
 
 
 def _rebase_if_moved(tr: TaskRun, ws: TaskWorkspace, commit: str) -> str | None:
@@ -333,9 +351,10 @@ def run_task(
             base,
             workspace_excludes(),
         )
-        reason = _steps_phase(tr, ws) or _verify_phase(tr, ws)
-        if reason is None:
-            _integrate(tr, ws, outcome)
+        reason = setup_phase(tr, ws) or _steps_phase(tr, ws) or _verify_phase(tr, ws)
+        if reason is None and (refused := _integrate(tr, ws, outcome)):
+            outcome.reason, outcome.kind = refused, "task"
+        elif reason is None:
             outcome.status, outcome.reason = "done", "all steps passed"
         else:
             outcome.reason, outcome.kind = reason, _records_kind(tr.records)

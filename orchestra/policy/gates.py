@@ -4,7 +4,9 @@
 - the kill switch ``.orchestra/STOP`` (:mod:`orchestra.policy.killswitch`);
 - ``max_cycles_per_day`` (counted in ``.orchestra/cycles.log``, UTC days);
 - the idle gate for scheduled cycles: a human commit or uncommitted changes within
-  ``idle_minutes`` skip the cycle.
+  ``idle_minutes`` skip the cycle. Orchestra's own files (:data:`OWN_FILES`) are not the
+  human's work: ``orchestra init`` leaves ``orchestra.yaml`` untracked, and counting it kept
+  every scheduled cycle skipping until the user committed it (then for ``idle_minutes`` more).
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ LOCK_FILE = ".orchestra/cycle.lock"
 
 
 CYCLES_LOG = ".orchestra/cycles.log"
+
+#: Orchestra's state folder and its config files: changes there, committed or not, are not a
+#: human working on the code.
+OWN_FILES = (".orchestra", "orchestra.yaml", "orchestra.local.yaml")
+_NOT_OWN = (".", *(f":(exclude,top){name}" for name in OWN_FILES))
 
 
 @contextmanager
@@ -102,22 +109,18 @@ def human_activity(
     project: Path, *, idle_minutes: int, orchestra_email: str, now: float | None = None
 ) -> str | None:
     """Why a human counts as active in the repository now, or None when it has been idle."""
-    # Orchestra's own folder is not human work; --no-optional-locks leaves the index alone.
+    # --no-optional-locks leaves the index alone.
     status = git(
-        project,
-        "--no-optional-locks",
-        "status",
-        "--porcelain",
-        "--untracked-files=normal",
-        "--",
-        ".",
-        ":(exclude).orchestra",
-    )
+        project, "--no-optional-locks", "status", "--porcelain", "--untracked-files=normal", "--",
+        *_NOT_OWN,
+    )  # fmt: skip
     if status:
         lines = status.splitlines()
         more = f" and {len(lines) - 1} more" if len(lines) > 1 else ""
         return f"uncommitted changes in the checkout ({lines[0].strip()}{more})"
-    log = git(project, "log", "--all", "-n", "50", "--format=%ct %ae")
+    # Only commits that touch something besides Orchestra's files (committing orchestra.yaml,
+    # as `orchestra init` asks, is not work on the code).
+    log = git(project, "log", "--all", "-n", "50", "--format=%ct %ae", "--", *_NOT_OWN)
     current = time.time() if now is None else now
     for line in log.splitlines():
         stamp, _, email = line.partition(" ")

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestra.engine.task import TaskOutcome
-from orchestra.report.markdown import task_markdown
+from orchestra.paths import host_text
+from orchestra.report.markdown import inline, task_markdown
 from orchestra.secrets import redact
 
 
@@ -22,7 +23,7 @@ def publish_task_artifact(outcome: TaskOutcome, project_id: str) -> None:
     from prefect.artifacts import create_markdown_artifact
 
     create_markdown_artifact(
-        markdown=task_markdown(outcome),
+        markdown=host_text(task_markdown(outcome)),
         key=artifact_key(project_id, outcome.task_id),
         description=f"{outcome.task_id}: {outcome.status}"
         + (f" ({outcome.kind})" if outcome.kind else ""),
@@ -54,12 +55,16 @@ def publish_cycle_artifact(
     """Attach the cycle's table (one row per task) to the current Prefect run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    rows = [{col: redact(str(t.get(col) or ""))[:300] for col in CYCLE_COLUMNS} for t in tasks]
+    rows = [
+        {col: host_text(redact(str(t.get(col) or "")))[:300] for col in CYCLE_COLUMNS}
+        for t in tasks
+    ]
     if rows:
         create_table_artifact(
-            table=rows, key=artifact_key(project_id, "cycle"), description=summary
+            table=rows, key=artifact_key(project_id, "cycle"), description=host_text(summary)
         )
     else:
         create_markdown_artifact(
-            markdown=f"# Cycle\n\n{summary}\n", key=artifact_key(project_id, "cycle")
+            markdown=host_text(f"# Cycle\n\n{inline(summary)}\n"),
+            key=artifact_key(project_id, "cycle"),
         )

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from uuid import UUID
 
-from orchestra.policy.stopwatch import CancelCheck
+from orchestra.policy.should_stop import CancelCheck
 
 
 def is_cancelling(flow_run_id: str) -> bool:
@@ -25,7 +25,7 @@ def is_cancelling(flow_run_id: str) -> bool:
 
 
 def cancel_check(flow_run_ids: Sequence[str | None], *, reuse_for: float = 0.0) -> CancelCheck:
-    """A check for :class:`~orchestra.policy.stopwatch.StopWatcher`: any of these runs (a step's
+    """A check for :class:`~orchestra.policy.should_stop.ShouldStop`: any of these runs (a step's
     own run and its root, the cycle) cancelled. A "no" is reused for ``reuse_for`` seconds
     (callers that ask several times in a row, like the cycle between two tasks, ask once)."""
     ids = list(dict.fromkeys(r for r in flow_run_ids if r))

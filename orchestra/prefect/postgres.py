@@ -18,12 +18,12 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestra.errors import ProjectError
+from orchestra.prefect.server import free_port
 
 DATABASE = "prefect"
 ROLE = "orchestra"
@@ -47,13 +47,6 @@ def _version(path: Path) -> float:
         return float(path.parent.parent.name)
     except ValueError:
         return 0.0
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -228,8 +221,3 @@ class LocalPostgres:
             return False
         self._pg("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
         return True
-
-
-def project_postgres(project: Path) -> LocalPostgres:
-    """The cluster of ``project``: ``<project>/.orchestra/postgres``."""
-    return LocalPostgres(project / ".orchestra" / "postgres")

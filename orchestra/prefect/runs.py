@@ -18,10 +18,12 @@ from uuid import UUID
 from loguru import logger
 
 from orchestra.clock import utc_now
+from orchestra.config.loader import load_config
 from orchestra.engine.preflight import exclude_state
+from orchestra.errors import OrchestraError
 from orchestra.prefect.docker_host import docker_host_client
-from orchestra.prefect.logs import start_run_logging
-from orchestra.project import Project, open_project
+from orchestra.prefect.logs import quiet_failed_runs, start_run_logging
+from orchestra.project import Project, open_project, project_name
 from orchestra.runtime.pool import RuntimePool
 from orchestra.workspace.git import find_root
 
@@ -64,21 +66,36 @@ def open_for_run(
 ) -> RunProject:
     """Open ``project`` for this flow run (config read once here, then passed along); the run
     is tagged with the project and ``tags`` in one API call."""
+    quiet_failed_runs()
     held = _HELD.get(Path(project).expanduser().resolve())
     if held is not None:
         start_run_logging(held)
-        tag_run(project_tag(held.root), *tags)
+        tag_run(project_tag(held.name), *tags)
         return RunProject(held, runtime_pool(held))
     proj = open_project(project, config_files, goal=goal, max_tasks=max_tasks)
     exclude_state(proj)
     start_run_logging(proj)
-    tag_run(project_tag(proj.root), *tags)
+    tag_run(project_tag(proj.name), *tags)
     return RunProject(proj, runtime_pool(proj))
 
 
-def project_tag(root: Path) -> str:
-    """``project:<folder name>``: every run of a project carries it."""
-    return f"project:{root.name}"
+def project_tag(name: str) -> str:
+    """``project:<name>``: every run of a project carries it (:attr:`Project.name`)."""
+    return f"project:{name}"
+
+
+def run_project_name(project: str | Path) -> str:
+    """The name of the project at ``project`` for a run's name or tag, before or without
+    opening it: the held project's, else the configured ``name`` or the host folder's name."""
+    root = find_root(Path(project))
+    held = _HELD.get(root)
+    if held is not None:
+        return held.name
+    try:
+        configured = load_config(root).config.name
+    except OrchestraError:  # the run itself reports a bad config; its name must not fail
+        configured = None
+    return project_name(root, configured)
 
 
 def task_tag(task_id: str) -> str:
@@ -91,7 +108,7 @@ def cycle_run_name() -> str:
     from prefect.runtime import flow_run
 
     project = str(flow_run.parameters.get("project") or ".")
-    return f"{find_root(Path(project)).name} · {utc_now():%Y-%m-%d %H:%M:%S} UTC"
+    return f"{run_project_name(project)} · {utc_now():%Y-%m-%d %H:%M:%S} UTC"
 
 
 def plan_run_name() -> str:
@@ -99,7 +116,7 @@ def plan_run_name() -> str:
     from prefect.runtime import flow_run
 
     project = str(flow_run.parameters.get("project") or ".")
-    return f"{find_root(Path(project)).name} · plan"
+    return f"{run_project_name(project)} · plan"
 
 
 def tag_run(*tags: str) -> None:
@@ -137,7 +154,7 @@ def tagged_subflow(root: Path, task_id: str) -> Iterator[None]:
     """A subflow called inside is created with its project and task tags (no update later)."""
     from prefect import tags
 
-    with tags(project_tag(root), task_tag(task_id)):
+    with tags(project_tag(run_project_name(root)), task_tag(task_id)):
         yield
 
 
@@ -157,5 +174,5 @@ def runtime_pool(project: Project) -> RuntimePool:
     return RuntimePool(
         project.project_id,
         kill_grace=project.config.limits.kill_grace_seconds,
-        docker_client=docker_host_client,
+        engine_client=docker_host_client,
     )

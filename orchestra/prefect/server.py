@@ -183,6 +183,45 @@ def _log_tail(path: Path, chars: int = 2000) -> str:
         return "(no log)"
 
 
+def spawn_server(port: int, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``prefect server start`` on ``HOST:port`` in a session of its own (Ctrl-C on the command
+    does not stop it; :func:`kill_group` does), its output in ``log``."""
+    argv = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST]
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [*argv, "--port", str(port)],
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_healthy(
+    proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float, *, what: str
+) -> None:
+    """Poll ``<url>/api/health`` until the server answers. Raises PrefectServerError (with the
+    end of its log) when it exits first, or stays silent for ``timeout`` s (then it is stopped).
+    """
+    deadline = time.monotonic() + timeout
+    while not healthy(f"{url}/api", timeout=1.0):
+        if proc.poll() is not None:
+            msg = (
+                f"{what} exited with status {proc.returncode} before it answered on {url};"
+                f" its log {log} ends with:\n{_log_tail(log)}"
+            )
+            raise PrefectServerError(msg)
+        if time.monotonic() > deadline:
+            kill_group(proc.pid)
+            msg = (
+                f"{what} did not answer on {url} within {timeout:.0f} s (stopped);"
+                f" its log {log} ends with:\n{_log_tail(log)}"
+            )
+            raise PrefectServerError(msg)
+        time.sleep(0.2)
+
+
 def start_server(
     root: Path,
     prefect_home: str,
@@ -199,16 +238,7 @@ def start_server(
     port = free_port()
     log = state_dir(root) / LOG_FILE
     env = server_env(prefect_home, port, database_url, os.environ if environ is None else environ)
-    argv = [sys.executable, "-m", "prefect", "server", "start", "--host", HOST]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*argv, "--port", str(port)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own session: Ctrl-C on the command does not stop it
-        )
+    proc = spawn_server(port, env, log)
     record = ServerRecord(
         pid=proc.pid,
         port=port,
@@ -218,22 +248,7 @@ def start_server(
         log=str(log),
         started_at=iso_utc(utc_now()),
     )
-    deadline = time.monotonic() + timeout
-    while not healthy(record.api_url, timeout=1.0):
-        if proc.poll() is not None:
-            msg = (
-                f"the Prefect server for {root} exited with status {proc.returncode} before it"
-                f" answered on {record.url}; its log {log} ends with:\n{_log_tail(log)}"
-            )
-            raise PrefectServerError(msg)
-        if time.monotonic() > deadline:
-            _kill_group(proc.pid)
-            msg = (
-                f"the Prefect server for {root} did not answer on {record.url} within"
-                f" {timeout:.0f} s (stopped); its log {log} ends with:\n{_log_tail(log)}"
-            )
-            raise PrefectServerError(msg)
-        time.sleep(0.2)
+    wait_healthy(proc, record.url, log, timeout, what=f"the Prefect server for {root}")
     _write_record(root, record)
     return record
 
@@ -253,7 +268,7 @@ def ensure_server(
         stale = read_record(root)
         if stale is not None:
             if is_server_process(stale.pid):
-                _kill_group(stale.pid)  # ours but not answering: hung
+                kill_group(stale.pid)  # ours but not answering: hung
             record_path(root).unlink(missing_ok=True)
         return start_server(root, prefect_home, database_url=database_url, environ=environ), True
 
@@ -264,7 +279,7 @@ def _gone(pid: int) -> bool:
     return not is_server_process(pid)
 
 
-def _kill_group(pid: int, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+def kill_group(pid: int, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
     """SIGTERM the server's process group, then SIGKILL what is left after ``timeout``."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -283,7 +298,7 @@ def stop_server(root: Path) -> ServerRecord | None:
         if record is None:
             return None
         if is_server_process(record.pid):
-            _kill_group(record.pid)
+            kill_group(record.pid)
         record_path(root).unlink(missing_ok=True)
         return record
 

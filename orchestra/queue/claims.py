@@ -69,9 +69,6 @@ def default_is_alive(record: ClaimRecord) -> bool:
     return process_alive(record.host, record.pid, record.started)
 
 
-OWNER_LABEL = "orchestra.owner"
-
-
 def owner_label() -> str:
     """``<host>:<pid>:<start ticks>`` of this process."""
     pid = os.getpid()

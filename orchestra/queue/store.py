@@ -158,6 +158,32 @@ class TaskQueue:
             self._record_path(name).unlink(missing_ok=True)
         return dest
 
+    def quarantine_text(self, name: str, text: str, reason: str) -> Path:
+        """Write ``text`` as ``rejected/<name>`` (a fresh name when taken) with its reason.
+
+        For files an agent wrote: the host keeps a copy of what it read and never moves,
+        renames or follows the agent's entry (it may be a link into the user's tree).
+        """
+        name = check_name(name)
+        suffix = Path(name).suffix
+        stem = name[: len(name) - len(suffix)]
+        _mkdir(self.layout.rejected)
+        base = f"{stem}-{file_stamp(self._now())}"
+        for candidate in itertools.chain([stem, base], (f"{base}-{n}" for n in itertools.count(1))):
+            dest = self.layout.rejected / f"{candidate}{suffix}"
+            note = self.layout.rejected / f"{candidate}.reason.txt"
+            if os.path.lexists(note):
+                continue
+            try:
+                _write(dest, text)
+            except QueueError:
+                if os.path.lexists(dest):
+                    continue
+                raise
+            _write(note, reason.rstrip() + "\n", mode="w")
+            return dest
+        raise AssertionError  # pragma: no cover  (the counter never runs out)
+
     def recover(
         self, is_alive: Callable[[ClaimRecord], bool], *, orphan_grace_s: float = ORPHAN_GRACE_S
     ) -> list[Path]:

@@ -6,8 +6,8 @@ A task file is markdown with the sections Goal, Before, After, Acceptance criter
 touch and Test plan (Goal and Acceptance criteria are required), written either as markdown
 headings of any level (``## Goal``) or as ``Heading:`` lines (``GOAL: make it fast``), matched
 case-insensitively. Optional YAML front matter between ``---`` lines at the top carries
-``title``, ``verify`` (a command that must pass), ``attempts`` and ``model``; other keys are
-kept but ignored. Headings inside fenced code blocks are not headings.
+``title``, ``verify`` (a command that must pass), ``attempts``, ``model`` and
+``may_touch_orchestra_config``; other keys are kept but ignored. Headings inside fenced code blocks are not headings.
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ _FENCE_RE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
 
 _STR_KEYS = ("title", "verify", "model")
+#: ``may_touch_orchestra_config``: the task's result may change Orchestra's own settings
+#: (workspace/protected.py); only a user's task may say so, never the planner's.
+_BOOL_KEYS = ("may_touch_orchestra_config",)
 
 
 _COLON_LEVEL = 6  # a ``Heading:`` section ends at any markdown heading
@@ -155,6 +158,11 @@ def _check_front(front: dict[str, object]) -> None:
         value = front.get(key)
         if value is not None and not isinstance(value, str):
             msg = f"front matter {key!r} must be a string, got {value!r}; quote it"
+            raise TaskFileError(msg)
+    for key in _BOOL_KEYS:
+        value = front.get(key)
+        if value is not None and not isinstance(value, bool):
+            msg = f"front matter {key!r} must be true or false, got {value!r}"
             raise TaskFileError(msg)
     attempts = front.get("attempts", 0)
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:

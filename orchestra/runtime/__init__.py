@@ -1,21 +1,31 @@
-"""Worker runtimes: how one step (one agent invocation) is run.
+"""Worker runtimes: how one step (one agent invocation) is run, and what its agent sees.
 
-A runtime is built from a profile's :data:`~orchestra.config.models.RuntimeSettings` by
-:func:`build_runtime`: ``ProcessConfig`` gives a :class:`ProcessRuntime` (native), a
-``DockerConfig`` a :class:`~orchestra.runtime.docker.DockerRuntime`, imported only then, so the
-Docker SDK stays off the import path of process-only runs.
+A runtime is built from a profile's tagged settings (:data:`~orchestra.config.models.
+RuntimeSettings`) by :func:`build_runtime`, which finds its module by the settings' ``kind``:
+``orchestra.runtime.<kind>`` with a ``build(settings, context)`` and a ``view(settings)``
+function. So a new runtime is that module plus its config class, and nothing outside this
+package names a runtime kind. Modules are imported only when used, so the Docker SDK stays off
+the import path of process-only runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import importlib
+from types import ModuleType
+from typing import cast
 
-from orchestra.config.models import DockerConfig, ProcessConfig, RuntimeSettings
+from orchestra.config.runtimes import RuntimeSettings
+from orchestra.errors import ConfigError
 from orchestra.runtime.base import (
+    LABEL_OWNER,
+    LABEL_STEP,
+    LABEL_TASK,
     MAX_CAPTURE_CHARS,
     TAIL_LINES,
+    EngineClientFactory,
     LineSink,
+    OwnerAlive,
+    RuntimeContext,
     StepRequest,
     StepResult,
     StopCheck,
@@ -23,9 +33,21 @@ from orchestra.runtime.base import (
 )
 from orchestra.runtime.output import OutputCollector
 from orchestra.runtime.process import ProcessRuntime
+from orchestra.runtime.view import AgentView, HostView
 
-DockerClientFactory = Callable[[str | None, str], Any]
-"""(base_url, api version or "auto") → a connected ``docker.DockerClient``."""
+DockerClientFactory = EngineClientFactory
+"""The older name of :data:`EngineClientFactory`."""
+
+
+def _module(settings: RuntimeSettings) -> ModuleType:
+    name = f"{__name__}.{settings.kind}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        msg = f"no runtime module {name!r} for `runtime: {{kind: {settings.kind}}}`"
+        raise ConfigError(msg) from exc
 
 
 def build_runtime(
@@ -34,35 +56,39 @@ def build_runtime(
     project_id: str,
     run_id: str,
     kill_grace: float,
-    docker_client: DockerClientFactory | None = None,
+    engine_client: EngineClientFactory | None = None,
+    kept: bool = False,
 ) -> WorkerRuntime:
-    """The runtime for one profile's settings (a new one per call; see RuntimePool to reuse)."""
-    if isinstance(settings, ProcessConfig):
-        return ProcessRuntime(kill_grace=kill_grace)
-    if isinstance(settings, DockerConfig):
-        from orchestra.runtime.docker import DockerRuntime
+    """The runtime for one profile's settings (a new one per call; see RuntimePool to reuse).
+    ``kept``: the caller closes it after its steps (it may share things between them)."""
+    context = RuntimeContext(project_id, run_id, kill_grace, engine_client, kept)
+    return cast(WorkerRuntime, _module(settings).build(settings, context))
 
-        return DockerRuntime(
-            settings,
-            project_id=project_id,
-            run_id=run_id,
-            kill_grace=kill_grace,
-            engine_client=docker_client,
-        )
-    msg = f"no runtime for settings {settings!r}; use runtime: process or docker"
-    raise TypeError(msg)
+
+def view_of(settings: RuntimeSettings) -> AgentView:
+    """What the agent of a step run with ``settings`` sees (nothing is started or called)."""
+    return cast(AgentView, _module(settings).view(settings))
 
 
 __all__ = [
+    "LABEL_OWNER",
+    "LABEL_STEP",
+    "LABEL_TASK",
     "MAX_CAPTURE_CHARS",
     "TAIL_LINES",
+    "AgentView",
     "DockerClientFactory",
+    "EngineClientFactory",
+    "HostView",
     "LineSink",
     "OutputCollector",
+    "OwnerAlive",
     "ProcessRuntime",
+    "RuntimeContext",
     "StepRequest",
     "StepResult",
     "StopCheck",
     "WorkerRuntime",
     "build_runtime",
+    "view_of",
 ]

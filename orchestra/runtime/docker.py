@@ -35,9 +35,7 @@ exists in the image cannot be checked without starting a container; ``run`` repo
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import math
-import socket
 import threading
 import time
 import uuid
@@ -47,14 +45,21 @@ from typing import Any
 import requests
 import urllib3
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.utils.socket import STDERR, STDOUT, SocketError, frames_iter
 from loguru import logger
 
-from orchestra.config.models import DockerConfig
+from orchestra.config.runtimes import DockerConfig
 from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError
-from orchestra.runtime import ownership, sandbox
-from orchestra.runtime.base import LineSink, StepRequest, StepResult, StopCheck
-from orchestra.runtime.output import LineSplitter, OutputCollector, guarded_sink
+from orchestra.runtime import docker_io, docker_sweep, egress, ownership, sandbox
+from orchestra.runtime.base import (
+    LineSink,
+    OwnerAlive,
+    RuntimeContext,
+    StepRequest,
+    StepResult,
+    StopCheck,
+)
+from orchestra.runtime.docker_view import DockerView
+from orchestra.runtime.output import OutputCollector, guarded_sink
 
 ClientFactory = Callable[[], Any]
 """Returns a connected ``docker.DockerClient`` (raises DockerException when it cannot)."""
@@ -88,6 +93,7 @@ class DockerRuntime:
         *,
         engine_client: EngineClient | None = None,
         poll_interval: float = 0.25,
+        keep_egress: bool = False,
     ) -> None:
         self.cfg = cfg
         self.project_id = project_id
@@ -97,11 +103,30 @@ class DockerRuntime:
         self._api_version: str | None = None
         self._engine_client = engine_client or sdk_client
         self._client_factory = client_factory or self._default_client
+        self.view = DockerView(cfg)
+        self._egress = egress.EgressNetworks(cfg, keep=keep_egress)
+
+    def close(self) -> None:
+        """Remove what this runtime kept for its steps (egress networks and their proxies)."""
+        try:
+            self._egress.close()
+        except _ENGINE_ERRORS as exc:  # the sweep removes what is left
+            logger.warning("could not remove the egress networks of {}: {}", self.run_id, exc)
 
     @property
     def address(self) -> str:
         """The engine address in use: ``base_url``, else DOCKER_HOST, else the local socket."""
         return sandbox.engine_address(self.cfg)
+
+    @property
+    def leftover_scope(self) -> str:
+        """Containers of dead steps live on the engine: one sweep per engine address."""
+        return self.address
+
+    def sweep_leftovers(self, alive: OwnerAlive) -> list[str]:
+        """Remove this project's containers of runs with no live owner; return their ids."""
+        with self._client() as client:
+            return docker_sweep.sweep_orphans(client, self.project_id, alive)
 
     def preflight(self, argv0: str) -> None:
         """Raise RuntimeUnavailableError unless the engine answers and has the image.
@@ -116,6 +141,13 @@ class DockerRuntime:
                 client.images.get(self.cfg.image)
             except ImageNotFound as exc:
                 raise RuntimeUnavailableError(self._image_missing()) from exc
+            except _ENGINE_ERRORS as exc:
+                raise RuntimeUnavailableError(self._unreachable(exc)) from exc
+            try:
+                if self.cfg.network == sandbox.EGRESS_NETWORK:
+                    client.images.get(self.cfg.egress_image)
+            except ImageNotFound as exc:
+                raise RuntimeUnavailableError(egress.egress_image_missing(self.cfg)) from exc
             except _ENGINE_ERRORS as exc:
                 raise RuntimeUnavailableError(self._unreachable(exc)) from exc
         logger.debug(
@@ -144,7 +176,7 @@ class DockerRuntime:
         collector = OutputCollector(guarded_sink(on_line, request.name) if on_line else None)
         emit = collector.raw_line
 
-        with self._client() as client:
+        with self._client() as client, self._network(client, request, kwargs):
             container = self._create(client, kwargs, request)
             if handover:  # the orchestrator is root, the step is not: let it write its folders
                 for folder in (request.workspace, request.output_dir):
@@ -154,11 +186,15 @@ class DockerRuntime:
             reader: threading.Thread | None = None
             finished = False
             try:
-                sock = _attach(container, stdin=stdin_data is not None)
+                sock = docker_io.attach(container, stdin=stdin_data is not None)
                 container.start()
                 if stdin_data is not None:
-                    _spawn(f"orchestra-{request.name}-stdin", _feed_stdin, sock, stdin_data)
-                reader = _spawn(f"orchestra-{request.name}-output", _read_output, sock, emit)
+                    docker_io.spawn(
+                        f"orchestra-{request.name}-stdin", docker_io.feed_stdin, sock, stdin_data
+                    )
+                reader = docker_io.spawn(
+                    f"orchestra-{request.name}-output", docker_io.read_output, sock, emit
+                )
                 exit_code, timed_out, reason = self._wait(
                     container, started + request.timeout, should_stop
                 )
@@ -172,7 +208,7 @@ class DockerRuntime:
                     reader.join(_READER_JOIN_SECONDS)
                 _remove(container, request.name)
                 if sock is not None:
-                    _close(sock)
+                    docker_io.close(sock)
                 if handover:  # the container is gone: results come back owned by the user
                     for folder in (request.workspace, request.output_dir):
                         ownership.chown_tree(folder, ownership.host_user())
@@ -247,6 +283,27 @@ class DockerRuntime:
         return container
 
     @contextlib.contextmanager
+    def _network(self, client: Any, request: StepRequest, kwargs: dict[str, Any]) -> Iterator[None]:
+        """The step's own network behind the egress proxy (``network: egress``), for as long as
+        the step runs; other network modes are Docker's and need nothing here."""
+        if self.cfg.network != sandbox.EGRESS_NETWORK:
+            yield
+            return
+        rules = egress.step_rules(self.cfg, request.egress)
+        try:
+            with self._egress.step(
+                client, rules, name=kwargs["name"], labels=kwargs["labels"]
+            ) as way_out:
+                kwargs["network_mode"] = way_out.network
+                kwargs["environment"].update(way_out.env)
+                yield
+        except _ENGINE_ERRORS as exc:
+            msg = (
+                f"Docker ({self.address!r}) could not set up the egress of {request.name!r}: {exc}"
+            )
+            raise RuntimeUnavailableError(msg) from exc
+
+    @contextlib.contextmanager
     def _client(self) -> Iterator[Any]:
         """A connected client, closed afterwards; connection failures are translated."""
         try:
@@ -269,8 +326,8 @@ class DockerRuntime:
     def _unreachable(self, exc: BaseException) -> str:
         return (
             f"the Docker engine at {self.address!r} is not reachable ({exc}): start Docker "
-            "(or fix docker.base_url / DOCKER_HOST), or set `runtime: process` in the worker "
-            "profile"
+            "(or fix runtime.base_url / DOCKER_HOST), or set `runtime: {kind: process}` in the "
+            "worker profile"
         )
 
     def _image_missing(self) -> str:
@@ -279,63 +336,6 @@ class DockerRuntime:
             f"the worker image {image!r} is not in the Docker engine at {self.address!r}: "
             f"build it with `orchestra worker-image build --tag {image}`"
         )
-
-
-def _spawn(name: str, target: Callable[..., None], *args: Any) -> threading.Thread:
-    """Start a daemon thread in a copy of the caller's context (Prefect run logs need it)."""
-    context = contextvars.copy_context()
-    thread = threading.Thread(target=context.run, args=(target, *args), name=name[:60], daemon=True)
-    thread.start()
-    return thread
-
-
-def _attach(container: Any, *, stdin: bool) -> Any:
-    """Attach to the created container's output (and stdin) before it starts: nothing is lost."""
-    params = {"stdout": 1, "stderr": 1, "stream": 1}
-    if stdin:
-        params["stdin"] = 1
-    sock = container.attach_socket(params=params)
-    candidates: list[Any] = [sock, getattr(sock, "_sock", None)]
-    for candidate in candidates:
-        if hasattr(candidate, "settimeout"):
-            candidate.settimeout(None)  # a step may be silent for longer than the API timeout
-    return sock
-
-
-def _read_output(sock: Any, emit: Callable[[str, bytes], None]) -> None:
-    """Demultiplex the attach stream, passing each line without its newline, until it ends."""
-    names = {STDOUT: "stdout", STDERR: "stderr"}
-    splitters = {"stdout": LineSplitter(), "stderr": LineSplitter()}
-    try:
-        for stream_id, chunk in frames_iter(sock, False):
-            stream = names.get(stream_id, "stdout")
-            for line in splitters[stream].feed(chunk):
-                emit(stream, line)
-    except (OSError, ValueError, SocketError) as exc:  # closed after a stop or an engine error
-        logger.debug("output stream of a step ended: {}", exc)
-    finally:
-        for stream, splitter in splitters.items():
-            if rest := splitter.flush():
-                emit(stream, rest)
-
-
-def _feed_stdin(sock: Any, data: bytes) -> None:
-    """Write ``data`` to the attach socket, then half-close it: end-of-file for the agent."""
-    raw = getattr(sock, "_sock", sock)
-    try:
-        raw.sendall(data)
-        raw.shutdown(socket.SHUT_WR)
-    except OSError as exc:  # the step exited without reading all of its stdin
-        logger.debug("stdin of a step not fully delivered: {}", exc)
-
-
-def _close(sock: Any) -> None:
-    """Shut the attach socket down (wakes a blocked reader) and close it."""
-    raw = getattr(sock, "_sock", sock)
-    with contextlib.suppress(OSError):
-        raw.shutdown(socket.SHUT_RDWR)
-    with contextlib.suppress(OSError):
-        sock.close()
 
 
 def _remove(container: Any, step: str) -> None:
@@ -362,3 +362,20 @@ def sdk_client(base_url: str | None, version: str) -> Any:
     if base_url:
         return DockerClient(base_url=base_url, version=version)
     return DockerClient.from_env(version=version)
+
+
+def view(settings: DockerConfig) -> DockerView:
+    """What a step's agent sees in a container of ``settings`` (no engine call)."""
+    return DockerView(settings)
+
+
+def build(settings: DockerConfig, context: RuntimeContext) -> DockerRuntime:
+    """The runtime for ``settings`` (the registry in :mod:`orchestra.runtime` calls this)."""
+    return DockerRuntime(
+        settings,
+        project_id=context.project_id,
+        run_id=context.run_id,
+        kill_grace=context.kill_grace,
+        engine_client=context.engine_client,
+        keep_egress=context.kept,
+    )

@@ -1,6 +1,6 @@
 """Who a Docker step runs as, and handing its folders to that user and back.
 
-A step never runs as uid 0 unless its profile says so (``docker.user: "0:0"``). By default it
+A step never runs as uid 0 unless its profile says so (``runtime.user: "0:0"``). By default it
 runs as the orchestrator's own uid:gid, so files it writes stay the user's. When the
 orchestrator itself is root, copying that would make every step root in its container, so
 steps get the dedicated :data:`STEP_USER` instead: the writable folders (workspace, output
@@ -14,7 +14,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from orchestra.config.models import DockerConfig
+from orchestra.config.runtimes import DockerConfig
 
 #: uid:gid of Docker steps when the orchestrator runs as root (no such user on most hosts).
 STEP_USER = "61000:61000"

@@ -27,9 +27,24 @@ from typing import IO
 
 from loguru import logger
 
+from orchestra.config.runtimes import ProcessConfig
 from orchestra.errors import AgentError, AgentNotInstalledError
-from orchestra.runtime.base import LineSink, StepRequest, StepResult, StopCheck
+from orchestra.runtime.base import (
+    LineSink,
+    OwnerAlive,
+    RuntimeContext,
+    StepRequest,
+    StepResult,
+    StopCheck,
+)
 from orchestra.runtime.output import LineSplitter, OutputCollector, guarded_sink
+from orchestra.runtime.view import HostView
+
+#: What a person must know about a process worker (docs/security.md, "The process runtime").
+TRUST_NOTE = (
+    "runtime process is NOT a sandbox: the agent runs as you, with your files, network and git "
+    "objects. Trusted agents only (docs/security.md); use runtime: {kind: docker} for anything else"
+)
 
 _ByteSink = Callable[[str, bytes], None]
 """Called with (stream, raw line) by a reader thread."""
@@ -48,10 +63,21 @@ class ProcessRuntime:
     """
 
     name = "process"
+    #: A native step leaves nothing behind that outlives it (its group is killed).
+    leftover_scope: str | None = None
 
     def __init__(self, *, kill_grace: float = 5.0, poll_interval: float = 0.1) -> None:
         self.kill_grace = kill_grace
         self.poll_interval = poll_interval
+        self.view = view(ProcessConfig())
+
+    def sweep_leftovers(self, alive: OwnerAlive) -> list[str]:
+        """Nothing to sweep: no process of a step outlives it."""
+        del alive
+        return []
+
+    def close(self) -> None:
+        """Nothing is kept between steps."""
 
     def preflight(self, argv0: str) -> None:
         """Raise AgentNotInstalledError unless ``argv0`` names an executable.
@@ -259,3 +285,15 @@ def _finish_readers(
     for index, pipe in enumerate((proc.stdout, proc.stderr)):
         if pipe is not None and not (index < len(readers) and readers[index].is_alive()):
             pipe.close()  # a pipe still being read stays open: its fd must not be reused
+
+
+def view(settings: ProcessConfig) -> HostView:
+    """What a native step sees: the host itself."""
+    del settings
+    return HostView("process", TRUST_NOTE)
+
+
+def build(settings: ProcessConfig, context: RuntimeContext) -> ProcessRuntime:
+    """The runtime for ``settings`` (the registry in :mod:`orchestra.runtime` calls this)."""
+    del settings
+    return ProcessRuntime(kill_grace=context.kill_grace)

@@ -29,9 +29,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestra.config.models import DockerConfig
+from orchestra.config.runtimes import DockerConfig
 from orchestra.errors import AgentError, ConfigError, SandboxPolicyError
-from orchestra.runtime.base import StepRequest
+from orchestra.paths import HOST_PATH_MAP_ENV, engine_side_path, host_text  # noqa: F401 - re-exported
+from orchestra.runtime.base import (
+    LABEL_MANAGED,
+    LABEL_PREFIX,
+    LABEL_PROJECT,
+    LABEL_RUN,
+    LABEL_STEP,
+    StepRequest,
+)
 from orchestra.runtime.ownership import step_user
 
 #: Where the step's output folder appears inside the container.
@@ -43,15 +51,12 @@ CONTAINER_HOME = "/tmp"  # noqa: S108 - a path inside the container, not a host 
 #: The Docker engine's usual local addresses.
 DEFAULT_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 DEFAULT_ENGINE_ADDRESS = "unix:///var/run/docker.sock"
+#: The network mode of a step behind the egress proxy (:mod:`orchestra.runtime.egress`); the
+#: runtime creates the step's own network and puts its name in place of this.
+EGRESS_NETWORK = "egress"
 #: The name every container gets for the host (mapped to the engine's host-gateway).
 HOST_GATEWAY_NAME = "host.docker.internal"
 
-LABEL_PREFIX = "orchestra."
-LABEL_PROJECT = "orchestra.project"
-LABEL_RUN = "orchestra.run"
-LABEL_TASK = "orchestra.task"
-LABEL_STEP = "orchestra.step"
-LABEL_MANAGED = "orchestra.managed"
 
 #: Env keys whose values are host lists *not* to proxy: rewriting them would proxy localhost.
 _NO_LOOPBACK_REWRITE = frozenset({"NO_PROXY", "no_proxy"})
@@ -106,7 +111,7 @@ def mount_source(request: StepRequest, cfg: DockerConfig) -> Path:
         return Path(request.workspace).absolute()
     source = Path(cfg.mount.source).expanduser()
     if not source.is_absolute():
-        msg = f"docker.mount.source {cfg.mount.source!r} must be an absolute host path"
+        msg = f"runtime.mount.source {cfg.mount.source!r} must be an absolute host path"
         raise ConfigError(msg)
     return source
 
@@ -188,16 +193,16 @@ def parse_volume(spec: str, sockets: set[Path]) -> dict[str, Any]:
     parts = spec.split(":")
     mode = parts.pop() if len(parts) == 3 else "rw"
     if len(parts) != 2 or mode not in ("ro", "rw") or not all(parts):
-        msg = f"docker.volumes entry {spec!r} is not `host:container[:ro|rw]`"
+        msg = f"runtime.volumes entry {spec!r} is not `host:container[:ro|rw]`"
         raise ConfigError(msg)
     host, target = Path(parts[0]).expanduser(), parts[1]
     if not host.is_absolute() or not target.startswith("/"):
         msg = (
-            f"docker.volumes entry {spec!r} needs absolute paths on both sides "
+            f"runtime.volumes entry {spec!r} needs absolute paths on both sides "
             "(named volumes are not supported)"
         )
         raise ConfigError(msg)
-    refuse_docker_socket(host, sockets, "docker.volumes entry")
+    refuse_docker_socket(host, sockets, "runtime.volumes entry")
     return _bind(host, target, read_only=mode == "ro")
 
 
@@ -208,7 +213,7 @@ def check_config(cfg: DockerConfig, environ: Mapping[str, str] | None = None) ->
         parse_volume(spec, sockets)
     if cfg.mount.source is not None:
         source = Path(cfg.mount.source).expanduser()
-        refuse_docker_socket(source, sockets, "docker.mount.source")
+        refuse_docker_socket(source, sockets, "runtime.mount.source")
 
 
 def container_labels(request: StepRequest, project_id: str, run_id: str) -> dict[str, str]:
@@ -267,7 +272,7 @@ def container_kwargs(
     if duplicates := sorted({t for t in targets if targets.count(t) > 1}):
         msg = (
             f"two mounts share the container path {duplicates[0]!r}: "
-            "change docker.volumes or docker.mount.target"
+            "change runtime.volumes or runtime.mount.target"
         )
         raise ConfigError(msg)
     paths = container_paths(request, cfg)
@@ -293,31 +298,9 @@ def container_kwargs(
     if cfg.read_only_rootfs:
         # exec: HOME lives in /tmp and agents run tools they download there.
         kwargs["tmpfs"] = {CONTAINER_HOME: "rw,exec,nosuid,nodev"}
-    if cfg.network != "host" and not cfg.network.startswith("container:"):
+    if cfg.network not in ("host", EGRESS_NETWORK) and not cfg.network.startswith("container:"):
         kwargs["extra_hosts"] = {HOST_GATEWAY_NAME: "host-gateway"}
     return kwargs
-
-
-HOST_PATH_MAP_ENV = "ORCHESTRA_HOST_PATH_MAP"
-
-
-def engine_side_path(source: Path, environ: Mapping[str, str] | None = None) -> str:
-    """The path the *engine* sees for ``source``.
-
-    When Orchestra itself runs in a container (the Compose stack's worker), the engine resolves
-    bind sources on the host: ``ORCHESTRA_HOST_PATH_MAP=/project=/home/me/repo`` maps the
-    worker's path prefix back to the host's. Relative or empty host sides are ignored.
-    """
-    env = os.environ if environ is None else environ
-    text = str(source)
-    for pair in filter(None, env.get(HOST_PATH_MAP_ENV, "").split(",")):
-        inner, _, host = pair.partition("=")
-        inner, host = inner.rstrip("/"), host.rstrip("/")
-        if not inner or not host.startswith("/"):
-            continue
-        if text == inner or text.startswith(inner + "/"):
-            return host + text[len(inner) :]
-    return text
 
 
 def _bind(source: Path, target: str, *, read_only: bool) -> dict[str, Any]:

@@ -8,12 +8,12 @@ from typing import Any
 
 from orchestra.errors import OrchestraError
 from orchestra.project import open_project
-from orchestra.runtime import DockerClientFactory
+from orchestra.runtime import EngineClientFactory
 from orchestra.upkeep.containers import sweep_orphans
 
 
 def sweep_after_run(
-    parameters: Mapping[str, Any], *, engine_client: DockerClientFactory | None = None
+    parameters: Mapping[str, Any], *, engine_client: EngineClientFactory | None = None
 ) -> str:
     """Remove the containers of this process's steps for the run's project; say what happened.
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from orchestra.project import Project
 from orchestra.queue.claims import default_is_alive
-from orchestra.runtime import DockerClientFactory
+from orchestra.runtime import EngineClientFactory
 from orchestra.upkeep.clones import remove_orphan_clones
 from orchestra.upkeep.containers import sweep_orphans
 from orchestra.upkeep.retention import pack_archive, prune_runs
@@ -30,7 +30,7 @@ class Tidied:
 
 
 def tidy(
-    project: Project, run_id: str, *, engine_client: DockerClientFactory | None = None
+    project: Project, run_id: str, *, engine_client: EngineClientFactory | None = None
 ) -> Tidied:
     """Run every start-of-cycle clean-up; call it while holding the cycle lock."""
     done = Tidied()

@@ -11,9 +11,9 @@ host.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 
+from orchestra.paths import remove_tree
 from orchestra.workspace.clone import TaskWorkspace, copy_if_exists, write_git_dir
 
 
@@ -26,9 +26,6 @@ def reset_agent_git(ws: TaskWorkspace, objects_seen: str, tip: str | None = None
     """
     tip = ws.git("rev-parse", "--verify", "HEAD") if tip is None else tip
     agent = ws.path / ".git"
-    if agent.is_symlink() or agent.is_file():
-        agent.unlink()  # never write through a link the step planted
-    elif agent.exists():
-        shutil.rmtree(agent)
+    remove_tree(agent)  # never write through a link, nor open a FIFO, the step planted
     write_git_dir(replace(ws, base_commit=tip), agent, objects_seen)
     copy_if_exists(ws.git_dir / "index", agent / "index")  # `git status` clean and fast

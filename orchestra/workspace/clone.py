@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestra.errors import ProjectError
+from orchestra.paths import remove_tree
 from orchestra.workspace.git import git, git_ok
 from orchestra.workspace.taskgit import task_git, task_git_bytes
 
@@ -29,6 +30,17 @@ PLANNER_TASK_ID = "planner"
 #: Trailer naming the task in each result commit; a retry recognises its own result by it.
 TASK_TRAILER = "Orchestra-Task"
 DIGEST_TRAILER = "Orchestra-Task-Digest"
+#: How a result comes into the user's repository: objects checked (git refuses e.g. a
+#: `.gitmodules` with `update = !cmd`), no tags, no FETCH_HEAD, no submodules.
+CHECKED_FETCH = (
+    "-c",
+    "fetch.fsckObjects=true",
+    "fetch",
+    "--quiet",
+    "--no-tags",
+    "--no-write-fetch-head",
+    "--no-recurse-submodules",
+)
 
 
 @dataclass(frozen=True)
@@ -63,11 +75,6 @@ class TaskWorkspace:
 def branch_name(task_id: str) -> str:
     """``orchestra/<task-id>``."""
     return f"orchestra/{task_id}"
-
-
-def workspace_paths(root: Path, task_id: str) -> tuple[Path, Path]:
-    """(work tree, host git dir) of ``task_id`` under the state folder ``root``."""
-    return root / "worktrees" / task_id, root / "gitdirs" / task_id
 
 
 def copy_if_exists(src: Path, dst: Path) -> None:
@@ -193,25 +200,26 @@ def fetch_branch(project: Path, ws: TaskWorkspace) -> str:
     """
     ref = f"refs/heads/{ws.branch}"
     new = ws.git("rev-parse", "--verify", ref)
-    git(
-        project,
-        "-c",
-        "fetch.fsckObjects=true",
-        "fetch",
-        "--no-tags",
-        "--no-write-fetch-head",
-        "--no-recurse-submodules",
-        str(ws.git_dir),
-        ref,
-    )
+    git(project, *CHECKED_FETCH, str(ws.git_dir), ref)
+    return write_result_ref(project, ws.branch, new, source="this task's result")
+
+
+def write_result_ref(project: Path, branch: str, new: str, *, source: str) -> str:
+    """Point ``branch`` of ``project`` at ``new`` (whose objects are already there); return it.
+
+    The ref is created by compare-and-swap, or moved only forward from our own earlier result:
+    a branch the user made or rewrote is never replaced. ``source`` names where ``new`` came
+    from in the error.
+    """
+    ref = f"refs/heads/{branch}"
     old = git(project, "rev-parse", "--verify", "--quiet", ref, check=False)
     if old == new:
         return new
     if old and not git_ok(project, "merge-base", "--is-ancestor", old, new):
         msg = (
-            f"branch {ws.branch} in {str(project)!r} already exists at {old[:12]} and is not an "
-            f"ancestor of this task's result {new[:12]}; not overwriting it. Rename or delete "
-            f"that branch (`git branch -m {ws.branch} <new-name>`) and run the task again"
+            f"branch {branch} in {str(project)!r} already exists at {old[:12]} and is not an "
+            f"ancestor of {source} {new[:12]}; not overwriting it. Rename or delete that "
+            f"branch (`git branch -m {branch} <new-name>`) and run the task again"
         )
         raise ProjectError(msg)
     # Fails if the ref changed since we read it (an empty old value: must not exist yet).
@@ -235,11 +243,8 @@ def write_patch(ws: TaskWorkspace, dest: Path) -> Path:
 
 
 def remove_workspace(worktree: Path, git_dir: Path | None = None) -> None:
-    """Delete a task's folders; rmtree unlinks symlinks a step planted, never follows them."""
+    """Delete a task's folders; links and FIFOs a step planted are unlinked, never followed
+    or opened (:func:`orchestra.paths.remove_tree`)."""
     for path in (worktree, git_dir):
-        if path is None:
-            continue
-        if path.is_symlink() or path.is_file():
-            path.unlink()
-        elif path.exists():
-            shutil.rmtree(path, ignore_errors=True)
+        if path is not None:
+            remove_tree(path)

@@ -1,5 +1,6 @@
 """Git on the host, run safely: every call with hooks and fsmonitor off and no inherited
-``GIT_*`` variables, errors with git's own message; plus the project checks and excludes."""
+``GIT_*`` variables but the user's own ``GIT_CONFIG_*``, errors with git's own message (a
+repository another uid owns named as such, with the fix); plus the project checks and excludes."""
 
 from __future__ import annotations
 
@@ -17,12 +18,42 @@ GIT_TIMEOUT = 120
 SAFE_GIT = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null")
 
 
+#: The user's own git configuration given in the environment (``safe.directory`` for a
+#: repository another uid owns, say): kept, as the user's ``git`` reads it. They name no
+#: repository and the agent cannot set them; our ``-c`` options still win over them.
+USER_CONFIG_VARS = ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM")
+
+
+def _user_config(name: str) -> bool:
+    if name in USER_CONFIG_VARS or name == "GIT_CONFIG_COUNT":
+        return True
+    return name.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))
+
+
 def _git_env(extra: dict[str, str] | None) -> dict[str, str]:
     # GIT_DIR, GIT_INDEX_FILE, ... inherited from a hook or CI would point git at another
     # repository (possibly the user's index); we always name the repository by cwd.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or _user_config(k)}
     env.update(extra or {})
     return env
+
+
+def ownership_problem(cwd: Path, said: str) -> str | None:
+    """What to tell the user when git refused ``cwd`` as owned by someone else, or None."""
+    if "dubious ownership" not in said:
+        return None
+    try:
+        owner = f"uid {cwd.stat().st_uid}"
+    except OSError:
+        owner = "another user"
+    where = str(cwd)
+    return (
+        f"git refuses the repository {where!r}: it belongs to {owner} and this command runs as"
+        f' uid {os.getuid()} (git\'s "dubious ownership" check). Run Orchestra as the'
+        f" repository's owner, or trust it for your git: `git config --global --add"
+        f" safe.directory {where}` (or, for this shell only, `export GIT_CONFIG_COUNT=1"
+        f" GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0={where}`)"
+    )
 
 
 def git(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> str:
@@ -45,7 +76,9 @@ def git(cwd: Path, *args: str, check: bool = True, env: dict[str, str] | None = 
         raise ProjectError(msg) from exc
     if check and proc.returncode != 0:
         said = proc.stderr.strip() or proc.stdout.strip() or "(git printed nothing)"
-        msg = f"git {' '.join(args)} failed in {str(cwd)!r} (exit {proc.returncode}): {said}"
+        msg = ownership_problem(cwd, said) or (
+            f"git {' '.join(args)} failed in {str(cwd)!r} (exit {proc.returncode}): {said}"
+        )
         raise ProjectError(msg)
     return proc.stdout.strip()
 
@@ -75,9 +108,13 @@ def check_project(project: Path) -> Path:
         capture_output=True,
         text=True,
         check=False,
+        env=_git_env(None),
     )
     if inside.returncode != 0:
-        msg = f"project folder {str(project)!r} is not a git repository; run `git init` and commit, or pass --project"
+        msg = ownership_problem(project, inside.stderr) or (
+            f"project folder {str(project)!r} is not a git repository; run `git init` and"
+            " commit, or pass --project"
+        )
         raise ProjectError(msg)
     head = subprocess.run(
         ["git", "rev-parse", "--verify", "-q", "HEAD"],
@@ -85,6 +122,7 @@ def check_project(project: Path) -> Path:
         capture_output=True,
         text=True,
         check=False,
+        env=_git_env(None),
     )
     if head.returncode != 0:
         msg = (
@@ -106,6 +144,7 @@ def find_root(path: Path) -> Path:
         capture_output=True,
         text=True,
         check=False,
+        env=_git_env(None),
     )
     top = done.stdout.strip()
     return Path(top).resolve() if done.returncode == 0 and top else path

@@ -17,8 +17,8 @@ import shutil
 from pathlib import Path
 
 from orchestra.errors import ProjectError
-from orchestra.workspace.clone import branch_name
-from orchestra.workspace.git import git, git_ok
+from orchestra.workspace.clone import CHECKED_FETCH, branch_name, write_result_ref
+from orchestra.workspace.git import git
 
 _HEX = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
@@ -94,31 +94,9 @@ def fetch_result(project: Path, remote: str, task_id: str) -> str:
     branch = branch_name(task_id)
     ref = f"refs/heads/{branch}"
     incoming = f"refs/orchestra/incoming/{task_id}"
-    git(
-        project,
-        "-c",
-        "fetch.fsckObjects=true",
-        "fetch",
-        "--quiet",
-        "--no-tags",
-        "--no-write-fetch-head",
-        "--no-recurse-submodules",
-        check_remote(remote),
-        f"+{ref}:{incoming}",
-    )
+    git(project, *CHECKED_FETCH, check_remote(remote), f"+{ref}:{incoming}")
     try:
         new = git(project, "rev-parse", "--verify", f"{incoming}^{{commit}}")
     finally:
         git(project, "update-ref", "-d", incoming, check=False)
-    old = git(project, "rev-parse", "--verify", "--quiet", ref, check=False)
-    if old == new:
-        return new
-    if old and not git_ok(project, "merge-base", "--is-ancestor", old, new):
-        msg = (
-            f"branch {branch} in {str(project)!r} already exists at {old[:12]} and is not an "
-            f"ancestor of the pool worker's result {new[:12]}; not overwriting it. Rename that "
-            f"branch (`git branch -m {branch} <new-name>`) and run the task again"
-        )
-        raise ProjectError(msg)
-    git(project, "update-ref", "-m", "orchestra: task result from a pool worker", ref, new, old)
-    return new
+    return write_result_ref(project, branch, new, source="the pool worker's result")

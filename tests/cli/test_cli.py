@@ -88,6 +88,26 @@ class TestInit:
         ).stdout
         assert status.strip() == "?? orchestra.yaml"
 
+    def test_init_says_what_to_commit(self, tmp_path: Path) -> None:
+        """init prints the command that commits orchestra.yaml and says .orchestra/ and
+        orchestra.local.yaml stay uncommitted; committing it as printed leaves the tree clean."""
+        repo = _git_repo(tmp_path / "repo")
+        result = runner.invoke(app, ["init", "--project", str(repo)])
+        assert result.exit_code == 0, result.stdout
+        out = " ".join(result.stdout.split())
+        command = f"git -C {repo} add orchestra.yaml"
+        assert command in out, out
+        assert "orchestra.local.yaml" in out
+        assert "not human activity" in out or "idle gate" in out, out
+        subprocess.run(command.split(), check=True)
+        status = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert status.strip() == "A  orchestra.yaml"
+
     def test_init_twice_keeps_file_and_exclude_once(self, tmp_path: Path) -> None:
         """A second init neither overwrites orchestra.yaml nor repeats the exclude line."""
         repo = _git_repo(tmp_path / "repo")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from orchestra.config.loader import BUILTIN, LOCAL_FILE, PROJECT_FILE, load_config
-from orchestra.config.models import OrchestraConfig
+from orchestra.config.models import OrchestraConfig, ProcessConfig, WorkerProfile
+from orchestra.config.schema import json_schema
+from orchestra.engine.prompting import PROMPT_NAMES
 from orchestra.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,9 +40,8 @@ class TestDefaults:
         return load_config(None, environ={}, user_file=no_user_file).config
 
     def test_task_and_ui_defaults(self, config: OrchestraConfig) -> None:
-        """Steps get 600 s, UI checks 300 s, debug output is off."""
+        """Steps get 600 s, debug output is off."""
         assert config.tasks.default_timeout == 600
-        assert config.ui.vision_timeout == 300
         assert config.ui.debug is False
 
     def test_cycle_defaults(self, config: OrchestraConfig) -> None:
@@ -167,6 +170,48 @@ class TestTypos:
         assert "'soon'" in message
 
 
+class TestRetiredKeys:
+    """Keys that did nothing are gone from the schema; an old config that sets one still loads,
+    with a warning naming the key."""
+
+    def test_an_old_config_loads_with_a_warning_per_key(
+        self, tmp_path: Path, no_user_file: Path
+    ) -> None:
+        """tasks.default_auto_spawn and ui.vision_timeout: ignored, each named in a warning."""
+        old = "tasks:\n  default_auto_spawn: true\n  max_attempts: 2\nui:\n  vision_timeout: 120\n"
+        write(tmp_path / PROJECT_FILE, old)
+        with pytest.warns(FutureWarning) as caught:
+            config = load_config(tmp_path, environ={}, user_file=no_user_file).config
+        said = sorted(str(w.message) for w in caught)
+        assert len(said) == 2, said
+        assert said[0].startswith("config key tasks.default_auto_spawn (True) does nothing")
+        assert said[1].startswith("config key ui.vision_timeout (120) does nothing")
+        assert all(s.endswith("delete it from your config") for s in said)
+        assert config.tasks.max_attempts == 2
+        assert "default_auto_spawn" not in config.model_dump()["tasks"]
+        assert "vision_timeout" not in config.model_dump()["ui"]
+
+    def test_set_in_the_environment_too(self, tmp_path: Path, no_user_file: Path) -> None:
+        """ORCHESTRA_UI__VISION_TIMEOUT is a retired key too, not an unknown one."""
+        env = {"ORCHESTRA_UI__VISION_TIMEOUT": "300"}
+        with pytest.warns(FutureWarning, match=r"ui\.vision_timeout \('300'\) does nothing"):
+            load_config(tmp_path, environ=env, user_file=no_user_file)
+
+    def test_not_in_the_schema(self) -> None:
+        """The editor's schema shows neither key."""
+        text = json.dumps(json_schema())
+        assert "default_auto_spawn" not in text and "vision_timeout" not in text
+
+    def test_the_prompt_key_names_the_prompts_and_their_folder(self) -> None:
+        """A worker's `prompt` description names every built-in prompt and the folder they
+        are in (it pointed at a folder that had moved)."""
+        described = WorkerProfile.model_fields["prompt"].description or ""
+        folder = re.search(r"orchestra/\S+/prompts/", described)
+        assert folder is not None, described
+        assert all((REPO / folder.group(0) / f"{n}.md").is_file() for n in PROMPT_NAMES)
+        assert all(name in described for name in PROMPT_NAMES)
+
+
 class TestWorkers:
     """Worker profiles are checked when the config loads."""
 
@@ -199,8 +244,7 @@ class TestWorkers:
             'workers:\n  tester: {role: coder, agent: command, runtime: process, command: ["true"]}\n',
         )
         cfg = load_config(tmp_path, environ={}, user_file=no_user_file).config
-        assert cfg.workers["tester"].docker is None
-        assert cfg.workers["tester"].runtime == "process"
+        assert cfg.workers["tester"].runtime == ProcessConfig()
 
 
 class TestCheckedInConfig:

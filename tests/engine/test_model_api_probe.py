@@ -12,13 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from support.chat_api import ChatAPI, Reply
 
 from orchestra.config.models import WorkerProfile
-from orchestra.engine.preflight import PROBE_TIMEOUT, model_api, probe_model_api
+from orchestra.engine.preflight import PROBE_TIMEOUT, check_model_apis, model_api, probe_model_api
 from orchestra.errors import ModelAPIError
+from orchestra.project import open_project
 
 KEY = "sk-probe-good"
 
@@ -129,8 +131,8 @@ def test_docker_loopback_probed_where_the_bridge_name_does_not_resolve() -> None
     assert api.probe_url == "http://127.0.0.1:9/v1"
     # Where it resolves (the Compose worker maps host.docker.internal), the container's URL.
     inside = profile.model_copy(
-        update={"docker": profile.docker.model_copy(update={"bridge_host": "localhost"})}
-    )  # type: ignore[union-attr]
+        update={"runtime": profile.runtime.model_copy(update={"bridge_host": "localhost"})}
+    )
     api = model_api("coder", inside, inside.env)
     assert api is not None
     assert api.probe_url == "http://localhost:9/v1"
@@ -143,6 +145,44 @@ def test_proxy_comes_from_the_step_env_only() -> None:
     env["NO_PROXY"] = ".example.com"
     api = model_api("coder", aider(env), env)
     assert api is not None and api.proxy is None
+
+
+def test_the_probe_travels_by_the_given_transport() -> None:
+    """An injected transport carries the probe (the host name resolves nowhere): its answer is
+    judged like a server's."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(403, text="key revoked")
+
+    env = {"OPENAI_API_BASE": "http://models.invalid/v1", "OPENAI_API_KEY": KEY}
+    api = model_api("coder", aider(env), env)
+    assert api is not None
+    with pytest.raises(ModelAPIError, match=r"answered HTTP 403 \(key revoked\)"):
+        probe_model_api(api, transport=httpx.MockTransport(answer))
+    assert [str(r.url) for r in seen] == ["http://models.invalid/v1/models"]
+    assert seen[0].headers["Authorization"] == f"Bearer {KEY}"
+
+
+def test_pass_env_reads_the_given_environment(
+    demo_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check_model_apis reads ``pass_env`` from the mapping it is given, not os.environ."""
+    monkeypatch.setenv("OPENAI_API_BASE", f"http://127.0.0.1:{free_port()}/v1")  # nothing there
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-os-environ")
+    coder = {"role": "coder", "agent": "command", "runtime": "process", "command": ["true"]}
+    coder["pass_env"] = ["OPENAI_API_BASE", "OPENAI_API_KEY"]
+    overlay = tmp_path / "pass-env.yaml"
+    overlay.write_text(yaml.safe_dump({"workers": {"coder": coder}}), encoding="utf-8")
+    project = open_project(demo_project, [overlay])
+    with ChatAPI(api_key=KEY) as api:
+        check_model_apis(
+            project, ["coder"], environ={"OPENAI_API_BASE": api.url, "OPENAI_API_KEY": KEY}
+        )
+        (request,) = api.requests
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    check_model_apis(project, ["coder"], environ={})  # no base URL given: nothing probed
 
 
 @pytest.fixture
@@ -177,6 +217,21 @@ def test_flows_run_exits_2_before_anything_moves(
     assert "HTTP 401" in out and "OPENAI_API_KEY" in out
     assert {p.name: p.read_bytes() for p in queue.iterdir()} == before
     assert not (aider_project / ".orchestra" / "running").exists()
+
+
+def test_a_passed_probe_leaves_a_line_in_the_log() -> None:
+    """The cycle's log says the API was checked: URL, status, worker, variable."""
+    from orchestra.testing import capture_logs
+
+    with ChatAPI(api_key=KEY) as api, capture_logs(level="INFO") as records:
+        probe(aider({"OPENAI_API_BASE": api.url, "OPENAI_API_KEY": KEY}))
+    lines = [r for r in records if "model API" in r["message"]]
+    assert len(lines) == 1, records
+    line = lines[0]
+    assert line["level"] == "INFO"
+    assert f"GET {api.url}/models answered HTTP 200" in line["message"]
+    assert "worker 'coder'" in line["message"] and "OPENAI_API_BASE" in line["message"]
+    assert KEY not in line["message"]
 
 
 def test_codex_provider_in_cli_config_is_probed_with_its_key() -> None:

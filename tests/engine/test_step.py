@@ -6,6 +6,7 @@ from pathlib import Path
 
 from orchestra.config.models import DockerConfig, WorkerProfile
 from orchestra.engine.step import _invocation
+from orchestra.runtime import view_of
 from orchestra.testing import StepFactory
 
 
@@ -19,7 +20,7 @@ class TestPromptPaths:
         profile = WorkerProfile(role="coder", agent="opencode", docker=DockerConfig(image="img"))
         task = f"edit {workspace}/calc/ops.py, log to {out}/x.txt"
         ctx = implement_step(profile, task=task, carry="-")
-        _invocation(ctx, {})
+        _invocation(ctx, view_of(profile.runtime), {})
         prompt = (out / "prompt.md").read_text(encoding="utf-8")
         assert str(tmp_path) not in prompt
         assert "edit /workspace/calc/ops.py, log to /orchestra/out/x.txt" in prompt

@@ -184,7 +184,7 @@ class TestSetup:
         for profile in config.workers.values():
             assert profile.command is not None
             assert profile.command[1] == str(AGENT)
-            assert (profile.agent, profile.runtime) == ("command", "process")
+            assert (profile.agent, profile.runtime.kind) == ("command", "process")
 
     def test_refuses_a_non_empty_destination(self, tmp_path: Path) -> None:
         """setup() refuses a destination that already has files, naming it, and leaves it alone."""

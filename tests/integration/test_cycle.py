@@ -216,6 +216,29 @@ class TestFailure:
             "task-01 · review (reviewer)",
         ]
 
+    def test_review_without_verdict_shows_failed(
+        self, prefect_reader: Any, demo_project: Path, demo_task: TaskText, tmp_path: Path
+    ) -> None:
+        """A reviewer that ends without a verdict fails the task, and its step's task run says
+        Failed in the UI (it said Completed) with the reason; the steps before stay Completed."""
+        overlay = tmp_path / "reviewer.yaml"
+        overlay.write_text(
+            "workers:\n  reviewer:\n    command: [python3, -c, \"print('## Summary\\\\nLooks fine.')\"]\n",
+            encoding="utf-8",
+        )
+        enqueue(demo_project, "task-01.md", demo_task("multiply"))
+
+        state = run_cycle(demo_project, config_files=[str(overlay)])
+
+        assert state.is_failed(), state.message
+        [boomerang] = subflows(prefect_reader, state)["roocode-boomerang"]
+        assert "gave no verdict" in (boomerang.state.message or ""), boomerang.state.message
+        steps = {t.name: t.state for t in prefect_reader.task_runs(boomerang.id)}
+        review = steps.pop("task-01 · review (reviewer)")
+        assert review.is_failed(), review
+        assert "gave no verdict" in (review.message or ""), review.message
+        assert all(s.is_completed() for s in steps.values()), steps
+
 
 class TestRecovery:
     """Claims left behind by a run that died."""

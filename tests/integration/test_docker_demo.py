@@ -46,7 +46,7 @@ class TestDockerDemo:
 
         project = docker_demo
         opened = open_project(project)
-        assert {opened.worker(w).runtime for w in opened.workflow_workers()} == {"docker"}
+        assert {opened.worker(w).runtime.kind for w in opened.workflow_workers()} == {"docker"}
         state = infinite_orchestra(project=str(project), return_state=True)
         assert state.is_completed(), state.message
         done = sorted(p.name for p in (project / ".orchestra" / "done").glob("task-*.md"))
@@ -81,6 +81,6 @@ class TestDockerDemo:
             else:
                 os.environ["DOCKER_HOST"] = old
         assert "no-such-docker.sock" in str(caught.value)
-        assert "runtime: process" in str(caught.value)
+        assert "runtime: {kind: process}" in str(caught.value)
         assert sorted(p.name for p in queue.iterdir()) == before
         assert not (project / ".orchestra" / "running").exists()

@@ -16,8 +16,8 @@ from orchestra.config.models import DockerConfig
 from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError, SandboxPolicyError
 from orchestra.runtime.base import StepRequest, StepResult, WorkerRuntime
 from orchestra.runtime.docker import DockerRuntime
+from orchestra.runtime.docker_sweep import sweep
 from orchestra.runtime.ownership import STEP_USER
-from orchestra.upkeep.containers import sweep
 
 pytestmark = pytest.mark.docker
 
@@ -82,6 +82,7 @@ def wait_running(client: Any, run_id: str, timeout: float = 10.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         running = client.api.containers(filters={"label": f"orchestra.run={run_id}"})
+        running = [c for c in running if "orchestra.sidecar" not in (c.get("Labels") or {})]
         if running:
             return client.api.inspect_container(running[0]["Id"])
         time.sleep(0.05)
@@ -125,6 +126,7 @@ class TestRun:
         thread, out = run_in_thread(runtime, request, lambda: "done" if stop.is_set() else None)
         try:
             attrs = wait_running(docker_client, run_id)
+            network = docker_client.networks.get(attrs["HostConfig"]["NetworkMode"])
         finally:
             stop.set()
             thread.join(15)
@@ -139,8 +141,11 @@ class TestRun:
         assert host["Init"] is True
         assert host["ReadonlyRootfs"] is True
         assert "/tmp" in host["Tmpfs"]
-        assert host["NetworkMode"] == "bridge"
-        assert host["ExtraHosts"] == ["host.docker.internal:host-gateway"]
+        # The step's own network behind the egress proxy: no host-gateway entry.
+        assert host["NetworkMode"].startswith("orchestra-")
+        assert not host["ExtraHosts"]
+        assert network.attrs["Internal"] is True
+        assert network.attrs["Options"]["com.docker.network.bridge.inhibit_ipv4"] == "true"
         assert host["PortBindings"] in (None, {})
         assert config["WorkingDir"] == "/workspace"
         assert "HOME=/tmp" in config["Env"]
@@ -233,9 +238,9 @@ class TestEnvAndPaths:
     def test_host_gateway_resolves(
         self, docker_client: Any, tmp_path: Path, run_id: str, make_runtime: MakeRuntime
     ) -> None:
-        """host.docker.internal is in the container's /etc/hosts."""
+        """On `network: bridge`, host.docker.internal is in the container's /etc/hosts."""
         request = make_request(tmp_path, ["grep", "-c", "host.docker.internal", "/etc/hosts"])
-        result, lines = run_lines(make_runtime(), request)
+        result, lines = run_lines(make_runtime(network="bridge"), request)
         assert (result.exit_code, lines) == (0, ["1"])
 
     def test_stdin_prompt(
@@ -356,7 +361,7 @@ class TestErrors:
         ) as info:
             runtime.preflight("sh")
         assert "start Docker" in str(info.value)
-        assert "runtime: process" in str(info.value)
+        assert "runtime: {kind: process}" in str(info.value)
         with pytest.raises(RuntimeUnavailableError, match="nonexistent"):
             runtime.run(make_request(tmp_path, ["true"]))
 
@@ -403,7 +408,6 @@ class TestErrors:
         docker_image: str,
     ) -> None:
         """The container sweep never removes the containers of a run it is told to keep."""
-        from orchestra.upkeep.containers import sweep
 
         labels = {"orchestra.project": docker_project, "orchestra.run": run_id}
         labels["orchestra.managed"] = "true"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from orchestra.project import open_project
-from orchestra.queue.claims import OWNER_LABEL
+from orchestra.runtime import LABEL_OWNER
 from orchestra.upkeep.containers import sweep_orphans
 
 
@@ -53,7 +53,7 @@ class TestContainerSweep:
                     "orchestra.project": project.project_id,
                     "orchestra.managed": "true",
                     "orchestra.run": run,
-                    OWNER_LABEL: owner,
+                    LABEL_OWNER: owner,
                 },
             )
             container.start()

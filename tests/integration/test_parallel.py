@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from parallel_support import enqueue, git, make_project
 
-from orchestra.engine.dispatch import peak_parallel
+from orchestra.engine.parallel import peak_parallel
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

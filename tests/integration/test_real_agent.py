@@ -179,8 +179,9 @@ def test_aider_cycle_docker_runtime(
     bridge_api: tuple[ChatAPI, AiderScript],
     prefect_reader: Any,
 ) -> None:
-    """The same cycle in the worker image: the profile names 127.0.0.1, the container reaches
-    the host's stand-in through host.docker.internal."""
+    """The same cycle in the worker image, on the default network (egress): the profile names
+    127.0.0.1; the step, whose only way out is the egress proxy, reaches the host's stand-in as
+    host.docker.internal through it (allowed as its model API, nothing else is)."""
     api, script = bridge_api
     workers = aider_workers("docker", base_url=api.url, image=worker_image)
     project = make_repo(tmp_path / "calc", project_config(workers))

@@ -200,6 +200,6 @@ def test_doctor_shows_each_cli_version_on_the_host_and_in_the_image(
         env={**os.environ, "COLUMNS": "400"},
     )
     flat = " ".join(out.stdout.split())
-    assert "claude on this machine │ ok │ 2.1.327 (Claude Code)" in flat, out.stdout
-    assert f"codex in {WORKER_IMAGE} │ ok │ codex-cli 0.163.0" in flat, out.stdout
-    assert f"claude in {WORKER_IMAGE} │ ok │ 2.1.327 (Claude Code)" in flat, out.stdout
+    assert "claude (process) │ ok │ 2.1.327 (Claude Code)" in flat, out.stdout
+    assert f"codex (docker image {WORKER_IMAGE}) │ ok │ codex-cli 0.163.0" in flat, out.stdout
+    assert f"claude (docker image {WORKER_IMAGE}) │ ok │ 2.1.327 (Claude Code)" in flat, out.stdout

@@ -445,6 +445,29 @@ class TestOnServer:
         assert story.stop_file is not None
         assert story.stop_file.is_file()
 
+    def test_a_deploy_that_would_replace_the_other_files_refuses(
+        self, server: Server, story: Story
+    ) -> None:
+        """With prefect.yaml's deployments on the server, deploying docker/prefect.yaml (same
+        names) stops before writing anything and says which deployment, from which file, and
+        what to do; prefect.yaml itself deploys again as before."""
+        name = "infinite-orchestra/infinite-orchestra"
+        before = server.deployment(name)
+        done = subprocess.run(
+            [str(BIN / "prefect"), "--no-prompt", "deploy", "--prefect-file",
+             "docker/prefect.yaml", "--name", "infinite-orchestra"],
+            cwd=REPO, env=server.env, capture_output=True, text=True, timeout=180, check=False,
+        )  # fmt: skip
+        said = " ".join((done.stdout + done.stderr).split())
+        assert done.returncode != 0, said
+        assert f"deployment '{name}' on this Prefect server was made from prefect.yaml" in said
+        assert "would replace it" in said
+        assert f"prefect deployment delete {name}" in said
+        after = server.deployment(name)
+        assert (after["entrypoint"], after["updated"]) == (before["entrypoint"], before["updated"])
+        again = server.cli("prefect", "--no-prompt", "deploy", "--name", "infinite-orchestra-plan")
+        assert "infinite-orchestra-plan" in again.stdout
+
     def test_worker_runs_the_deployment(self, worker_run: WorkerRun) -> None:
         """A process worker runs the deployment's cycle to a final state (here: Failed)."""
         assert worker_run.run["state_type"] == "FAILED", worker_run.worker_output[-3000:]
@@ -457,3 +480,15 @@ class TestOnServer:
         assert "(limits.max_consecutive_failures 1)" in message
         assert "1 schedule(s) of this deployment paused" in message
         assert worker_run.active_after == [False]
+
+    def test_failed_cycle_ends_without_engine_traceback(self, worker_run: WorkerRun) -> None:
+        """A deployed cycle that fails ends Failed with its own message; the worker's output
+        has no engine traceback (`TypeError: Unexpected result for failed state ... dict
+        cannot be resolved into an exception`, or any other)."""
+        out = worker_run.worker_output
+        message = worker_run.run["state"]["message"]
+        assert message.startswith("cycle finished with failures: planned 0, ran 1"), out[-3000:]
+        assert "failing as coder on purpose" in out  # the step's failure is told, once
+        assert "Engine execution exited with unexpected exception" not in out, out[-6000:]
+        assert "cannot be resolved into an exception" not in out, out[-6000:]
+        assert "Traceback" not in out, out[-6000:]

@@ -1,4 +1,4 @@
-"""The gates a cycle passes before it starts, and the stop watch, without running cycles."""
+"""The gates a cycle passes before it starts, and the should-stop check of a running step, without running cycles."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from orchestra.policy.gates import (
     record_cycle_start,
 )
 from orchestra.policy.killswitch import check_kill_switch, kill_switch_reason, stop_file
-from orchestra.policy.stopwatch import StopWatcher
+from orchestra.policy.should_stop import ShouldStop
 
 EMAIL = "orchestra@localhost"
 
@@ -118,6 +118,36 @@ class TestIdleGate:
         (repo / ".orchestra" / "x").write_text("x", encoding="utf-8")
         assert human_activity(repo, idle_minutes=30, orchestra_email=EMAIL) is None
 
+    def test_orchestra_config_files_are_not_human_work(self, repo: Path) -> None:
+        """orchestra.yaml as `orchestra init` leaves it (untracked), an edited tracked one and
+        orchestra.local.yaml are Orchestra's own files: a scheduled cycle is not skipped."""
+        (repo / "orchestra.yaml").write_text("workers: {}\n", encoding="utf-8")
+        (repo / "orchestra.local.yaml").write_text("workers: {}\n", encoding="utf-8")
+        assert human_activity(repo, idle_minutes=30, orchestra_email=EMAIL) is None
+        _git(repo, "add", "orchestra.yaml")
+        old = "2001-01-01T00:00:00Z"
+        env = {"GIT_AUTHOR_DATE": old, "GIT_COMMITTER_DATE": old, "PATH": "/usr/bin:/bin"}
+        _git(repo, "-c", "user.name=H", "-c", "user.email=h@x", "commit", "-qm", "c", env=env)
+        (repo / "orchestra.yaml").write_text("workers: {a: 1}\n", encoding="utf-8")
+        assert human_activity(repo, idle_minutes=30, orchestra_email=EMAIL) is None
+        (repo / "notes.txt").write_text("mine\n", encoding="utf-8")
+        reason = human_activity(repo, idle_minutes=30, orchestra_email=EMAIL)
+        assert reason is not None
+        assert "notes.txt" in reason
+
+    def test_committing_orchestra_yaml_is_not_human_work(self, repo: Path) -> None:
+        """The commit that adds orchestra.yaml (what `orchestra init` asks for) does not hold
+        the next scheduled cycle back for idle_minutes; a commit of the user's code does."""
+        (repo / "orchestra.yaml").write_text("workers: {}\n", encoding="utf-8")
+        _git(repo, "add", "orchestra.yaml")
+        _git(repo, "-c", "user.name=H", "-c", "user.email=h@x", "commit", "-qm", "config")
+        assert human_activity(repo, idle_minutes=30, orchestra_email=EMAIL) is None
+        (repo / "a.txt").write_text("b\n", encoding="utf-8")
+        _git(repo, "-c", "user.name=H", "-c", "user.email=h@x", "commit", "-qam", "code")
+        reason = human_activity(repo, idle_minutes=30, orchestra_email=EMAIL)
+        assert reason is not None
+        assert "a commit by h@x" in reason
+
     def test_check_start_gates_only_scheduled(self, repo: Path) -> None:
         """An ad-hoc cycle passes the idle gate; a scheduled one is skipped."""
         (repo / "a.txt").write_text("changed\n", encoding="utf-8")
@@ -126,9 +156,9 @@ class TestIdleGate:
             check_start(repo, scheduled=True, idle_minutes=30, max_cycles=1, email=EMAIL)
 
 
-class TestStopWatcher:
+class TestShouldStop:
     def test_kill_switch(self, tmp_path: Path) -> None:
-        watch = StopWatcher(tmp_path)
+        watch = ShouldStop(tmp_path)
         assert watch() is None
         stop_file(tmp_path).parent.mkdir(parents=True)
         stop_file(tmp_path).write_text("", encoding="utf-8")
@@ -143,7 +173,7 @@ class TestStopWatcher:
             calls.append(time.monotonic())
             return len(calls) >= 2
 
-        watch = StopWatcher(tmp_path, cancelled, api_interval=0.2)
+        watch = ShouldStop(tmp_path, cancelled, api_interval=0.2)
         assert watch() is None
         assert calls == []
         time.sleep(0.25)

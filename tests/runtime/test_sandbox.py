@@ -88,8 +88,10 @@ class TestDefaults:
         assert kwargs["nano_cpus"] == 1_500_000_000
         assert kwargs["read_only"] is False
         assert "tmpfs" not in kwargs
-        assert kwargs["network_mode"] == "bridge"
-        assert kwargs["extra_hosts"] == {"host.docker.internal": "host-gateway"}
+        # The default network is the step's own behind the egress proxy (the runtime puts its
+        # name in place): no host-gateway entry, nothing on it leads to the host.
+        assert kwargs["network_mode"] == "egress"
+        assert "extra_hosts" not in kwargs
         assert kwargs["working_dir"] == "/workspace"
         assert kwargs["environment"] == {"HOME": "/tmp"}
         assert kwargs["stdin_open"] is False
@@ -433,3 +435,17 @@ class TestEngineSidePath:
             == "/project/x"
         )
         assert sandbox.engine_side_path(Path("/project/x"), {}) == "/project/x"
+
+
+class TestHostText:
+    def test_container_paths_in_report_text_are_the_hosts(self) -> None:
+        """A report written in the Compose worker shows /project paths as the host's."""
+        env = {sandbox.HOST_PATH_MAP_ENV: "/project=/home/me/repo"}
+        text = (
+            "task-01 failed → /project/.orchestra/queue/task-01.md; in `/project`, not /projects/x"
+        )
+        assert sandbox.host_text(text, env) == (
+            "task-01 failed → /home/me/repo/.orchestra/queue/task-01.md; in `/home/me/repo`,"
+            " not /projects/x"
+        )
+        assert sandbox.host_text(text, {}) == text

@@ -9,21 +9,24 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
 
+from orchestra.engine.planner import PlanResult, plan
 from orchestra.engine.step import run_step
 from orchestra.engine.task import TaskOutcome, run_task
 from orchestra.project import open_project
 from orchestra.queue.taskfile import parse_task
 from orchestra.runtime import build_runtime
 
+T = TypeVar("T")
 AGENT = Path(__file__).with_name("hostile_agent.py")
 IMAGE = "orchestra-base:bookworm"  # has python3 and git
 TASK_ID = "task-01"
@@ -76,11 +79,14 @@ class Scene:
             "git-meta": tree_bytes(dot, {"objects", "refs", "logs"})
             | {"objects/info": tree_bytes(dot / "objects" / "info", set())},
             "host": tree_bytes(self.host, set()),
+            "status": git(self.project, "status", "--porcelain"),
         }
 
-    def profile(self, runtime: str, attack: str, arg: str, **docker: Any) -> dict[str, Any]:
+    def profile(
+        self, runtime: str, attack: str, arg: str, role: str = "coder", **docker: Any
+    ) -> dict[str, Any]:
         worker: dict[str, Any] = {
-            "role": "coder",
+            "role": role,
             "agent": "command",
             "runtime": runtime,
             "timeout": 60,
@@ -114,13 +120,23 @@ class Scene:
         attack: str,
         arg: str = "",
         config: dict[str, Any] | None = None,
+        task_text: str = TASK_TEXT,
+        review: str | None = None,
         **docker: Any,
     ) -> Attempt:
-        """Run one task whose only step is the hostile agent; return what happened."""
-        config = {
-            **(config or {}),
-            "workers": {"coder": self.profile(runtime, attack, arg, **docker)},
-            "workflows": {"roocode_boomerang": {"steps": [{"id": "implement", "worker": "coder"}]}},
+        """Run one task whose step is the hostile agent (and a hostile reviewer after it when
+        ``review`` names its attack); return what happened."""
+        workers = {"coder": self.profile(runtime, attack, arg, **docker)}
+        steps = [{"id": "implement", "worker": "coder"}]
+        if review is not None:
+            workers["reviewer"] = self.profile(runtime, review, arg, role="reviewer", **docker)
+            steps.append({"id": "review", "worker": "reviewer"})
+        config = dict(config or {})
+        flows = dict(config.get("workflows", {}))
+        flows["roocode_boomerang"] = {**flows.get("roocode_boomerang", {}), "steps": steps}
+        config |= {
+            "workers": workers,
+            "workflows": flows,
         }
         (self.project / "orchestra.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
         before = self.snapshot()
@@ -128,18 +144,52 @@ class Scene:
         run_id = f"sec-{uuid.uuid4().hex[:8]}"
         profile = proj.worker("coder")
         runtime_obj = build_runtime(
-            profile.runtime_settings(), project_id="orch10-sec", run_id=run_id, kill_grace=1.0
+            profile.runtime, project_id="orch10-sec", run_id=run_id, kill_grace=1.0
         )
         task_path = self.root / f"{TASK_ID}.md"
-        task_path.write_text(TASK_TEXT, encoding="utf-8")
-        outcome = run_task(
-            proj,
-            parse_task(task_path),
-            run_id=run_id,
-            runner=lambda ctx: run_step(ctx, runtime_obj),
-            run_dir=self.project / ".orchestra" / "runs" / run_id / TASK_ID,
+        task_path.write_text(task_text, encoding="utf-8")
+        outcome = within(
+            240,
+            lambda: run_task(
+                proj,
+                parse_task(task_path),
+                run_id=run_id,
+                runner=lambda ctx: run_step(ctx, runtime_obj),
+                run_dir=self.project / ".orchestra" / "runs" / run_id / TASK_ID,
+            ),
+            unblock=self.project / ".orchestra",
         )
         return Attempt(self, before, outcome, run_id)
+
+    def plan(self, runtime: str, attack: str, arg: str = "") -> Planned:
+        """Run the planner (the hostile agent) once through the real engine, within 120 s."""
+        config = {
+            "workers": {"planner": self.profile(runtime, attack, arg, role="planner")},
+            "workflows": {"infinite_orchestra": {"planner": "planner", "max_queue": 4}},
+        }
+        (self.project / "orchestra.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        before = self.snapshot()
+        proj = open_project(self.project)
+        run_id = f"sec-{uuid.uuid4().hex[:8]}"
+        runtime_obj = build_runtime(
+            proj.worker("planner").runtime,
+            project_id="orch10-sec",
+            run_id=run_id,
+            kill_grace=1.0,
+        )
+        run_dir = self.project / ".orchestra" / "runs" / run_id
+        result = within(
+            120,
+            lambda: plan(
+                proj,
+                run_id=run_id,
+                runner=lambda ctx: run_step(ctx, runtime_obj),
+                run_dir=run_dir,
+                memory="",
+            ),
+            unblock=self.project / ".orchestra",
+        )
+        return Planned(self, before, result, run_id)
 
 
 @dataclass
@@ -185,6 +235,69 @@ class Attempt:
         assert_nothing_running(self.run_id, project)
 
 
+@dataclass
+class Planned:
+    """What one planner run did."""
+
+    scene: Scene
+    before: dict[str, Any]
+    result: PlanResult
+    run_id: str
+
+    def assert_contained(self) -> None:
+        """The user's tree, git and host files unchanged; no planted command ran."""
+        scene = self.scene
+        assert not scene.marker.exists(), "a command the agent planted ran on the host"
+        git(scene.project, "fsck", "--strict", "--no-dangling")
+        after = scene.snapshot()
+        for key in ("refs", "files", "git", "git-meta", "host"):
+            assert after[key] == self.before[key], f"{key} changed"
+        assert git(scene.project, "status", "--porcelain") == self.before["status"]
+        state = scene.project / ".orchestra"
+        assert not list((state / "worktrees").glob("*")), "the planner's work tree was left"
+        assert_nothing_running(self.run_id, scene.project)
+
+
+def fifos_under(root: Path) -> list[Path]:
+    """Every FIFO under ``root`` (links not followed)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            with contextlib.suppress(OSError):
+                if stat.S_ISFIFO(os.lstat(Path(dirpath, name)).st_mode):
+                    found.append(Path(dirpath, name))
+    return found
+
+
+def within(seconds: float, action: Callable[[], T], unblock: Path) -> T:
+    """``action()`` in a thread; fails the test if it takes longer than ``seconds``.
+
+    A host call stuck on a FIFO an agent planted would hang the test run for good: on a
+    timeout every FIFO under ``unblock`` is opened for writing, which releases the reader.
+    """
+    done: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(action())
+        except BaseException as exc:  # handed to the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        for fifo in fifos_under(unblock):
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(30)
+        pytest.fail(f"the host hung for over {seconds} s (a FIFO where it expected a folder?)")
+    if errors:
+        raise errors[0]
+    return done[0]
+
+
 def assert_nothing_running(run_id: str, project: Path) -> None:
     """No container of the run, no process of the agent, is left."""
     try:
@@ -217,6 +330,8 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
     for key, value in (("user.name", "u"), ("user.email", "u@x")):
         git(project, "config", key, value)
     (project / "a.txt").write_text("one\n", encoding="utf-8")
+    (project / "README.md").write_text("# The user's project\n", encoding="utf-8")
+    (project / "NOTES.md").write_text("notes\n", encoding="utf-8")
     git(project, "add", ".")
     git(project, "commit", "-q", "-m", "first")
     (project / "a.txt").write_text("one\ntwo\n", encoding="utf-8")
@@ -226,6 +341,7 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
     (project / ".git" / "info" / "exclude").write_text(".orchestra/\norchestra.yaml\n")
     (project / "orchestra.yaml").write_text("{}\n", encoding="utf-8")
     (project / "a.txt").write_text("dirty, unstaged\n", encoding="utf-8")
+    (project / "README.md").write_text("# The user's project\nunsaved edit\n", encoding="utf-8")
     (project / "staged.txt").write_text("staged\n", encoding="utf-8")
     git(project, "add", "staged.txt")
     (project / "untracked.txt").write_text("untracked\n", encoding="utf-8")

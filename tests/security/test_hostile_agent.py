@@ -174,3 +174,72 @@ def test_the_agent_is_a_real_file() -> None:
     """The suite's agent is an executable script, not an in-process stand-in."""
     agent = Path(__file__).with_name("hostile_agent.py")
     assert agent.stat().st_mode & 0o111
+
+
+class _Listener:
+    """A TCP server of ours on every host address that records who connected."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("0.0.0.0", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[object] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+def test_default_network_lets_out_only_the_allowlist(scene: Scene, docker_ready: None) -> None:
+    """A Docker step on the default network (egress) reaches an allowed host:port through the
+    proxy, and nothing else: a direct connection that ignores the proxy finds no route, and the
+    proxy refuses a denied port, a host off the list and a name that resolves to a private
+    range (matched only by a wildcard) with 403, at once."""
+    allowed, denied = _Listener(), _Listener()
+    try:
+        attempt = scene.run(
+            "docker",
+            "egress",
+            f"{allowed.port}:{denied.port}",
+            network="egress",
+            egress_allow=[f"host.docker.internal:{allowed.port}", "*.docker.internal"],
+        )
+    finally:
+        allowed.close()
+        denied.close()
+    attempt.assert_contained(result_expected=True)
+    probes = attempt.probes()
+    assert probes["proxy"] == "http://orchestra-egress:3128", probes
+    assert probes["proxy-allowed"] == "ok", probes
+    for refused in ("proxy-denied-port", "proxy-private-range", "proxy-other-host"):
+        assert probes[refused] == "refused:403", probes
+    for direct in ("direct-host.docker.internal", "direct-172.17.0.1"):
+        assert probes[direct].startswith("refused"), probes
+    assert len(allowed.accepted) == 1  # the proxy's own connection for the allowed CONNECT
+    assert denied.accepted == []
+
+
+def test_bridge_network_is_an_explicit_opt_out(scene: Scene, docker_ready: None) -> None:
+    """`network: bridge` is still Docker's own, unfiltered (and doctor warns about it): the
+    step reaches the host's listener directly. The attack the default now stops."""
+    listener = _Listener()
+    try:
+        attempt = scene.run("docker", "network", f"127.0.0.1:{listener.port}", network="bridge")
+    finally:
+        listener.close()
+    attempt.assert_contained(result_expected=True)
+    assert attempt.probes()["connect-host.docker.internal"] == "ok", attempt.probes()

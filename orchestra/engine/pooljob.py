@@ -23,6 +23,7 @@ import yaml
 from loguru import logger
 
 from orchestra.engine.failures import costs_attempt
+from orchestra.engine.settle import outcome_row
 from orchestra.engine.task import TaskOutcome
 from orchestra.errors import ProjectError
 from orchestra.paths import private_dirs
@@ -104,20 +105,8 @@ def push_on_worker(project: Project, job: PoolJob, outcome: TaskOutcome) -> None
 
 def worker_outcome(outcome: TaskOutcome, report: str) -> dict[str, Any]:
     """The outcome a worker sends back (small JSON; the report's text is in it)."""
-    return {
-        "task": outcome.task_id,
-        "title": outcome.title,
-        "status": outcome.status,
-        "reason": redact(outcome.reason),
-        "steps": len(outcome.steps),
-        "cost_usd": outcome.cost_usd,
-        "tokens": outcome.tokens,
+    return outcome_row(outcome) | {
         "commit": outcome.commit or "",
-        "integration": outcome.integration,
-        "host": outcome.host,
-        "kind": outcome.kind,
-        "started": outcome.started,
-        "ended": outcome.ended,
         "report_text": redact(report)[-20000:],
     }
 

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from orchestra.errors import ConfigError
 from orchestra.queue.claims import Claimed
 
 H = TypeVar("H")
@@ -41,8 +42,8 @@ class Running(Generic[H]):
 
 
 @dataclass
-class Dispatch(Generic[H]):
-    """How the cycle starts and waits for tasks; see :func:`dispatch`."""
+class ParallelTasks(Generic[H]):
+    """How the cycle starts and waits for tasks; see :func:`run_parallel`."""
 
     k: int
     max_tasks: int
@@ -60,37 +61,37 @@ class Dispatch(Generic[H]):
     taken: int = 0
 
 
-def dispatch(plan: Dispatch[H], pending: Iterable[Path]) -> str:
-    """Run the ``pending`` task files, at most ``plan.k`` at once; return the stop reason ('')."""
-    if plan.k < 1:
-        msg = f"parallel must be at least 1, got {plan.k!r}; set workflows.infinite_orchestra.parallel"
-        raise ValueError(msg)
+def run_parallel(tasks: ParallelTasks[H], pending: Iterable[Path]) -> str:
+    """Run the ``pending`` task files, at most ``tasks.k`` at once; return the stop reason ('')."""
+    if tasks.k < 1:
+        msg = f"parallel must be at least 1, got {tasks.k!r}; set workflows.infinite_orchestra.parallel"
+        raise ConfigError(msg)
     queue = iter(pending)
     reason = ""
     exhausted = False
     while True:
-        while len(plan.running) < plan.k and plan.taken < plan.max_tasks and not exhausted:
-            reason = plan.stop_reason()
+        while len(tasks.running) < tasks.k and tasks.taken < tasks.max_tasks and not exhausted:
+            reason = tasks.stop_reason()
             if reason:
                 break
             path = next(queue, None)
             if path is None:
                 exhausted = True
                 break
-            claimed = plan.claim(path)
+            claimed = tasks.claim(path)
             if claimed is None:
                 continue
-            plan.taken += 1
-            plan.running.append(Running(claimed, plan.start(claimed)))
-            plan.on_change(list(plan.running))
-        if not plan.running:
-            return reason or plan.stop_reason()
-        for handle in plan.wait_any([r.handle for r in plan.running]):
-            ended = next(r for r in plan.running if r.handle is handle)
-            plan.running.remove(ended)
-            plan.after_each(ended)
-            plan.on_change(list(plan.running))
-        if reason := plan.stop_reason():
+            tasks.taken += 1
+            tasks.running.append(Running(claimed, tasks.start(claimed)))
+            tasks.on_change(list(tasks.running))
+        if not tasks.running:
+            return reason or tasks.stop_reason()
+        for handle in tasks.wait_any([r.handle for r in tasks.running]):
+            ended = next(r for r in tasks.running if r.handle is handle)
+            tasks.running.remove(ended)
+            tasks.after_each(ended)
+            tasks.on_change(list(tasks.running))
+        if reason := tasks.stop_reason():
             exhausted = True  # claim nothing more; let the running ones finish
 
 

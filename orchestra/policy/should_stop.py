@@ -17,8 +17,8 @@ CancelCheck = Callable[[], bool]
 """True once the run was cancelled; may be slow (an API call), so it is polled sparingly."""
 
 
-class StopWatcher:
-    """Callable for ``should_stop``: returns a reason, or None to keep going."""
+class ShouldStop:
+    """The ``should_stop`` of a running step: a reason to stop it, or None to keep going."""
 
     def __init__(
         self, project: Path, cancelled: CancelCheck | None = None, *, api_interval: float = 2.0

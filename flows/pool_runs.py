@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from orchestra.engine.pooltask import PoolJob, job_for, settle_pool_task
+from orchestra.engine.pooljob import PoolJob, job_for, settle_pool_task
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.pool import ensure_pool_deployment, start_on_pool, wait_for_run
 from orchestra.project import Project
@@ -45,7 +45,7 @@ def run_on_pool(
 
 
 @dataclass
-class PoolDispatch:
+class PoolRuns:
     """Starts claimed tasks on the pool and settles them as they end."""
 
     project: Project
@@ -56,7 +56,7 @@ class PoolDispatch:
     jobs: dict[str, PoolJob] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, project: Project, run_id: str) -> PoolDispatch:
+    def open(cls, project: Project, run_id: str) -> PoolRuns:
         """Check git.remote, publish the base, make sure the deployment exists: before any claim."""
         cfg = project.config
         pool = cls(project, run_id, check_remote(cfg.git.remote), "")

@@ -9,9 +9,18 @@ from typing import Any
 
 import pytest
 
-from orchestra.engine.pooltask import PoolJob, checkout, job_for, settle_pool_task
+from orchestra.engine.pooljob import (
+    PoolJob,
+    checkout,
+    job_for,
+    settle_pool_task,
+    worker_outcome,
+)
+from orchestra.engine.settle import write_outcome
+from orchestra.engine.task import TaskOutcome
 from orchestra.project import Project, open_project
 from orchestra.queue.claims import Claimed
+from orchestra.secrets import register_secrets
 
 
 @pytest.fixture
@@ -124,3 +133,18 @@ def test_worker_infrastructure_failure_costs_no_attempt(
     data = settle_pool_task(proj, got, job(proj, got), sent, "", tmp_path / "r")
     assert data["kind"] == "infrastructure"
     assert "attempts" not in (proj.layout.queue / "task-1.md").read_text(encoding="utf-8")
+
+
+def test_worker_row_is_the_local_row(tmp_path: Path) -> None:
+    """A pool worker sends back the row a local task writes to outcome.json (reason redacted),
+    plus its commit and report text."""
+    register_secrets(["s3cret-value-for-row"])
+    done = TaskOutcome("task-1", "t", "failed", "auth s3cret-value-for-row", commit="abc")
+    done.run_dir, done.kind, done.started, done.ended = tmp_path, "task", "t0", "t1"
+    local = write_outcome(done, report=tmp_path / "report.md", moved_to=tmp_path / "failed")
+    sent = worker_outcome(done, "# report s3cret-value-for-row\n")
+    assert {k: v for k, v in local.items() if k not in ("report", "moved_to")} == {
+        k: v for k, v in sent.items() if k not in ("commit", "report_text")
+    }
+    assert sent["commit"] == "abc" and local["kind"] == "task" and local["started"] == "t0"
+    assert "s3cret-value-for-row" not in str(sent) + str(local)

@@ -1,4 +1,4 @@
-"""The parallel dispatcher without Prefect: a simulated clock decides which running task ends
+"""Running tasks in parallel without Prefect: a simulated clock decides which running task ends
 first, so the order rules (claims, stop rules, completion order, bounds) are exact."""
 
 from __future__ import annotations
@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from orchestra.engine.dispatch import Dispatch, Running, dispatch, peak_parallel, side_by_side
+from orchestra.engine.parallel import (
+    ParallelTasks,
+    Running,
+    peak_parallel,
+    run_parallel,
+    side_by_side,
+)
+from orchestra.errors import ConfigError
 from orchestra.queue.claims import Claimed, ClaimRecord
 from orchestra.queue.taskfile import parse_task
 
@@ -49,19 +56,21 @@ def claim(path: Path) -> Claimed:
     return Claimed(parse_task(path, max_chars=10_000), ClaimRecord("run", "host", 1, "now"))
 
 
-def plan(clock: Clock, k: int, max_tasks: int, ended: list[str], stop: list[str]) -> Dispatch[str]:
+def parallel_tasks(
+    clock: Clock, k: int, max_tasks: int, ended: list[str], stop: list[str]
+) -> ParallelTasks[str]:
     def after(running: Running[str]) -> None:
         ended.append(running.task_id)
 
-    return Dispatch(k, max_tasks, claim, clock.start, clock.wait_any, after, lambda: stop[0])
+    return ParallelTasks(k, max_tasks, claim, clock.start, clock.wait_any, after, lambda: stop[0])
 
 
-class TestDispatch:
+class TestRunParallel:
     def test_at_most_k_run_at_once(self, tmp_path: Path) -> None:
         """Six tasks at k=2 never run more than two at a time, and all six end."""
         clock = Clock({f"task-{n}": 1.0 for n in range(1, 7)})
         ended: list[str] = []
-        assert dispatch(plan(clock, 2, 10, ended, [""]), tasks(tmp_path, 6)) == ""
+        assert run_parallel(parallel_tasks(clock, 2, 10, ended, [""]), tasks(tmp_path, 6)) == ""
         assert clock.peak == 2
         assert sorted(ended) == sorted(f"task-{n}" for n in range(1, 7))
         assert clock.now == 3.0
@@ -70,15 +79,15 @@ class TestDispatch:
         """A short task started second ends first and is recorded first."""
         clock = Clock({"task-1": 5.0, "task-2": 1.0, "task-3": 1.0})
         ended: list[str] = []
-        dispatch(plan(clock, 2, 10, ended, [""]), tasks(tmp_path, 3))
+        run_parallel(parallel_tasks(clock, 2, 10, ended, [""]), tasks(tmp_path, 3))
         assert ended == ["task-2", "task-3", "task-1"]
 
     def test_max_tasks_bounds_the_total(self, tmp_path: Path) -> None:
         """max_tasks 3 claims three of five tasks, whatever k is."""
         clock = Clock({f"task-{n}": 1.0 for n in range(1, 6)})
         ended: list[str] = []
-        d = plan(clock, 4, 3, ended, [""])
-        dispatch(d, tasks(tmp_path, 5))
+        d = parallel_tasks(clock, 4, 3, ended, [""])
+        run_parallel(d, tasks(tmp_path, 5))
         assert d.taken == 3
         assert sorted(ended) == ["task-1", "task-2", "task-3"]
 
@@ -93,8 +102,8 @@ class TestDispatch:
             ended.append(running.task_id)
             stop[0] = "breaker"
 
-        d = Dispatch(2, 10, claim, clock.start, clock.wait_any, after, lambda: stop[0])
-        assert dispatch(d, tasks(tmp_path, 3)) == "breaker"
+        d = ParallelTasks(2, 10, claim, clock.start, clock.wait_any, after, lambda: stop[0])
+        assert run_parallel(d, tasks(tmp_path, 3)) == "breaker"
         assert ended == ["task-1", "task-2"]
         assert d.taken == 2
 
@@ -108,14 +117,14 @@ class TestDispatch:
             return None if path.name == "task-1.md" else claim(path)
 
         after = lambda r: ended.append(r.task_id)  # noqa: E731
-        d = Dispatch(1, 10, picky, clock.start, clock.wait_any, after, lambda: "")
-        dispatch(d, paths)
+        d = ParallelTasks(1, 10, picky, clock.start, clock.wait_any, after, lambda: "")
+        run_parallel(d, paths)
         assert ended == ["task-2"]
 
     def test_k_below_one_is_refused(self, tmp_path: Path) -> None:
         """parallel 0 names the value and the key."""
-        with pytest.raises(ValueError, match="parallel must be at least 1, got 0"):
-            dispatch(plan(Clock({}), 0, 1, [], [""]), [])
+        with pytest.raises(ConfigError, match="parallel must be at least 1, got 0"):
+            run_parallel(parallel_tasks(Clock({}), 0, 1, [], [""]), [])
 
 
 class TestSideBySide:

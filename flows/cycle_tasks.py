@@ -4,7 +4,7 @@ Each task is still a ``roocode-boomerang`` subflow run linked to the cycle. With
 it runs on the cycle's own thread, as it always did. With more, each runs inside a ``run-task``
 task run submitted to a ``ThreadPoolTaskRunner`` of that size: Prefect's supported way to run
 subflows concurrently from a sync flow (the wrapper task links the subflow to the cycle). Which
-task starts when, and the order the cycle sees them end, is :mod:`orchestra.engine.dispatch`.
+task starts when, and the order the cycle sees them end, is :mod:`orchestra.engine.parallel`.
 
 Subflows run with Prefect's flow-run heartbeat off: a sync flow run joins its heartbeat thread on
 exit, which costs up to 1 s per task; the cycle's own run keeps its heartbeat. The settings
@@ -29,8 +29,8 @@ from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, Settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.boomerang import roocode_boomerang
-from flows.pool_dispatch import PoolDispatch
-from orchestra.engine.dispatch import Dispatch, Running, dispatch, side_by_side
+from flows.pool_runs import PoolRuns
+from orchestra.engine.parallel import ParallelTasks, Running, run_parallel, side_by_side
 from orchestra.engine.summary import CycleSummary, read_outcome
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.cancel import cancel_check
@@ -114,7 +114,7 @@ def run_tasks(
     order) and returns why the cycle must take no more ('' to go on)."""
     wf = proj.config.workflows.infinite_orchestra
     k = wf.parallel
-    on_pool = PoolDispatch.open(proj, run_id) if wf.dispatch == "pool" else None
+    on_pool = PoolRuns.open(proj, run_id) if wf.dispatch == "pool" else None
     if k > 1 and is_ephemeral():
         logger.warning(SQLITE_HINT, k=k)
 
@@ -157,7 +157,7 @@ def run_tasks(
             logger.bind(event="running").info("running {}/{}: {}", len(running), k, ids)
 
     if k == 1 and on_pool is None:
-        plan: Dispatch[Any] = Dispatch(
+        one_at_a_time: ParallelTasks[Any] = ParallelTasks(
             k,
             wf.max_tasks_per_cycle,
             claim,
@@ -166,7 +166,7 @@ def run_tasks(
             ended,
             stop_reason,
         )
-        dispatch(plan, pending)
+        run_parallel(one_at_a_time, pending)
     else:
         pool: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=k)
         with pool as runner:
@@ -185,10 +185,10 @@ def run_tasks(
                 }
                 return runner.submit(run_task_subflow, parameters=params)
 
-            plan = Dispatch(
+            k_at_a_time = ParallelTasks(
                 k, wf.max_tasks_per_cycle, claim, start, _first_done, ended, stop_reason, show
             )
-            dispatch(plan, pending)
+            run_parallel(k_at_a_time, pending)
     alongside = side_by_side(summary.tasks)
     for outcome in summary.tasks:
         outcome["alongside"] = ", ".join(alongside.get(str(outcome.get("task")), []))
