@@ -26,6 +26,7 @@ from support.real_clis import (
 from support.responses_api import ResponsesAPI
 
 from orchestra.cli import run_cycle as cli
+from orchestra.errors import RunFailed
 
 pytestmark = [pytest.mark.slow]
 
@@ -47,6 +48,15 @@ def api_and_workers(agent: str, **kwargs: Any) -> tuple[ModelAPI, Any]:
     return codex, lambda: workers("codex", codex_env(codex), CODEX_MODEL)
 
 
+def summary_of(state: Any) -> dict[str, Any]:
+    """The cycle's summary: the data of a completed run, the RunFailed's of a failed one."""
+    data = state.result(raise_on_failure=False)
+    if isinstance(data, RunFailed):
+        return data.summary
+    assert isinstance(data, dict), data
+    return data
+
+
 def attempts(task: Path) -> Any:
     front = yaml.safe_load(task.read_text(encoding="utf-8").split("---\n", 2)[1]) or {}
     return front.get("attempts")
@@ -64,7 +74,7 @@ def test_rate_limit_gives_the_task_back_without_an_attempt(
         project = make_repo(tmp_path / "calc", project_config(make_workers()))
         enqueue(project)
         state = run_cycle(project)
-    data = state.result(raise_on_failure=False)
+    data = summary_of(state)
     task = data["tasks"][0]
     assert task["kind"] == "infrastructure", task
     assert "rate limit" in task["reason"], task["reason"]
@@ -93,10 +103,10 @@ def test_retry_after_in_the_message_becomes_a_cool_down(
         asked = len(api.exchanges)
         second = run_cycle(project)
         after = [e.path for e in api.exchanges[asked:]]
-    assert first.result(raise_on_failure=False)["tasks"][0]["kind"] == "infrastructure"
+    assert summary_of(first)["tasks"][0]["kind"] == "infrastructure"
     assert "cooling down until" in second.message, second.message
     assert "s left), as the model API asked" in second.message
-    assert second.result(raise_on_failure=False)["tasks"] == []
+    assert summary_of(second)["tasks"] == []
     assert "/v1/messages" not in after, after
     assert attempts(project / ".orchestra" / "queue" / "task-01.md") is None
 
@@ -113,7 +123,7 @@ def test_key_refused_by_the_model_stops_the_cycle_with_exit_2(
         project = make_repo(tmp_path / "calc", project_config(make_workers()))
         enqueue(project)
         state = run_cycle(project)
-    data = state.result(raise_on_failure=False)
+    data = summary_of(state)
     task = data["tasks"][0]
     assert task["kind"] == "infrastructure"
     assert "refused the credential in ANTHROPIC_API_KEY" in task["reason"], task["reason"]
