@@ -8,6 +8,7 @@ Benchmarks (each module is imported only when it runs; a missing or broken one i
 queue     ``discover()`` over 10,000 task files vs a bare ``os.scandir``; target ratio ≤ 3
 memory    one cycle's memory work on a store of 10,000 items; target median < 50 ms
 overhead  per-step time of an Orchestra cycle vs a plain Prefect flow; target ratio ≤ 1.25
+spread    5 walls of the same 20-task cycle, ephemeral API and live server; (max - min) ≤ 10 % of median
 workspace per-task workspace creation vs clone --local / worktree add; ≤ 1.5x, disk < 5 %
 parallel  8 tasks x 4 steps of 5 s at parallel k = 1, 2, 4, 8 vs ideal; target ≤ 1.25 at k = 4
 fanout    the same 8 tasks over 2 pool workers against 1 (dispatch: pool); target ≤ 0.6x
@@ -146,6 +147,24 @@ BENCHES: tuple[Bench, ...] = (
             ("raw_run_s", "raw runs (wall)", "s"),
             ("warmup_cycle_s", "warm-up cycle incl. API start (not counted)", "s"),
         ),
+    ),
+    Bench(
+        name="spread",
+        module="bench.bench_spread",
+        title="Spread of cycle walls (no 2-second ticks)",
+        what=(
+            "5 real `infinite-orchestra` cycles of 20 tasks x 4 steps of `bench/fast_agent.py`"
+            " (process runtime), one after the other after a 1-task warm-up, on Prefect's"
+            " ephemeral API and on the project's own `prefect server start` (what `python -m"
+            " flows.run` uses). Spread = (slowest - fastest) / median. The 503 'database is"
+            " locked' answers the SQLite-backed API gave are counted: Prefect's client used to"
+            " sleep 2 s on each (`orchestra/prefect/backoff.py`: now 0.1 s, then 0.4 s)."
+        ),
+        call=lambda m: m.run(20, 5),
+        metric="worst_spread",
+        target_text="spread ≤ 10 % of the median, on both APIs",
+        passes=lambda v: v <= 0.10,
+        unit="",
     ),
     Bench(
         name="parallel",
@@ -357,6 +376,31 @@ BENCHES: tuple[Bench, ...] = (
         target_text="RSS growth < 10 %, descriptors flat, no leftovers",
         passes=lambda v: v < 10,
         unit="%",
+    ),
+    Bench(
+        name="governor",
+        module="bench.bench_governor",
+        title="Spending governor and failover under parallel: 4",
+        what=(
+            "Two cycles of the real Codex CLI against the stand-in Responses API (tokens priced"
+            " from `pricing:`), parallel: 4, 8 tasks each: one with limits.max_cost_per_day_usd"
+            " (how far spending ended from the cap, in steps of the dearest step), one where the"
+            " first provider starts answering 529 after 12 requests and every worker has a"
+            " fallback on a second provider (tasks archived, attempts lost)."
+        ),
+        call=lambda m: m.run(),
+        metric="cap_distance_in_steps",
+        target_text="spending ends within one step's cost of the cap; 0 attempts lost",
+        passes=lambda v: v <= 1,
+        unit="steps",
+        rows=(
+            ("cap_usd", "day cap", "USD"),
+            ("spent_usd", "spent when the cycle stopped", "USD"),
+            ("dearest_step_usd", "dearest step", "USD"),
+            ("outage_archived", "outage: tasks archived of 8", ""),
+            ("steps_failed_over", "outage: steps that failed over", ""),
+            ("attempts_lost", "attempts lost (cap and outage)", ""),
+        ),
     ),
     Bench(
         name="week",

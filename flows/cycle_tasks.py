@@ -43,7 +43,7 @@ Outcome = dict[str, Any]
 
 SQLITE_HINT = (
     "parallel: {k} on Prefect's ephemeral SQLite API: parallel runs wait on 'database is locked' "
-    "(2 s client back-offs). Fix: `server.database: postgres`, `orchestra server start`, then "
+    "(client back-offs up to 32 s). Fix: `server.database: postgres`, `orchestra server start`, then "
     "PREFECT_API_URL=http://127.0.0.1:4200/api (docs/scale-out.md)"
 )
 

@@ -22,9 +22,14 @@ from orchestra.engine.step import StepContext, StepRecord, run_step
 from orchestra.engine.task import StepRunner
 from orchestra.errors import StepFailed
 from orchestra.policy.should_stop import ShouldStop
+from orchestra.prefect import backoff
 from orchestra.prefect.cancel import cancel_check
 from orchestra.prefect.limits import TaskSlot
 from orchestra.prefect.runs import RunProject
+
+# Every flow module imports this one (and Prefect): from here on, the Prefect clients of this
+# process retry a "database is locked" answer after 0.1 s, not 2 s.
+backoff.install()
 
 
 @task(

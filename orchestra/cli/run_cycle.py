@@ -2,7 +2,8 @@
 ``orchestra run`` both do. The cycle flow is passed in (``load_flow``), so this library module
 never imports the flows; it is loaded only after Prefect's settings are in place: the user's
 ``PREFECT_API_URL``, else the project's own Prefect server (started in the background when none
-runs, and left running). The run's UI link is printed as the run starts, before its first step.
+runs, and left running; the flows are imported while it starts). The run's UI link is printed as
+the run starts, before its first step.
 
 Exit codes: 0 the cycle succeeded; 1 it ran but a task failed or the queue stayed empty, or it
 was skipped (kill switch, another cycle running); 2 bad input (config, project, agent, Docker)
@@ -22,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from orchestra.errors import OrchestraError, RunFailed
-from orchestra.prefect.connect import PrefectApi, connect, prefect_settings
+from orchestra.prefect.connect import PrefectApi, connect_soon, prefect_settings
 from orchestra.prefect.env import configure_prefect_env
 
 console = Console(highlight=False, soft_wrap=True)
@@ -147,13 +148,16 @@ def main(argv: Sequence[str] | None, load_flow: Callable[[], Any]) -> int:
     if args.dry_run:
         return _dry_run(project)
     try:
-        api = connect(project.root, prefect_home)
+        connecting = connect_soon(project.root, prefect_home)
+        try:
+            flow = load_flow()  # Prefect and the flows are imported while the server starts
+        finally:
+            api = connecting.wait()
     except OrchestraError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         return 2
     _announce(api, project.root)
 
-    flow = load_flow()
     flow = flow.with_options(on_running=[*flow.on_running_hooks, _link_hook(api)])
     logger.add(_progress_sink, level="INFO", filter=lambda r: "event" in r["extra"], catch=True)
     console.print(f"[bold]Orchestra[/] cycle on {project.root} (Prefect home {prefect_home})")

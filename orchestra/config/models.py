@@ -20,6 +20,7 @@ from orchestra.config.runtimes import (  # noqa: F401 - the runtime configs, imp
     RuntimeSettings,
     legacy_runtime,
 )
+from orchestra.config.spending import ModelPrice, SpendingLimits, UsageWindow
 from orchestra.config.strict import Strict
 
 Role = Literal["planner", "architect", "coder", "reviewer", "fixer"]
@@ -96,6 +97,13 @@ class WorkerProfile(Strict):
     """Host environment variables passed through (names; `*` patterns allowed)."""
     cli: AgentCliConfig = Field(default_factory=AgentCliConfig)
     """The agent CLI's own flags, settings file and login file for this worker."""
+    fallback: list[str] = Field(default_factory=list, examples=[["coder-codex", "coder-aider"]])
+    """Worker profiles that take over a step at once, in this order, when this one fails for
+    the model API's reasons (rate limit, quota, overload, outage); they may use another CLI and
+    another provider. The failed provider cools down meanwhile (docs/24-7.md)."""
+    window: UsageWindow | None = None
+    """A subscription's rolling window for this profile: at most so many agent-minutes or
+    steps per so many hours; once used up, no task is claimed for it until it frees."""
 
     @model_validator(mode="before")
     @classmethod
@@ -240,7 +248,7 @@ class WorkflowsConfig(Strict):
     """The per-task workflow."""
 
 
-class LimitsConfig(Strict):
+class LimitsConfig(SpendingLimits):
     max_consecutive_failures: int = Field(3, ge=1)
     """Failures in a row, across cycles, after which the cycle stops and the deployment's
     schedules pause: failed tasks, failed planner runs, infrastructure failures and cycles that
@@ -365,6 +373,9 @@ class OrchestraConfig(Strict):
     """Structured logs."""
     server: ServerConfig = Field(default_factory=ServerConfig)
     """The standalone Prefect server (`orchestra server`)."""
+    pricing: dict[str, ModelPrice] = Field(default_factory=dict)
+    """Prices by model name, for CLIs that report tokens but no cost (codex, aider); a step of
+    a model not listed here is reported as unpriced, never as $0."""
 
     @model_validator(mode="after")
     def _check_worker_refs(self) -> OrchestraConfig:
@@ -375,6 +386,9 @@ class OrchestraConfig(Strict):
         ]
         if (setup := self.workflows.roocode_boomerang.setup) and setup.worker:
             refs.append(("workflows.roocode_boomerang.setup.worker", setup.worker))
+        refs += [
+            (f"workers.{wid}.fallback", fb) for wid, p in self.workers.items() for fb in p.fallback
+        ]
         known = sorted(self.workers)
         for where, worker in refs:
             if worker not in self.workers:

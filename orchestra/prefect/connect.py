@@ -4,6 +4,10 @@ A ``PREFECT_API_URL`` the user set always wins; it must answer, or the command s
 URL and the fix. Without one, the project's server is used, started in the background first when
 none runs (:mod:`orchestra.prefect.server`). The choice is put into the environment before
 Prefect is imported, and into Prefect's settings for callers that imported it already.
+
+:func:`connect_soon` overlaps a server's start with the caller's imports (the cold start of
+``python -m flows.run``): the server's port is chosen first, so its URL is in the environment
+before Prefect is imported, while the server starts and is waited for on a thread.
 """
 
 from __future__ import annotations
@@ -11,12 +15,21 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Iterator, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestra.prefect.limits import mark_private
-from orchestra.prefect.server import ServerRecord, check_api, ensure_server, run_link
+from orchestra.prefect.server import (
+    HOST,
+    ServerRecord,
+    check_api,
+    ensure_server,
+    free_port,
+    run_link,
+    running_server,
+)
 
 UNREACHABLE_FIX = (
     "start that server (the Compose stack: `make stack-up`), or unset PREFECT_API_URL so that"
@@ -66,11 +79,68 @@ def connect(
         check_api(user, fix=UNREACHABLE_FIX)
         ui = env.get("PREFECT_UI_URL") or user.rstrip("/").removesuffix("/api")
         return PrefectApi(user, ui)
-    record, started = ensure_server(root, prefect_home, database_url=database_url, environ=env)
-    env["PREFECT_API_URL"] = record.api_url
-    env["PREFECT_UI_URL"] = record.url
-    mark_private(record.api_url)  # this project's cycles only: agent slots bound in-process
+    return _own_server(root, prefect_home, database_url, env)
+
+
+def _point_at(env: MutableMapping[str, str], url: str) -> None:
+    env["PREFECT_API_URL"] = f"{url}/api"
+    env["PREFECT_UI_URL"] = url
+    mark_private(f"{url}/api")  # this project's cycles only: agent slots bound in-process
+
+
+def _own_server(
+    root: Path,
+    prefect_home: str,
+    database_url: str | None,
+    env: MutableMapping[str, str],
+    port: int | None = None,
+) -> PrefectApi:
+    record, started = ensure_server(
+        root, prefect_home, database_url=database_url, environ=env, port=port
+    )
+    _point_at(env, record.url)
     return PrefectApi(record.api_url, record.url, record, started)
+
+
+@dataclass
+class Connecting:
+    """A :func:`connect` under way on a thread; :meth:`wait` gives its API or raises its error."""
+
+    api: PrefectApi | None = None
+    error: BaseException | None = None
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+    def wait(self) -> PrefectApi:
+        if self.thread is not None:
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self.api is not None
+        return self.api
+
+
+def connect_soon(
+    root: Path, prefect_home: str, *, environ: MutableMapping[str, str] | None = None
+) -> Connecting:
+    """:func:`connect`, returning at once when the project's server must be started: its URL is
+    put into the environment now (a free port chosen first) and the start runs on a thread."""
+    env = os.environ if environ is None else environ
+    if user_api_url(env) or running_server(root, tries=1) is not None:
+        return Connecting(api=connect(root, prefect_home, environ=env))
+    port = free_port()
+    _point_at(env, f"http://{HOST}:{port}")
+    connecting = Connecting()
+
+    def start() -> None:
+        try:
+            # Another command may start the server first: its own URL then replaces ours.
+            connecting.api = _own_server(root, prefect_home, None, env, port)
+        except BaseException as exc:  # handed to the caller by wait()
+            connecting.error = exc
+
+    connecting.thread = threading.Thread(target=start, name="prefect-server-start", daemon=True)
+    connecting.thread.start()
+    return connecting
 
 
 @contextlib.contextmanager

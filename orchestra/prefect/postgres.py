@@ -1,7 +1,7 @@
 """A local Postgres cluster for the Prefect server (``server.database: postgres``).
 
 Parallel and multi-host runs need a Prefect server on Postgres: on SQLite, concurrent writers
-wait on "database is locked" (HTTP 503 and fixed 2 s client back-offs). This starts a cluster
+wait on "database is locked" (HTTP 503 and client back-offs, up to 32 s). This starts a cluster
 from Debian's ``postgresql`` package (``apt-get install postgresql``) with its data under
 ``.orchestra/postgres/``, listening on 127.0.0.1 only, with a password (scram-sha-256) kept in
 ``.orchestra/postgres/password`` (mode 0600), a ``prefect`` database and the ``pg_trgm``

@@ -229,13 +229,15 @@ def start_server(
     database_url: str | None = None,
     environ: Mapping[str, str] | None = None,
     timeout: float = START_TIMEOUT_SECONDS,
+    port: int | None = None,
 ) -> ServerRecord:
-    """Start a Prefect server for ``root`` in the background, wait until it answers, record it.
+    """Start a Prefect server for ``root`` in the background (on ``port``, else a free one),
+    wait until it answers, record it.
 
     Raises PrefectServerError (with the end of the server's log) when it exits or stays silent.
     """
     Path(prefect_home).mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     log = state_dir(root) / LOG_FILE
     env = server_env(prefect_home, port, database_url, os.environ if environ is None else environ)
     proc = spawn_server(port, env, log)
@@ -259,8 +261,10 @@ def ensure_server(
     *,
     database_url: str | None = None,
     environ: Mapping[str, str] | None = None,
+    port: int | None = None,
 ) -> tuple[ServerRecord, bool]:
-    """The project's running server, started first when there is none; (record, started now)."""
+    """The project's running server, started first (on ``port``, else a free one) when there
+    is none; (record, started now)."""
     with _start_lock(root):
         live = running_server(root)
         if live is not None:
@@ -270,7 +274,10 @@ def ensure_server(
             if is_server_process(stale.pid):
                 kill_group(stale.pid)  # ours but not answering: hung
             record_path(root).unlink(missing_ok=True)
-        return start_server(root, prefect_home, database_url=database_url, environ=environ), True
+        record = start_server(
+            root, prefect_home, database_url=database_url, environ=environ, port=port
+        )
+        return record, True
 
 
 def _gone(pid: int) -> bool:

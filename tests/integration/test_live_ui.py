@@ -335,3 +335,44 @@ class TestUserApi:
         assert "Traceback" not in done.stdout + done.stderr
         assert not record_path(demo_project).exists()
         assert not list((demo_project / ".orchestra").glob("running/*"))
+
+
+#: In a fresh process (as flows.run): connect_soon, then whether the server answered yet, wait().
+CONNECT_SOON = """
+import json, os, sys
+from pathlib import Path
+from orchestra.prefect.connect import connect_soon
+from orchestra.prefect.server import healthy
+root = Path(sys.argv[1])
+connecting = connect_soon(root, str(root / ".orchestra" / "prefect"))
+url = os.environ["PREFECT_API_URL"]
+answered_at_once = healthy(url)
+api = connecting.wait()
+print(json.dumps({"url": url, "answered_at_once": answered_at_once, "thread": connecting.thread
+    is not None, "api_url": api.api_url, "started": api.started, "healthy": healthy(url)}))
+"""
+
+
+class TestColdStart:
+    def test_url_known_before_the_server_answers(
+        self, demo_project: Path, stop_after: Callable[[Path], Path]
+    ) -> None:
+        """No server running: connect_soon returns before the server answers, with the URL it
+        will have already in the environment (flows.run imports Prefect meanwhile); wait() gives
+        that server, started and recorded. With the server up, it is found at once."""
+        stop_after(demo_project)
+        argv = [sys.executable, "-c", CONNECT_SOON, str(demo_project)]
+        cold = run(argv)
+        assert cold.returncode == 0, cold.stderr[-3000:]
+        first = json.loads(cold.stdout)
+        assert first["thread"] and not first["answered_at_once"], first
+        assert first["started"] and first["healthy"], first
+        assert first["api_url"] == first["url"]
+        record = read_record(demo_project)
+        assert record is not None and record.api_url == first["url"]
+
+        warm = run(argv)
+        assert warm.returncode == 0, warm.stderr[-3000:]
+        second = json.loads(warm.stdout)
+        assert not second["thread"] and not second["started"], second
+        assert second["api_url"] == first["url"]

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from support.messages_api import MessagesAPI
 from support.model_api import Fault, ModelAPI, Turn
-from support.real_agent import enqueue, make_repo, project_config
+from support.real_agent import enqueue, make_repo, project_config, summary_of
 from support.real_clis import (
     CLAUDE_MODEL,
     CODEX_MODEL,
