@@ -26,7 +26,6 @@ from support.real_clis import (
 from support.responses_api import ResponsesAPI
 
 from orchestra.cli import run_cycle as cli
-from orchestra.errors import RunFailed
 
 pytestmark = [pytest.mark.slow]
 
@@ -46,15 +45,6 @@ def api_and_workers(agent: str, **kwargs: Any) -> tuple[ModelAPI, Any]:
         return claude, lambda: workers("claude", claude_env(claude), CLAUDE_MODEL)
     codex = ResponsesAPI(**kwargs)
     return codex, lambda: workers("codex", codex_env(codex), CODEX_MODEL)
-
-
-def summary_of(state: Any) -> dict[str, Any]:
-    """The cycle's summary: the data of a completed run, the RunFailed's of a failed one."""
-    data = state.result(raise_on_failure=False)
-    if isinstance(data, RunFailed):
-        return data.summary
-    assert isinstance(data, dict), data
-    return data
 
 
 def attempts(task: Path) -> Any:
