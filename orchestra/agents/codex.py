@@ -122,6 +122,22 @@ def codex_config(
     return config
 
 
+def provider_endpoint(
+    cli_config: Mapping[str, Any], env: Mapping[str, str]
+) -> tuple[str, str, str | None] | None:
+    """The endpoint codex will call when a provider is configured (``cli.config``, or the one
+    made of ``OPENAI_BASE_URL``): its base URL, where that was set, and its key variable."""
+    config = codex_config(cli_config, env)
+    name = config.get("model_provider")
+    providers = config.get("model_providers")
+    provider = providers.get(name) if isinstance(providers, Mapping) else None
+    if not isinstance(provider, Mapping) or not str(provider.get("base_url") or "").strip():
+        return None
+    where = "OPENAI_BASE_URL" if name == ENV_PROVIDER else f"cli.config model_providers.{name}"
+    key = provider.get("env_key")
+    return str(provider["base_url"]).strip(), where, str(key) if key else None
+
+
 def invocation(req: InvocationRequest) -> Invocation:
     """``codex exec`` in the workspace, reading the prompt from stdin (``-``)."""
     argv = ["codex", "exec", "--json", "--skip-git-repo-check"]

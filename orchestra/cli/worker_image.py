@@ -9,6 +9,7 @@ on the way to PyPI); certificates are public, nothing secret is passed.
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 from collections.abc import Callable, Iterable, Mapping
@@ -101,6 +102,31 @@ def _has_image(client: Any, name: str) -> bool:
     return True
 
 
+#: The label holding what an image was built from (the Dockerfile and its CLI choices).
+SOURCE_LABEL = "orchestra.worker.source"
+
+
+def source_hash(args: dict[str, str]) -> str:
+    """A hash of the Dockerfile and the build arguments that choose what goes in (not the CA
+    certificates, which change nothing an agent sees)."""
+    import hashlib
+
+    chosen = {k: v for k, v in sorted(args.items()) if k != "EXTRA_CA_CERTS"}
+    text = dockerfile_text() + json.dumps(chosen, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _is_current(client: Any, name: str, wanted: str) -> bool:
+    """``name`` exists and was built from the same Dockerfile and choices."""
+    from docker.errors import ImageNotFound
+
+    try:
+        labels = client.images.get(name).labels or {}
+    except ImageNotFound:
+        return False
+    return bool(labels.get(SOURCE_LABEL) == wanted)
+
+
 def build_worker_image(
     client: Any,
     *,
@@ -109,8 +135,11 @@ def build_worker_image(
     force: bool = False,
     echo: Callable[[str], None] = print,
 ) -> bool:
-    """Build ``tag``; return False when it already exists (and ``force`` is off)."""
-    if not force and _has_image(client, tag):
+    """Build ``tag``; return False when it exists, built from this Dockerfile with the same
+    choices (and ``force`` is off). An image from an older Dockerfile (one without Claude Code
+    and Codex, say) is rebuilt."""
+    wanted = source_hash(args)
+    if not force and _is_current(client, tag, wanted):
         return False
     base = args["BASE_IMAGE"]
     if not _has_image(client, base):
@@ -129,7 +158,7 @@ def build_worker_image(
         buildargs=args,
         rm=True,
         decode=True,
-        labels={"orchestra.image": "worker"},
+        labels={"orchestra.image": "worker", SOURCE_LABEL: wanted},
     )
     for chunk in stream:
         if "error" in chunk:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from loguru import logger
 
 from orchestra.agents import allowed_env, executable
+from orchestra.agents.codex import provider_endpoint
 from orchestra.config.models import WorkerProfile
 from orchestra.engine.prompting import prompt_text
 from orchestra.errors import ConfigError, ModelAPIError
@@ -132,17 +133,24 @@ def model_api(
     (default: the profile's)."""
     names = (ANTHROPIC_BASE_VAR,) if profile.agent == "claude" else BASE_URL_VARS
     base_var = next((v for v in names if env.get(v, "").strip()), None)
-    if base_var is None:
+    key_vars = KEY_VARS.get(profile.agent, DEFAULT_KEY_VARS)
+    endpoint = provider_endpoint(profile.cli.config, env) if profile.agent == "codex" else None
+    if endpoint is not None:  # codex calls its provider, whatever else the env names
+        base_url, base_var, key_name = endpoint
+        key_vars = (key_name,) if key_name else key_vars
+    elif base_var is None:
         return None
-    base_url = env[base_var].strip()
+    else:
+        base_url = env[base_var].strip()
     if base_var == ANTHROPIC_BASE_VAR:
         base_url = base_url.rstrip("/") + "/v1"
     seen = (view or view_of(profile.runtime)).url(base_url)
     if seen is None:
         return None
     probe_url = _reachable_here(seen, base_url)
-    key_vars = KEY_VARS.get(profile.agent, DEFAULT_KEY_VARS)
     key_var = next((v for v in key_vars if env.get(v)), None)
+    if key_var is None and profile.cli.auth_file:
+        return None  # the step signs in with the copied login, which the probe does not send
     return ModelAPI(
         worker=worker_id,
         base_var=base_var,

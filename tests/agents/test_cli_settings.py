@@ -185,3 +185,25 @@ class TestCredentialHint:
 
     def test_names_the_login_file(self) -> None:
         assert "codex login" in credential_hint("codex", {}, "~/.codex/auth.json")
+
+
+class TestCodexEndpoint:
+    def test_the_profiles_provider_is_the_endpoint(self) -> None:
+        """What the preflight probes for codex: the provider codex will call, and its key."""
+        from orchestra.agents.codex import provider_endpoint
+
+        own = {
+            "model_provider": "gw",
+            "model_providers": {"gw": {"base_url": "https://gw/v1", "env_key": "GW_KEY"}},
+        }
+        assert provider_endpoint(own, {}) == (
+            "https://gw/v1",
+            "cli.config model_providers.gw",
+            "GW_KEY",
+        )
+        assert provider_endpoint({}, {"OPENAI_BASE_URL": "http://h/v1"}) == (
+            "http://h/v1",
+            "OPENAI_BASE_URL",
+            "OPENAI_API_KEY",
+        )
+        assert provider_endpoint({}, {"CODEX_API_KEY": "k"}) is None

@@ -232,3 +232,31 @@ def test_a_passed_probe_leaves_a_line_in_the_log() -> None:
     assert f"GET {api.url}/models answered HTTP 200" in line["message"]
     assert "worker 'coder'" in line["message"] and "OPENAI_API_BASE" in line["message"]
     assert KEY not in line["message"]
+
+
+def test_codex_provider_in_cli_config_is_probed_with_its_key() -> None:
+    """A codex gateway set in cli.config: the probe goes to that base URL with its env_key."""
+    gateway = {
+        "model_provider": "gw",
+        "model_providers": {"gw": {"base_url": "http://127.0.0.1:9/v1", "env_key": "GW_KEY"}},
+    }
+    profile = WorkerProfile(role="coder", agent="codex", runtime="process", cli={"config": gateway})
+    api = model_api("coder", profile, {"GW_KEY": "gw-secret-key"})
+    assert api is not None
+    assert (api.base_url, api.base_var, api.key_var) == (
+        "http://127.0.0.1:9/v1",
+        "cli.config model_providers.gw",
+        "GW_KEY",
+    )
+
+
+def test_codex_with_a_login_and_no_key_is_not_probed() -> None:
+    """The step signs in with the copied login; the probe has nothing to send: no probe."""
+    profile = WorkerProfile(
+        role="coder",
+        agent="codex",
+        runtime="process",
+        env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"},
+        cli={"auth_file": "~/.codex/auth.json"},
+    )
+    assert model_api("coder", profile, profile.env) is None

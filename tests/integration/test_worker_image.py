@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from orchestra.cli.worker_image import build_args, dockerfile_text
+from orchestra.cli.worker_image import (
+    DEFAULT_BASE,
+    SOURCE_LABEL,
+    build_args,
+    dockerfile_text,
+    source_hash,
+)
 from orchestra.errors import ConfigError
 
 pytestmark = [pytest.mark.docker]
@@ -82,8 +88,18 @@ class TestDockerfile:
 
 
 class TestImage:
+    def test_image_carries_what_it_was_built_from(
+        self, worker_image: str, docker_client: Any
+    ) -> None:
+        """The default build is labelled with the hash of this Dockerfile and its CLI choices;
+        an image with another label (an older Dockerfile) is not taken for current."""
+        labels = docker_client.images.get(worker_image).labels
+        assert labels[SOURCE_LABEL] == source_hash(build_args(DEFAULT_BASE, []))
+        assert source_hash(build_args(DEFAULT_BASE, [], without=["codex"])) != labels[SOURCE_LABEL]
+
     def test_build_reuses_an_existing_image(self, worker_image: str) -> None:
-        """`orchestra worker-image build` is a no-op when the image exists."""
+        """`orchestra worker-image build` is a no-op when the image exists, built from this
+        Dockerfile."""
         out = orchestra("worker-image", "build", "--tag", worker_image)
         assert out.returncode == 0, out.stderr
         assert f"{worker_image} already exists" in out.stdout
