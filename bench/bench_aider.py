@@ -76,6 +76,7 @@ def run(repeats: int = 3) -> dict[str, Any]:
     os.environ["HOME"] = str(root / "home")
     (root / "home").mkdir()
     n = 0
+    runtimes: dict[str, Any] = {}
     try:
         with ChatAPI(AiderScript(), hosts=("127.0.0.1", bridge)) as api:
             profiles = {
@@ -86,8 +87,12 @@ def run(repeats: int = 3) -> dict[str, Any]:
             }
             runtimes = {
                 "process": ProcessRuntime(kill_grace=1),
-                "docker": build_runtime(
-                    DockerConfig(image=IMAGE), project_id=PROJECT, run_id="bench", kill_grace=1
+                "docker": build_runtime(  # kept, as a flow run's: one egress proxy for its steps
+                    DockerConfig(image=IMAGE),
+                    project_id=PROJECT,
+                    run_id="bench",
+                    kill_grace=1,
+                    kept=True,
                 ),
             }
             order = ["process", "docker"]
@@ -105,6 +110,8 @@ def run(repeats: int = 3) -> dict[str, Any]:
                     if round_ > 0:  # round 0 warms up
                         times[kind].append(took)
     finally:
+        for runtime in runtimes.values():
+            runtime.close()
         shutil.rmtree(root, ignore_errors=True)
     proc = statistics.median(times["process"])
     dock = statistics.median(times["docker"])

@@ -127,8 +127,13 @@ def run(repeats: int = 3) -> dict[str, Any]:
     (root / "home").mkdir()
     result: dict[str, Any] = {"repeats": repeats}
     n = 0
+    # Kept, as a flow run's runtimes are: the task's steps share one egress network and proxy.
     docker = build_runtime(
-        DockerConfig(image=WORKER_IMAGE), project_id=PROJECT, run_id="bench", kill_grace=1
+        DockerConfig(image=WORKER_IMAGE),
+        project_id=PROJECT,
+        run_id="bench",
+        kill_grace=1,
+        kept=True,
     )
     runtimes = {"process": ProcessRuntime(kill_grace=1), "docker": docker}
     try:
@@ -183,6 +188,7 @@ def run(repeats: int = 3) -> dict[str, Any]:
                 },
             }
     finally:
+        docker.close()
         shutil.rmtree(root, ignore_errors=True)
     result["ratio_docker_vs_process"] = max(result["claude_ratio"], result["codex_ratio"])
     return result
