@@ -13,6 +13,9 @@ local endpoint. Where no registry is reachable, the page's last block says to ru
 ``make stack-up``: its exports run there; its ``make images`` is what ``make test`` ran before
 the tests (it builds the same images, and here it would replace images other runs share).
 
+As a user who is not root, the page runs in a fresh clone of their own (``git clone`` of this
+one): its ``make venv`` makes their virtualenv with the system's Python.
+
 Checked: the script ends with success; the queued task is archived and its result branch holds
 the change; the preflight probed the API with the key; the schedule was switched on and then
 paused by ``orchestra stop``; the stack is taken down with its volumes even when the test fails.
@@ -99,6 +102,23 @@ class User:
         groups = ",".join(str(g) for g in self.groups) or str(self.gid)
         setpriv = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", f"--groups={groups}"]
         return [*setpriv, "bash", "-c", script]
+
+    def clone(self) -> Path:
+        """The Orchestra clone the page runs in: this one for whoever runs the test; for
+        another user a fresh clone of their own (this one's virtualenv is not theirs to run)."""
+        if self.uid == os.getuid():
+            return REPO
+        clone = self.home / "orchestra"
+        subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+        self.own(clone)
+        return clone
+
+    def path(self) -> str:
+        """PATH without folders only root can enter (pyenv under /root)."""
+        if self.uid == os.getuid():
+            return os.environ["PATH"]
+        kept = [p for p in os.environ["PATH"].split(":") if p and not p.startswith("/root")]
+        return ":".join(kept)
 
     def own(self, path: Path) -> None:
         if self.uid == os.getuid():
@@ -239,7 +259,10 @@ def test_quickstart_real_runs_as_written(
         for k, v in os.environ.items()
         if not k.startswith(("PREFECT_", "ORCHESTRA_", "GIT_", "OPENAI_")) and k != "EXTRA_CA_CERTS"
     }
-    env.update(HOME=str(user.home), STACK_PROJECT=name, PREFECT_PORT=str(free_port()))
+    clone = user.clone()
+    env.update(
+        HOME=str(user.home), PATH=user.path(), STACK_PROJECT=name, PREFECT_PORT=str(free_port())
+    )
     values = {
         "ORCHESTRA_PROJECT": str(repo),
         "OPENAI_API_BASE": standin.url,  # 127.0.0.1: steps reach it through the bridge
@@ -248,7 +271,7 @@ def test_quickstart_real_runs_as_written(
     try:
         done = subprocess.run(
             user.command(page_script(values)),
-            cwd=REPO,
+            cwd=clone,
             env=env,
             capture_output=True,
             text=True,
