@@ -16,6 +16,10 @@ the tests (it builds the same images, and here it would replace images other run
 As a user who is not root, the page runs in a fresh clone of their own (``git clone`` of this
 one): its ``make venv`` makes their virtualenv with the system's Python.
 
+After the page's first cycle, and before its last block, the user does what comes next
+(``NEXT_STEPS``): commits ``orchestra.yaml`` as ``orchestra init`` said, queues a second task,
+and starts a cycle the way the schedule does (idle-gated): it runs, and writes its branch.
+
 Checked: the script ends with success; the queued task is archived and its result branch holds
 the change; the preflight probed the API with the key; the schedule was switched on and then
 paused by ``orchestra stop``; the stack is taken down with its volumes even when the test fails.
@@ -39,7 +43,7 @@ from typing import Any
 import pytest
 from support.chat_api import docker_bridge_ip
 from support.compose_stack import REPO, WORKER_IMAGE, compose_tool, free_port, stack_down
-from support.real_agent import API_KEY, enqueue, make_repo
+from support.real_agent import API_KEY, TASK, enqueue, make_repo
 from support.standin_process import read_log
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -209,12 +213,30 @@ def user_repo(user: User, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("GIT_AUTHOR_DATE")
     monkeypatch.delenv("GIT_COMMITTER_DATE")
     enqueue(project)
+    # The user's second task, queued after the first cycle (NEXT_STEPS), and their git identity.
+    second = TASK.replace("task-01", "task-02").replace("title: Fix add", "title: Fix add again")
+    (project / ".orchestra" / "next-task.md").write_text(second, encoding="utf-8")
+    (user.home / ".gitconfig").write_text(
+        "[user]\n\tname = Dev\n\temail = dev@example.com\n", encoding="utf-8"
+    )
     user.own(user.home)
     return project
 
 
+#: What the user does next, between the page's first cycle and `orchestra stop`: commit
+#: orchestra.yaml (the command `orchestra init` printed), queue a second task, and let a cycle
+#: run as the schedule starts it (the deployment's own parameters: scheduled, so idle-gated).
+#: Orchestra's own files are not the user's activity: the cycle runs, it does not skip.
+NEXT_STEPS = """
+git -C "$ORCHESTRA_PROJECT" add orchestra.yaml && git -C "$ORCHESTRA_PROJECT" commit -m 'Add orchestra.yaml'
+cp "$ORCHESTRA_PROJECT/.orchestra/next-task.md" "$ORCHESTRA_PROJECT/.orchestra/queue/task-02.md"
+.venv/bin/prefect deployment run infinite-orchestra/infinite-orchestra --watch
+"""
+
+
 def page_script(values: dict[str, str]) -> str:
-    """The page's blocks, in order, the offline exports before the build (as the page says)."""
+    """The page's blocks, in order, the offline exports before the build (as the page says);
+    the user's next steps before the last block."""
     blocks = bash_blocks(DOC.read_text(encoding="utf-8"))
     settings, build, deploy, stop, offline = blocks
     offline_exports = "\n".join(
@@ -222,7 +244,7 @@ def page_script(values: dict[str, str]) -> str:
     )
     return "\n".join(
         ["set -euo pipefail", with_users_values(settings, values), offline_exports, build,
-         deploy, stop]
+         deploy, NEXT_STEPS, stop]
     )  # fmt: skip
 
 
@@ -297,6 +319,11 @@ def test_quickstart_real_runs_as_written(
     assert "Resumed" in done.stdout or "resumed" in done.stdout, output
     assert "paused" in done.stdout.lower(), output
     assert (repo / ".orchestra" / "STOP").exists()
+    # After the user committed orchestra.yaml, the idle-gated cycle ran (not skipped): its
+    # task archived, its result branch written.
+    assert list((repo / ".orchestra" / "done").glob("task-02-*.md")), output
+    assert git(repo, "diff", "--name-only", "main..orchestra/task-02") == "calc.py"
+    assert git(repo, "log", "-1", "--format=%s", "main") == "Add orchestra.yaml"
     # Everything the stack wrote in the repository is the user's.
     owners = {p.stat().st_uid for p in (repo / ".orchestra").rglob("*")}
     assert owners == {user.uid}, owners
