@@ -306,7 +306,7 @@ def test_quickstart_real_runs_as_written(
         stack_down(name, env, docker_client)
     # The first cycle: the queued task archived, its branch holds the fix.
     assert list((repo / ".orchestra" / "done").glob("task-01-*.md")), output
-    assert git(repo, "diff", "--name-only", "main..orchestra/task-01") == "calc.py"
+    assert git(repo, "diff", "--name-only", "main...orchestra/task-01") == "calc.py"
     assert "return a + b" in git(repo, "show", "orchestra/task-01:calc.py")
     requests = read_log(standin.log)
     roles = [r["role"] for r in requests if "role" in r]
@@ -322,7 +322,7 @@ def test_quickstart_real_runs_as_written(
     # After the user committed orchestra.yaml, the idle-gated cycle ran (not skipped): its
     # task archived, its result branch written.
     assert list((repo / ".orchestra" / "done").glob("task-02-*.md")), output
-    assert git(repo, "diff", "--name-only", "main..orchestra/task-02") == "calc.py"
+    assert git(repo, "diff", "--name-only", "main...orchestra/task-02") == "calc.py"
     assert git(repo, "log", "-1", "--format=%s", "main") == "Add orchestra.yaml"
     # Everything the stack wrote in the repository is the user's.
     owners = {p.stat().st_uid for p in (repo / ".orchestra").rglob("*")}
