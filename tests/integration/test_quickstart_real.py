@@ -1,45 +1,55 @@
-"""docs/quickstart-real.md, run as written: every ``bash`` block of the page, in order, in one shell.
+"""docs/quickstart-real.md, run as written: the page's ``bash`` blocks, in order, in one shell,
+as root (as CI runs) and as a user who is not root, each on a repository of their own; and the
+page's Claude Code and Codex variants, as root, against their own stand-in APIs.
 
-The first block only says where the repository and the model API are: the test checks that it
-sets exactly those variables and gives its own values (a real repository with history and tests,
-the stand-in model API on the host, the worker's uid). Every other block runs verbatim from the
-page, so the page and the test cannot drift. Where no registry is reachable, the page's last
-block (building from the local Debian base, the server from our image) is what the test's
-environment holds; the Compose project name and the server port are the test's own.
+What the test gives, as a user would: the three values of the first block that are the
+user's (their repository, their model API's URL, their key), a ``HOME`` of that user's, and a
+Compose project name and server port of the test's own (this machine is shared). Every other
+line runs as the page has it: ``ORCHESTRA_UID=$(id -u)``, no ``EXTRA_CA_CERTS`` (the builds take
+the CA configuration this machine has: it inspects TLS), no git settings, no ``chown``.
 
-Checked: the script ends with success, the queued task is archived and its branch holds the
-change, the schedule was switched on and then paused by ``orchestra stop``; the stack is taken
-down with its volumes even when the test fails.
+The model API is the stand-in (nothing else is reachable), run as a process of its own that the
+page's ``OPENAI_API_BASE`` points at, on loopback and the Docker bridge, as the page asks of a
+local endpoint. Where no registry is reachable, the page's last block says to run it before
+``make stack-up``: its exports run there; its ``make images`` is what ``make test`` ran before
+the tests (it builds the same images, and here it would replace images other runs share).
+
+As a user who is not root, the page runs in a fresh clone of their own (``git clone`` of this
+one): its ``make venv`` makes their virtualenv with the system's Python.
+
+After the page's first cycle, and before its last block, the user does what comes next
+(``NEXT_STEPS``): commits ``orchestra.yaml`` as ``orchestra init`` said, queues a second task,
+and starts a cycle the way the schedule does (idle-gated): it runs, and writes its branch.
+
+Checked: the script ends with success; the queued task is archived and its result branch holds
+the change; the preflight probed the API with the key; the schedule was switched on and then
+paused by ``orchestra stop``; the stack is taken down with its volumes even when the test fails.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support.chat_api import ChatAPI, docker_bridge_ip
-from support.compose_stack import (
-    GIT_SAFE,
-    REPO,
-    WORKER_IMAGE,
-    compose_tool,
-    free_port,
-    hand_to_stack,
-    stack_down,
-    stack_env,
-)
+from support.chat_api import docker_bridge_ip
+from support.compose_stack import REPO, WORKER_IMAGE, compose_tool, free_port, stack_down
 from support.messages_api import MessagesAPI
-from support.real_agent import API_KEY, AiderScript, enqueue, make_repo
+from support.real_agent import API_KEY, TASK, enqueue, make_repo
 from support.real_clis import CLAUDE_KEY, CODEX_KEY, claude_env, codex_env
 from support.real_sessions import claude_session, codex_session
 from support.responses_api import ResponsesAPI
+from support.standin_process import read_log
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
@@ -53,8 +63,12 @@ SETTINGS = {
     "ORCHESTRA_GID",
     "ORCHESTRA_MEMORY__BACKEND",
 }
-#: The "Without a registry" block: the test's environment holds the same (support.compose_stack).
+#: The first block's lines whose values are the user's own.
+USERS_OWN = ("ORCHESTRA_PROJECT", "OPENAI_API_BASE", "OPENAI_API_KEY")
+#: The "Without a registry" block.
 OFFLINE_BLOCK = "make images"
+#: A user who is not root (no passwd entry needed); the Docker socket's group is added.
+USER_UID = 4321
 
 
 def bash_blocks(text: str) -> list[str]:
@@ -65,47 +79,178 @@ def exported(block: str) -> set[str]:
     return set(re.findall(r"(?:export\s+|\s)([A-Z][A-Z0-9_]*)=", " " + block))
 
 
+def with_users_values(block: str, values: dict[str, str]) -> str:
+    """The first block as the user fills it in: the value after ``NAME=`` on its own line."""
+    lines = []
+    for line in block.splitlines():
+        filled = line
+        for name, value in values.items():
+            filled = re.sub(rf"^export {name}=\S*", f"export {name}={value}", filled)
+        lines.append(filled)
+    return "\n".join(lines) + "\n"
+
+
 def missing(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason)
 
 
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """ "Your repository": history (committed two hours ago), tests, one task queued, no
-    orchestra.yaml (the page's `orchestra init` writes it)."""
-    monkeypatch.setenv("GIT_AUTHOR_DATE", "@" + str(int(time.time()) - 7200))
-    monkeypatch.setenv("GIT_COMMITTER_DATE", os.environ["GIT_AUTHOR_DATE"])
-    project = make_repo(tmp_path / "myrepo", {})
-    subprocess.run(["git", "rm", "-q", "orchestra.yaml"], cwd=project, check=True)
-    subprocess.run(
-        ["git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com", "commit", "-qm", "-"],
-        cwd=project,
-        check=True,
-    )
-    enqueue(project)
-    hand_to_stack(project)
-    return project
+@dataclass
+class User:
+    """Who runs the page: uid, gid, the extra groups, and a home of theirs."""
+
+    uid: int
+    gid: int
+    groups: list[int]
+    home: Path
+
+    def command(self, script: str) -> list[str]:
+        if self.uid == os.getuid():
+            return ["bash", "-c", script]
+        groups = ",".join(str(g) for g in self.groups) or str(self.gid)
+        setpriv = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", f"--groups={groups}"]
+        return [*setpriv, "bash", "-c", script]
+
+    def clone(self) -> Path:
+        """The Orchestra clone the page runs in: this one for whoever runs the test; for
+        another user a fresh clone of their own (this one's virtualenv is not theirs to run)."""
+        if self.uid == os.getuid():
+            return REPO
+        clone = self.home / "orchestra"
+        subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+        self.own(clone)
+        return clone
+
+    def path(self) -> str:
+        """PATH without folders only root can enter (pyenv under /root)."""
+        if self.uid == os.getuid():
+            return os.environ["PATH"]
+        kept = [p for p in os.environ["PATH"].split(":") if p and not p.startswith("/root")]
+        return ":".join(kept)
+
+    def own(self, path: Path) -> None:
+        if self.uid == os.getuid():
+            return
+        for item in [path, *path.rglob("*")]:
+            os.lchown(item, self.uid, self.gid)
 
 
-@pytest.fixture
-def standin() -> Iterator[tuple[ChatAPI, AiderScript]]:
-    ip = docker_bridge_ip()
-    if ip is None:
-        missing("no docker0 bridge: Docker is needed for this test")
-    script = AiderScript()
-    with ChatAPI(script, hosts=("127.0.0.1", ip), api_key=API_KEY) as api:
-        yield api, script
+@dataclass
+class StandIn:
+    url: str
+    log: Path
 
 
 def git(repo: Path, *args: str) -> str:
-    env = {**os.environ, **GIT_SAFE}
+    """The test's own reading of the user's repository (which may be another uid's)."""
     done = subprocess.run(
-        ["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=False
+        ["git", "-c", f"safe.directory={repo}", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+@pytest.fixture
+def place() -> Iterator[Path]:
+    """A folder any user can reach (the test's tmp_path is root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="orch22-quick-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def standin(place: Path) -> Iterator[StandIn]:
+    """The stand-in model API, a process of its own on loopback and the Docker bridge."""
+    ip = docker_bridge_ip()
+    if ip is None:
+        missing("no docker0 bridge: Docker is needed for this test")
+    ready, log = place / "standin.url", place / "standin.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "support.standin_process", "--hosts", f"127.0.0.1,{ip}",
+         "--key", API_KEY, "--ready", str(ready), "--log", str(log)],
+        env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert proc.poll() is None, "the stand-in model API exited"
+            assert time.monotonic() < deadline, "the stand-in model API did not start"
+            time.sleep(0.1)
+        yield StandIn(ready.read_text(encoding="utf-8"), log)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def make_user(kind: str, place: Path) -> User:
+    home = place / "home"
+    home.mkdir()
+    if kind == "root":
+        if os.getuid() != 0:
+            missing("the root case runs as root (as CI does)")
+        return User(0, 0, [], home)
+    if os.getuid() != 0:
+        # Already not root: the page runs as this user.
+        return User(os.getuid(), os.getgid(), os.getgroups(), home)
+    docker_gid = Path("/var/run/docker.sock").stat().st_gid
+    user = User(USER_UID, USER_UID, [USER_UID, docker_gid], home)
+    home.chmod(0o755)
+    return user
+
+
+def user_repo(user: User, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """ "Your repository" in the user's home: history (committed two hours ago), tests, one task
+    queued, no orchestra.yaml (the page's `orchestra init` writes it), owned by the user."""
+    monkeypatch.setenv("GIT_AUTHOR_DATE", "@" + str(int(time.time()) - 7200))
+    monkeypatch.setenv("GIT_COMMITTER_DATE", os.environ["GIT_AUTHOR_DATE"])
+    project = make_repo(user.home / "src" / "myrepo", {})
+    git(project, "rm", "-q", "orchestra.yaml")
+    git(project, "-c", "user.name=Dev", "-c", "user.email=dev@example.com", "commit", "-qm", "-")
+    monkeypatch.delenv("GIT_AUTHOR_DATE")
+    monkeypatch.delenv("GIT_COMMITTER_DATE")
+    enqueue(project)
+    # The user's second task, queued after the first cycle (NEXT_STEPS), and their git identity.
+    second = TASK.replace("task-01", "task-02").replace("title: Fix add", "title: Fix add again")
+    (project / ".orchestra" / "next-task.md").write_text(second, encoding="utf-8")
+    (user.home / ".gitconfig").write_text(
+        "[user]\n\tname = Dev\n\temail = dev@example.com\n", encoding="utf-8"
+    )
+    user.own(user.home)
+    return project
+
+
+#: What the user does next, between the page's first cycle and `orchestra stop`: commit
+#: orchestra.yaml (the command `orchestra init` printed), queue a second task, and let a cycle
+#: run as the schedule starts it (the deployment's own parameters: scheduled, so idle-gated).
+#: Orchestra's own files are not the user's activity: the cycle runs, it does not skip.
+NEXT_STEPS = """
+git -C "$ORCHESTRA_PROJECT" add orchestra.yaml && git -C "$ORCHESTRA_PROJECT" commit -m 'Add orchestra.yaml'
+cp "$ORCHESTRA_PROJECT/.orchestra/next-task.md" "$ORCHESTRA_PROJECT/.orchestra/queue/task-02.md"
+.venv/bin/prefect deployment run infinite-orchestra/infinite-orchestra --watch
+"""
+
+
+def page_script(values: dict[str, str]) -> str:
+    """The page's blocks, in order, the offline exports before the build (as the page says);
+    the user's next steps before the last block."""
+    blocks = bash_blocks(DOC.read_text(encoding="utf-8"))
+    settings, build, deploy, stop, offline = blocks
+    offline_exports = "\n".join(
+        line for line in offline.splitlines() if not line.startswith(OFFLINE_BLOCK)
+    )
+    return "\n".join(
+        ["set -euo pipefail", with_users_values(settings, values), offline_exports, build,
+         deploy, NEXT_STEPS, stop]
+    )  # fmt: skip
 
 
 def test_page_blocks() -> None:
@@ -113,102 +258,124 @@ def test_page_blocks() -> None:
     blocks = bash_blocks(DOC.read_text(encoding="utf-8"))
     assert len(blocks) == 5, blocks
     assert exported(blocks[0]) == SETTINGS
+    assert "ORCHESTRA_UID=$(id -u) ORCHESTRA_GID=$(id -g)" in blocks[0]
     assert blocks[-1].startswith(OFFLINE_BLOCK)
     assert exported(blocks[-1]) == {"ORCHESTRA_BASE_IMAGE", "PREFECT_SERVER_IMAGE"}
+    filled = with_users_values(blocks[0], {n: f"<{n}>" for n in USERS_OWN})
+    for name in USERS_OWN:
+        assert f"export {name}=<{name}>" in filled
 
 
-def run_page(
-    repo: Path, settings_for: Any, blocks: list[str], docker_client: Any
-) -> tuple[subprocess.CompletedProcess[str], str]:
-    """Run ``blocks`` (the first one only checked: it must export exactly the keys of
-    ``settings_for(env)``, whose values the test gives) in one bash, against a stack of the
-    test's own; the stack is taken down whatever happens."""
+@pytest.mark.timeout(2400)
+@pytest.mark.parametrize("kind", ["root", "user"])
+def test_quickstart_real_runs_as_written(
+    kind: str,
+    place: Path,
+    standin: StandIn,
+    docker_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     if compose_tool() is None:
         missing("neither `docker compose` nor `docker-compose` is installed")
     docker_client.images.get(WORKER_IMAGE)  # `make worker-image` below is then a no-op
-    name = f"orch9c-quick-{uuid.uuid4().hex[:8]}"
-    env = {**stack_env(name, free_port()), **GIT_SAFE}
-    if os.getuid() == 0:
-        # The repository belongs to the worker's uid; Orchestra's host git drops GIT_* variables
-        # but reads the global config: a HOME whose git trusts it, as the owner's would.
-        home = repo.parent / "home"
-        home.mkdir()
-        (home / ".gitconfig").write_text("[safe]\n\tdirectory = *\n", encoding="utf-8")
-        env["HOME"] = str(home)
-    settings = settings_for(env)
-    assert set(settings) == exported(blocks[0])
-    env.update(settings)
-    script_text = "set -euo pipefail\n" + "\n".join(blocks[1:])
+    user = make_user(kind, place)
+    repo = user_repo(user, monkeypatch)
+    name = f"orch22-quick-{kind}-{uuid.uuid4().hex[:6]}"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PREFECT_", "ORCHESTRA_", "GIT_", "OPENAI_")) and k != "EXTRA_CA_CERTS"
+    }
+    clone = user.clone()
+    env.update(
+        HOME=str(user.home), PATH=user.path(), STACK_PROJECT=name, PREFECT_PORT=str(free_port())
+    )
+    values = {
+        "ORCHESTRA_PROJECT": str(repo),
+        "OPENAI_API_BASE": standin.url,  # 127.0.0.1: steps reach it through the bridge
+        "OPENAI_API_KEY": API_KEY,
+    }
     try:
         done = subprocess.run(
-            ["bash", "-c", script_text],
-            cwd=REPO,
+            user.command(page_script(values)),
+            cwd=clone,
             env=env,
             capture_output=True,
             text=True,
-            timeout=1500,
+            timeout=2100,
             check=False,
         )
         output = done.stdout[-8000:] + done.stderr[-8000:]
         assert done.returncode == 0, output
     finally:
         stack_down(name, env, docker_client)
-    return done, output
-
-
-def assert_first_cycle(repo: Path, done: subprocess.CompletedProcess[str], output: str) -> None:
-    """The queued task archived, its branch holds the fix; the schedule on, then paused."""
+    # The first cycle: the queued task archived, its branch holds the fix.
     assert list((repo / ".orchestra" / "done").glob("task-01-*.md")), output
-    assert git(repo, "diff", "--name-only", "main..orchestra/task-01") == "calc.py"
+    assert git(repo, "diff", "--name-only", "main...orchestra/task-01") == "calc.py"
     assert "return a + b" in git(repo, "show", "orchestra/task-01:calc.py")
+    requests = read_log(standin.log)
+    roles = [r["role"] for r in requests if "role" in r]
+    assert roles[:2] == ["architect", "coder"], requests
+    # The preflight probed the API the way the steps reach it, with the key.
+    probes = [r for r in requests if r["method"] == "GET" and r["path"].endswith("/models")]
+    assert probes, requests
+    assert all(r["authorization"] == f"Bearer {API_KEY}" for r in probes)
+    # The schedule was switched on, then `orchestra stop` paused it.
     assert "Resumed" in done.stdout or "resumed" in done.stdout, output
     assert "paused" in done.stdout.lower(), output
     assert (repo / ".orchestra" / "STOP").exists()
+    # After the user committed orchestra.yaml, the idle-gated cycle ran (not skipped): its
+    # task archived, its result branch written.
+    assert list((repo / ".orchestra" / "done").glob("task-02-*.md")), output
+    assert git(repo, "diff", "--name-only", "main...orchestra/task-02") == "calc.py"
+    assert git(repo, "log", "-1", "--format=%s", "main") == "Add orchestra.yaml"
+    # Everything the stack wrote in the repository is the user's.
+    owners = {p.stat().st_uid for p in (repo / ".orchestra").rglob("*")}
+    assert owners == {user.uid}, owners
 
 
-@pytest.mark.timeout(1800)
-def test_quickstart_real_runs_as_written(
-    repo: Path, standin: tuple[ChatAPI, AiderScript], docker_client: Any
-) -> None:
-    api, script = standin
-    blocks = bash_blocks(DOC.read_text(encoding="utf-8"))
-
-    def settings_for(env: dict[str, str]) -> dict[str, str]:
-        return {
-            "ORCHESTRA_PROJECT": str(repo),
-            "OPENAI_API_BASE": api.url,  # 127.0.0.1: steps reach it through the bridge
-            "OPENAI_API_KEY": API_KEY,
-            "ORCHESTRA_UID": env["ORCHESTRA_UID"],
-            "ORCHESTRA_GID": env["ORCHESTRA_GID"],
-            "ORCHESTRA_MEMORY__BACKEND": "sqlite",
-        }
-
-    done, output = run_page(repo, settings_for, blocks[:-1], docker_client)
-    assert_first_cycle(repo, done, output)
-    assert script.roles[:2] == ["architect", "coder"]
-    # The preflight probed the API the way the steps reach it, with the key.
-    probes = [r for r in api.requests if r.method == "GET" and r.path.endswith("/models")]
-    assert probes, [r.path for r in api.requests]
-    assert all(r.headers.get("Authorization") == f"Bearer {API_KEY}" for r in probes)
-
-
-def variant_blocks(text: str, variant: str) -> list[str]:
-    """The page's blocks for ``variant``: its own steps 1 and 2 (```` ```bash <variant> ````),
-    then the common steps 3 and 4."""
+def variant_script(variant: str, values: dict[str, str]) -> str:
+    """The page's Claude Code or Codex variant as a user runs it: its own steps 1 and 2
+    (```` ```bash <variant> ````) in place of the first two blocks, then steps 3 and 4, the
+    offline exports before the build as the page says."""
+    text = DOC.read_text(encoding="utf-8")
     own = re.findall(rf"^```bash {variant}\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
     assert len(own) == 2, own
-    return [*own, *bash_blocks(text)[2:-1]]
+    settings, build = own
+    _, _, deploy, stop, offline = bash_blocks(text)
+    offline_exports = "\n".join(
+        line for line in offline.splitlines() if not line.startswith(OFFLINE_BLOCK)
+    )
+    return "\n".join(
+        ["set -euo pipefail", with_users_values(settings, values), offline_exports, build,
+         deploy, stop]
+    )  # fmt: skip
 
 
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(2400)
 @pytest.mark.parametrize("variant", ["claude", "codex"])
-def test_quickstart_variant_runs_as_written(variant: str, repo: Path, docker_client: Any) -> None:
-    """The Claude Code and the Codex variants of the page, as written, each against its own
-    stand-in API (Messages, Responses) on the host: the first cycle archives the task."""
+def test_quickstart_variant_runs_as_written(
+    variant: str, place: Path, docker_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Claude Code and the Codex variants of the page, as written (as root, as CI runs),
+    each against its own stand-in API (Messages, Responses) on loopback and the bridge: the
+    first cycle archives the task, the preflight probed the API, the roles ran in order."""
+    if compose_tool() is None:
+        missing("neither `docker compose` nor `docker-compose` is installed")
     ip = docker_bridge_ip()
     if ip is None:
         missing("no docker0 bridge: Docker is needed for this test")
-    blocks = variant_blocks(DOC.read_text(encoding="utf-8"), variant)
+    docker_client.images.get(WORKER_IMAGE)
+    user = make_user("root", place)
+    repo = user_repo(user, monkeypatch)
+    name = f"orch17-quick-{variant}-{uuid.uuid4().hex[:6]}"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PREFECT_", "ORCHESTRA_", "GIT_", "OPENAI_", "ANTHROPIC_"))
+        and k != "EXTRA_CA_CERTS"
+    }
+    env.update(HOME=str(user.home), STACK_PROJECT=name, PREFECT_PORT=str(free_port()))
     hosts = ("127.0.0.1", ip)
     session = claude_session() if variant == "claude" else codex_session()
     api: Any = (
@@ -217,19 +384,24 @@ def test_quickstart_variant_runs_as_written(variant: str, repo: Path, docker_cli
         else ResponsesAPI(session, hosts=hosts, api_key=CODEX_KEY)
     )
     with api:
-
-        def settings_for(env: dict[str, str]) -> dict[str, str]:
-            own = claude_env(api) if variant == "claude" else codex_env(api)
-            return {
-                "ORCHESTRA_PROJECT": str(repo),
-                **own,
-                "ORCHESTRA_UID": env["ORCHESTRA_UID"],
-                "ORCHESTRA_GID": env["ORCHESTRA_GID"],
-                "ORCHESTRA_MEMORY__BACKEND": "sqlite",
-            }
-
-        done, output = run_page(repo, settings_for, blocks, docker_client)
-    assert_first_cycle(repo, done, output)
+        own = claude_env(api) if variant == "claude" else codex_env(api)
+        values = {"ORCHESTRA_PROJECT": str(repo), **own}
+        try:
+            done = subprocess.run(
+                user.command(variant_script(variant, values)),
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=2100,
+                check=False,
+            )
+            output = done.stdout[-8000:] + done.stderr[-8000:]
+            assert done.returncode == 0, output
+        finally:
+            stack_down(name, env, docker_client)
+    assert list((repo / ".orchestra" / "done").glob("task-01-*.md")), output
+    assert git(repo, "diff", "--name-only", "main...orchestra/task-01") == "calc.py"
     assert session.roles[:2] == ["architect", "coder"]
     probes = [e for e in api.exchanges if e.method == "GET" and e.path.endswith("/models")]
     assert probes, [e.path for e in api.exchanges]
