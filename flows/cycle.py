@@ -116,7 +116,7 @@ def _cycle(
         if not summary.stop_reason:
             _plan(proj, files, goal, summary, memory)
         if not plan_only and not summary.stop_reason:
-            _run_tasks(proj, files, run_id, summary, memory, streak)
+            _run_tasks(run, files, run_id, summary, memory, streak)
         summary.memory = memory_state(memory)
     if pauses_schedule(summary.stop_reason):
         summary.stop_reason += _pause_schedules()
@@ -146,13 +146,14 @@ def _plan(
 
 
 def _run_tasks(
-    proj: Project,
+    run: RunProject,
     files: list[str],
     run_id: str,
     summary: CycleSummary,
     memory: BestEffortStore,
     streak: FailureStreak,
 ) -> None:
+    proj = run.project
     wf = proj.config.workflows.infinite_orchestra
     pending = proj.queue.pending()
     if not pending:
@@ -170,7 +171,7 @@ def _run_tasks(
             max_consecutive=proj.config.limits.max_consecutive_failures,
         ) or over_budget(summary.tasks, proj.config.limits.max_cost_usd_per_cycle)
 
-    run_tasks(proj, files, summary, pending, run_id=run_id, after_each=after_each)
+    run_tasks(run, files, summary, pending, run_id=run_id, after_each=after_each)
 
 
 def _finish(summary: CycleSummary, project_id: str) -> State[Any]:

@@ -18,6 +18,7 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from orchestra.engine.pooljob import PoolJob, job_for, settle_pool_task
+from orchestra.engine.task import StepRunner
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.pool import ensure_pool_deployment, start_on_pool, wait_for_run
 from orchestra.project import Project
@@ -52,14 +53,16 @@ class PoolRuns:
     run_id: str
     remote: str
     base: str
+    runner: StepRunner
+    """Runs the merge queue's resolve and verify steps of a replayed result on this host."""
     published: set[str] = field(default_factory=set)
     jobs: dict[str, PoolJob] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, project: Project, run_id: str) -> PoolRuns:
+    def open(cls, project: Project, run_id: str, runner: StepRunner) -> PoolRuns:
         """Check git.remote, publish the base, make sure the deployment exists: before any claim."""
         cfg = project.config
-        pool = cls(project, run_id, check_remote(cfg.git.remote), "")
+        pool = cls(project, run_id, check_remote(cfg.git.remote), "", runner)
         pool.base = cfg.git.base_branch or current_branch(project.root)
         pool.publish()
         ensure_pool_deployment(cfg.workflows.infinite_orchestra.pool)
@@ -94,4 +97,6 @@ class PoolRuns:
             end = {"outcome": None, "lost": f"waiting failed: {type(exc).__name__}: {exc}"}
         why = end.get("lost") or f"run {end.get('state')}: {end.get('message')}"
         sent, stopped = end.get("outcome"), str(end.get("stopped") or "")
-        return settle_pool_task(self.project, claimed, job, sent, why, run_dir, stopped=stopped)
+        return settle_pool_task(
+            self.project, claimed, job, sent, why, run_dir, runner=self.runner, stopped=stopped
+        )

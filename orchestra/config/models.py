@@ -86,8 +86,8 @@ class WorkerProfile(Strict):
     `{kind: process}`, a native process. The older `runtime: docker` with a `docker:` section
     is still read (and mapped onto this)."""
     prompt: str | None = None
-    """Built-in prompt template name: planner, plan, implement, review or fix (the files in
-    orchestra/engine/prompts/); default: the step's own."""
+    """Built-in prompt template name: planner, plan, implement, review, fix or resolve (the
+    files in orchestra/engine/prompts/); default: the step's own."""
     timeout: int | None = Field(None, ge=1)
     """Seconds one step of this worker may run (default: tasks.default_timeout)."""
     env: dict[str, str] = Field(default_factory=dict)
@@ -298,6 +298,10 @@ class GitConfig(Strict):
     remote: str | None = None
     """Git URL every worker host clones the project from and pushes `orchestra/<task-id>`
     to, with `dispatch: pool` (e.g. git://git-host/project.git or file:///srv/project.git)."""
+    resolve_worker: str | None = None
+    """Worker of the merge queue's resolve step, run when a result conflicts with the moved
+    base (told which files conflict); default: the workflow's fixer; `none`: conflicts stay
+    on their branch."""
 
 
 class ServerConfig(Strict):

@@ -71,6 +71,7 @@ def outcome_row(outcome: TaskOutcome) -> dict[str, Any]:
         "started": outcome.started,
         "ended": outcome.ended,
         "kind": outcome.kind,
+        "queue": outcome.queue,
     }
 
 

@@ -43,6 +43,7 @@ CYCLE_COLUMNS = (
     "started",
     "ended",
     "alongside",
+    "queue",
     "report",
 )
 """One row per task; ``host``, ``started``, ``ended`` and ``alongside`` (the tasks that ran at the

@@ -16,8 +16,18 @@ def git(cwd: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
-def make_project(root: Path, *, parallel: int, env: dict[str, str], extra: str = "") -> Path:
-    """A git project whose workers run the parallel agent; tasks merge into branch `integration`."""
+def make_project(
+    root: Path,
+    *,
+    parallel: int,
+    env: dict[str, str],
+    extra: str = "",
+    verify: str = "test -s README.md",
+    base: str | None = "integration",
+    files: dict[str, str] | None = None,
+) -> Path:
+    """A git project whose workers run the parallel agent; tasks merge into branch ``base``
+    (None: the checked-out `main`); ``files`` are committed with it."""
     root.mkdir(parents=True)
     command = json.dumps(
         [sys.executable, str(AGENT), "{prompt_file}", "{workspace}", "{output_dir}"]
@@ -44,12 +54,14 @@ def make_project(root: Path, *, parallel: int, env: dict[str, str], extra: str =
         "      - {id: implement, worker: coder}",
         "      - {id: review, worker: reviewer}",
         "git:",
-        "  base_branch: integration",
+        *([f"  base_branch: {base}"] if base else []),
         "  integration: merge",
-        "  verify: test -s README.md",
+        f"  verify: {json.dumps(verify)}",
     ]
     (root / "orchestra.yaml").write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
     (root / "README.md").write_text("# parallel\n", encoding="utf-8")
+    for name, text in (files or {}).items():
+        (root / name).write_text(text, encoding="utf-8")
     git(root, "init", "-q", "-b", "main")
     git(root, "config", "user.name", "Test")
     git(root, "config", "user.email", "test@example.com")
