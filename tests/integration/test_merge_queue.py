@@ -14,20 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from parallel_support import enqueue, git, make_project
+from parallel_support import ENV, SHARED, VERIFY, assert_landed, enqueue, git, make_project
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
-
-SHARED = "".join(f"line {n}\n" for n in range(1, 11))
-VERIFY = "test -s README.md && ! grep -q '^<<<<<<<' shared.txt"
-ENV = {
-    "PA_SLEEP": "0.5",
-    "PA_SHARED": "1",
-    "PA_LINE": "task-3=1",
-    "PA_NO_RESOLVE": "task-4",
-    # task-4 ends last, so its append always meets the others' and its resolve step fails.
-    "PA_SLOW": "task-1=0.5,task-2=1.5,task-3=1,task-4=4",
-}
 
 
 def run_cycle(root: Path) -> tuple[Any, dict[str, Any]]:
@@ -36,32 +25,6 @@ def run_cycle(root: Path) -> tuple[Any, dict[str, Any]]:
     state = infinite_orchestra(project=str(root), return_state=True)
     run_dir = root / ".orchestra" / "runs" / str(state.state_details.flow_run_id)
     return state, json.loads((run_dir / "cycle.json").read_text(encoding="utf-8"))
-
-
-def assert_landed(root: Path, target: str, tasks: list[dict[str, Any]]) -> None:
-    """Every change but task-4's is on ``target``; task-4 waits on its branch, files named."""
-    by_id = {t["task"]: t for t in tasks}
-    assert sorted(by_id) == ["task-1", "task-2", "task-3", "task-4"]
-    assert all(t["status"] == "done" for t in tasks), tasks
-    lines = git(root, "show", f"{target}:shared.txt").splitlines()
-    assert lines[0] == "task-3", lines
-    assert sorted(lines[10:]) == ["task-1", "task-2"], lines
-    assert not [line for line in lines if line.startswith(("<<<<<<<", "=======", ">>>>>>>"))]
-    for task_id in ("task-1", "task-2", "task-3"):
-        assert "not merged" not in by_id[task_id]["integration"], by_id[task_id]
-    # The second append conflicted with the first: resolved by the fixer, verified, landed.
-    assert any(t["steps"] >= 6 for t in (by_id["task-1"], by_id["task-2"])), tasks
-    left = by_id["task-4"]["integration"]
-    assert "not merged" in left and "left on its branch" in left, left
-    assert "conflicts in shared.txt" in left, left
-    assert "resolve (fixer) failed" in left, left
-    assert "git failed" not in left, left
-    assert "task-4" in git(root, "show", "orchestra/task-4:shared.txt")
-    # The queue took them in the order they completed, and the table shows it.
-    ended = [t["task"] for t in sorted(tasks, key=lambda t: t["ended"])]
-    queued = [t["task"] for t in sorted(tasks, key=lambda t: int(t["queue"][1:].split(":")[0]))]
-    assert queued == ended, tasks
-    assert "replayed and verified again" in by_id["task-4"]["queue"], tasks
 
 
 class TestMergeQueueLocal:
