@@ -18,6 +18,7 @@ from orchestra.engine.settle import finish, load_claim, write_outcome
 from orchestra.engine.task import run_task
 from orchestra.errors import RunFailed
 from orchestra.policy.killswitch import kill_switch_reason
+from orchestra.prefect.approval import pause_for_approval
 from orchestra.prefect.artifacts import publish_task_artifact
 from orchestra.prefect.runs import open_for_run, task_tag, untagged
 from orchestra.report.markdown import task_markdown, write_task_report
@@ -65,7 +66,10 @@ def roocode_boomerang(
         claimed = got
     folder = Path(run_dir) if run_dir else proj.runs_dir / run_id / claimed.task.task_id
     with step_runner(run, watched_runs(cycle_run)) as runner, untagged():
-        outcome = run_task(proj, claimed.task, run_id=run_id, runner=runner, run_dir=folder)
+        approver = pause_for_approval(proj.config.git.approval_timeout)
+        outcome = run_task(
+            proj, claimed.task, run_id=run_id, runner=runner, run_dir=folder, approver=approver
+        )
     report = write_task_report(outcome)
     publish_task_artifact(outcome, proj.project_id)
     where = finish(proj.queue, claimed, outcome, task_markdown(outcome))

@@ -298,6 +298,13 @@ class GitConfig(Strict):
     remote: str | None = None
     """Git URL every worker host clones the project from and pushes `orchestra/<task-id>`
     to, with `dispatch: pool` (e.g. git://git-host/project.git or file:///srv/project.git)."""
+    approval: Literal["none", "merge", "always"] = "none"
+    """A person approves a result before it lands: none; merge (results that would be merged,
+    with `integration: merge`); always (every result). The task's flow run pauses with a form
+    in the Prefect UI (approve, reject, send back with a comment); `orchestra approve|reject
+    TASK` answers from a shell."""
+    approval_timeout: int = Field(86400, ge=1)
+    """Seconds a result waits for approval; then it is left on its branch, not merged."""
     resolve_worker: str | None = None
     """Worker of the merge queue's resolve step, run when a result conflicts with the moved
     base (told which files conflict); default: the workflow's fixer; `none`: conflicts stay

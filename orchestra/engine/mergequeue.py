@@ -160,7 +160,7 @@ def land(
             if onto != ws.base_commit:
                 landing.replayed = True
                 problem = _replay(project, ws, onto, commit, checks)
-        landing.commit = fetch_branch(project.root, ws)
+        landing.commit = fetch_branch(project.root, ws, replaces=commit)
         landing.text = f"branch {ws.branch}"
         if cfg.integration == "patch" and patch_dest is not None:
             landing.text += f"; patch {write_patch(ws, patch_dest)}"

@@ -18,13 +18,14 @@ from loguru import logger
 from orchestra.agents import choose_model, workspace_excludes
 from orchestra.clock import iso_utc, utc_now
 from orchestra.config.models import WRITING_ROLES, StepConfig
+from orchestra.engine.approval import Approver, approval_phase, needs_approval, no_approver
 from orchestra.engine.failures import (
     FailureClass,
     exception_failure_class,
     records_failure_class,
 )
 from orchestra.engine.handoff import Handoff, build_carry, fingerprint
-from orchestra.engine.mergequeue import Checks, land, resolve_step
+from orchestra.engine.mergequeue import Checks, land, queue_turn, resolve_step
 from orchestra.engine.sequencer import StepSequencer, missing_verdict
 from orchestra.engine.setup import restore_setup_settings, setup_phase
 from orchestra.engine.step import StepContext, StepRecord
@@ -40,6 +41,7 @@ from orchestra.workspace.clone import (
     branch_name,
     commit_all,
     create_workspace,
+    fetch_branch,
     remove_workspace,
 )
 from orchestra.workspace.git import current_branch
@@ -232,8 +234,9 @@ def _verify_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
     return f"verify `{command}` failed ({record.message}):\n{record.output_tail[-1500:]}"
 
 
-def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> str | None:
-    """Commit the work tree and bring the result in; return why it was refused, or None."""
+def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome, held: str = "") -> str | None:
+    """Commit the work tree and bring the result in (``held``: only onto its branch, with
+    that reason); return why it was refused, or None."""
     cfg = tr.project.config.git
     tr.settings_put_back += settle_work_tree(ws)
     if tr.settings_put_back:
@@ -254,6 +257,11 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> str | No
     if (found := protected_changes(ws, commit)) and tr.task.front.get(ALLOW_KEY) is not True:
         outcome.commit = None
         return refusal(found)
+    if held:
+        with queue_turn(tr.project):
+            outcome.commit, outcome.branch = fetch_branch(tr.project.root, ws), ws.branch
+        outcome.integration += f"branch {ws.branch}; not merged: {held}; left on its branch"
+        return None
     land_result(tr, ws, commit, outcome)
     return None
 
@@ -311,8 +319,10 @@ def run_task(
     run_id: str,
     runner: StepRunner,
     run_dir: Path,
+    approver: Approver = no_approver,
 ) -> TaskOutcome:
-    """Run ``task`` in its own clone; never raises for the task's own failure."""
+    """Run ``task`` in its own clone; never raises for the task's own failure. ``approver``
+    asks a person when ``git.approval`` wants one (engine/approval.py)."""
     limits = project.config.limits
     tr = TaskRun(project, task, run_id, run_dir, runner, time.monotonic() + limits.task_wall_clock)
     outcome = TaskOutcome(task.task_id, task.title, "failed", "", run_dir=run_dir)
@@ -337,7 +347,10 @@ def run_task(
             workspace_excludes(),
         )
         reason = setup_phase(tr, ws) or _steps_phase(tr, ws) or _verify_phase(tr, ws)
-        if reason is None and (refused := _integrate(tr, ws, outcome)):
+        held = ""
+        if reason is None and needs_approval(project.config):
+            reason, held = approval_phase(tr, ws, approver, lambda w: _verify_phase(tr, w))
+        if reason is None and (refused := _integrate(tr, ws, outcome, held)):
             outcome.reason, outcome.kind = refused, "task"
         elif reason is None:
             outcome.status, outcome.reason = "done", "all steps passed"
