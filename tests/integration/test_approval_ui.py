@@ -12,15 +12,17 @@ run and of the filled form are kept in ``$ORCHESTRA_TEST_ARTIFACTS/approval-ui``
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -31,6 +33,7 @@ pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("ORCHESTRA_TEST_ARTIFACTS", REPO / ".test-artifacts"))
 LINK = re.compile(r"Watch it live: (http://127\.0\.0\.1:\d+)/runs/flow-run/")
+LINK_BASE = re.compile(r"(http://127\.0\.0\.1:\d+)")
 CYCLE_S = 300
 
 
@@ -57,6 +60,47 @@ def paused_run(ui: str, task_id: str) -> str | None:
     return str(runs[0]["id"]) if runs else None
 
 
+class Hook(http.server.BaseHTTPRequestHandler):
+    """The webhook the example automation's notification block posts to."""
+
+    received: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        size = int(self.headers.get("Content-Length") or 0)
+        self.received.append(self.rfile.read(size).decode(errors="replace"))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def notify_on_pause(root: Path, hook_url: str) -> None:
+    """Start the project's server, then create the example's block and automation on it."""
+    import yaml
+
+    started = subprocess.run(
+        [sys.executable, "-m", "orchestra.cli.app", "server", "start", "--project", str(root)],
+        cwd=REPO, env=clean_env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    ui = LINK_BASE.search(started.stdout)
+    assert ui, started.stdout + started.stderr
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+    from prefect.client.orchestration import get_client
+    from prefect.events.schemas.automations import AutomationCore
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: f"{ui.group(1)}/api"}):
+        block = CustomWebhookNotificationBlock(
+            name="orchestra-approval", url=hook_url, json_data={"text": "{{subject}}: {{body}}"}
+        )
+        block_id = block.save("orchestra-approval")
+        text = (REPO / "examples" / "approval-automation.yaml").read_text(encoding="utf-8")
+        (spec,) = yaml.safe_load(text.replace("BLOCK_DOCUMENT_ID", str(block_id)))["automations"]
+        with get_client(sync_client=True) as client:
+            client.create_automation(AutomationCore.model_validate(spec))
+
+
 def answer_in_browser(
     page: Any, ui: str, task_id: str, decision: str, comment: str, shots: Path
 ) -> None:
@@ -80,7 +124,8 @@ def answer_in_browser(
 
 
 def test_the_form_in_the_prefect_ui(tmp_path: Path) -> None:
-    """Approve, reject and send back, each through the UI's form; the cycle's results follow."""
+    """Approve, reject and send back, each through the UI's form; the cycle's results follow;
+    the example automation sends a notification for each wait."""
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium")
@@ -94,15 +139,19 @@ def test_the_form_in_the_prefect_ui(tmp_path: Path) -> None:
     extra = "  approval: merge\n  approval_timeout: 600\n"
     root = make_project(tmp_path / "p", parallel=3, env=env, extra=extra)
     enqueue(root, 3)
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
     out = tmp_path / "cycle.out"
-    cycle = subprocess.Popen(
-        [sys.executable, "-m", "flows.run", "--project", str(root)],
-        cwd=REPO,
-        env=clean_env(),
-        stdout=out.open("w"),
-        stderr=subprocess.STDOUT,
-    )
+    cycle: subprocess.Popen[bytes] | None = None
     try:
+        notify_on_pause(root, f"http://127.0.0.1:{hook.server_address[1]}/approval")
+        cycle = subprocess.Popen(
+            [sys.executable, "-m", "flows.run", "--project", str(root)],
+            cwd=REPO,
+            env=clean_env(),
+            stdout=out.open("w"),
+            stderr=subprocess.STDOUT,
+        )
         ui = wait_for(
             "the run's UI link", lambda: (m := LINK.search(out.read_text())) and m.group(1)
         )
@@ -117,8 +166,10 @@ def test_the_form_in_the_prefect_ui(tmp_path: Path) -> None:
             answer_in_browser(page, ui, "task-1", "approve", "fine", shots)
             browser.close()
         cycle.wait(timeout=CYCLE_S)
+        # The example automation (examples/approval-automation.yaml): a notification a pause.
+        wait_for("the approval notifications", lambda: len(Hook.received) >= 4, deadline_s=60)
     finally:
-        if cycle.poll() is None:
+        if cycle is not None and cycle.poll() is None:
             cycle.kill()
         subprocess.run(
             [sys.executable, "-m", "orchestra.cli.app", "server", "stop", "--project", str(root)],
@@ -138,3 +189,6 @@ def test_the_form_in_the_prefect_ui(tmp_path: Path) -> None:
     (fix,) = prompts.glob("task-3-fix-*.md")
     assert "name it after the moon" in fix.read_text(encoding="utf-8")
     assert len(list(shots.glob("*.png"))) == 8
+    hook.shutdown()
+    texts = sorted(Hook.received)
+    assert any("task-1 waits for approval" in t and "orchestra approve task-1" in t for t in texts)
