@@ -87,18 +87,33 @@ class _Fifo:
         self._cond = threading.Condition()
         self._drawn = itertools.count(1)
         self._serving = 1
+        self._gone: set[int] = set()
+        """Tickets whose holder stopped waiting (interrupted): their turn is skipped."""
+
+    def _next(self) -> None:
+        self._serving += 1
+        while self._serving in self._gone:
+            self._gone.discard(self._serving)
+            self._serving += 1
+        self._cond.notify_all()
 
     @contextmanager
     def turn(self) -> Iterator[int]:
         with self._cond:
             ticket = next(self._drawn)
-            self._cond.wait_for(lambda: self._serving == ticket)
+            try:
+                self._cond.wait_for(lambda: self._serving == ticket)
+            except BaseException:
+                if self._serving == ticket:
+                    self._next()
+                else:
+                    self._gone.add(ticket)
+                raise
         try:
             yield ticket
         finally:
             with self._cond:
-                self._serving += 1
-                self._cond.notify_all()
+                self._next()
 
 
 _QUEUES: dict[Path, _Fifo] = {}

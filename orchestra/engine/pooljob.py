@@ -154,6 +154,7 @@ def settle_pool_task(
         )
         return _write(run_dir, data)
     data = {k: v for k, v in sent.items() if k != "report_text"}
+    data["queue"] = ""  # the worker's own landing (its branch) is not the cycle's merge queue
     report = str(sent.get("report_text") or "")
     run_dir.mkdir(parents=True, exist_ok=True)
     private_dirs(run_dir)
