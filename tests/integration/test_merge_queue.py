@@ -34,8 +34,11 @@ class TestMergeQueueLocal:
         """parallel: 4 onto a base that is not checked out: task-3's edit apart lands, the
         appends land one after another (the later ones resolved by the fixer and verified
         again), task-4's unresolved conflict stays on its branch naming shared.txt."""
+        barrier = tmp_path / "barrier"  # all four start from the same base
+        barrier.mkdir()
+        env = {**ENV, "PA_BARRIER": f"{barrier}:4"}
         root = make_project(
-            tmp_path / "p", parallel=4, env=ENV, verify=VERIFY, files={"shared.txt": SHARED}
+            tmp_path / "p", parallel=4, env=env, verify=VERIFY, files={"shared.txt": SHARED}
         )
         enqueue(root, 4)
         state, summary = run_cycle(root)

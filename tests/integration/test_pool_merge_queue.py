@@ -29,13 +29,15 @@ def test_pool_results_land_through_the_queue(tmp_path: Path) -> None:
     `integration`, the conflicting ones are resolved on the cycle's host, task-4's unresolved
     conflict stays on its branch naming shared.txt."""
     with cluster(workers=2, limit=2) as found:
+        barrier = found.remote / "barrier"  # the one folder every worker shares
+        barrier.mkdir()
         root = make_project(
             tmp_path / "project",
             found.remote,
             0.5,
             parallel=4,
             agent=AGENT,
-            env=POOL_ENV,
+            env={**POOL_ENV, "PA_BARRIER": f"{barrier}:4"},
             git_lines=(
                 "  base_branch: integration",
                 "  integration: merge",
