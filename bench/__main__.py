@@ -270,9 +270,11 @@ BENCHES: tuple[Bench, ...] = (
             ("request_egress_ms", "one request through the proxy", "ms"),
             ("request_direct_ms", "one request direct (bridge)", "ms"),
             ("added_ms_per_request", "added per request", "ms"),
-            ("step_egress_s", "a `true` step on egress (network + sidecar)", "s"),
+            ("step_egress_s", "a `true` step on egress, runtime alone (network + sidecar)", "s"),
+            ("step_egress_kept_s", "a `true` step on egress, kept runtime (a flow run's)", "s"),
             ("step_bridge_s", "a `true` step on bridge", "s"),
-            ("added_s_per_step", "added per step", "s"),
+            ("added_s_per_step", "added per step, runtime alone", "s"),
+            ("added_s_per_kept_step", "added per step, kept runtime", "s"),
         ),
     ),
     Bench(
@@ -339,6 +341,33 @@ BENCHES: tuple[Bench, ...] = (
         ),
     ),
     Bench(
+        name="clis",
+        module="bench.bench_clis",
+        title="Per-step cost of a real Claude Code and Codex: Docker against the process runtime",
+        what=(
+            "One coder step of Claude Code 2.1.327 and of Codex 0.163.0 (both from PyPI), each"
+            " against its stand-in model API playing the scripted session (edit, run the tests,"
+            " write the handoff), on a fresh clone of the example repository: the process runtime"
+            " (.venv/tools) and the worker image orchestra-worker:latest; rotated rounds,"
+            " medians. The floor: the CLI run directly on a one-turn prompt, no Orchestra."
+        ),
+        call=lambda m: m.run(),
+        metric="ratio_docker_vs_process",
+        target_text="Docker step / process step ≤ 1.25 for each CLI",
+        passes=lambda v: v <= 1.25,
+        unit="x",
+        rows=(
+            ("claude_floor_s", "Claude Code alone, one turn (the floor)", "s"),
+            ("claude_process_step_s", "process runtime, one Claude Code step", "s"),
+            ("claude_docker_step_s", "Docker runtime, one Claude Code step", "s"),
+            ("claude_ratio", "Claude Code: Docker / process", "x"),
+            ("codex_floor_s", "Codex alone, one turn (the floor)", "s"),
+            ("codex_process_step_s", "process runtime, one Codex step", "s"),
+            ("codex_docker_step_s", "Docker runtime, one Codex step", "s"),
+            ("codex_ratio", "Codex: Docker / process", "x"),
+        ),
+    ),
+    Bench(
         name="soak",
         module="bench.bench_soak",
         title="Soak: back-to-back cycles",
@@ -351,6 +380,31 @@ BENCHES: tuple[Bench, ...] = (
         target_text="RSS growth < 10 %, descriptors flat, no leftovers",
         passes=lambda v: v < 10,
         unit="%",
+    ),
+    Bench(
+        name="governor",
+        module="bench.bench_governor",
+        title="Spending governor and failover under parallel: 4",
+        what=(
+            "Two cycles of the real Codex CLI against the stand-in Responses API (tokens priced"
+            " from `pricing:`), parallel: 4, 8 tasks each: one with limits.max_cost_per_day_usd"
+            " (how far spending ended from the cap, in steps of the dearest step), one where the"
+            " first provider starts answering 529 after 12 requests and every worker has a"
+            " fallback on a second provider (tasks archived, attempts lost)."
+        ),
+        call=lambda m: m.run(),
+        metric="cap_distance_in_steps",
+        target_text="spending ends within one step's cost of the cap; 0 attempts lost",
+        passes=lambda v: v <= 1,
+        unit="steps",
+        rows=(
+            ("cap_usd", "day cap", "USD"),
+            ("spent_usd", "spent when the cycle stopped", "USD"),
+            ("dearest_step_usd", "dearest step", "USD"),
+            ("outage_archived", "outage: tasks archived of 8", ""),
+            ("steps_failed_over", "outage: steps that failed over", ""),
+            ("attempts_lost", "attempts lost (cap and outage)", ""),
+        ),
     ),
     Bench(
         name="week",

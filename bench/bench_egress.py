@@ -5,8 +5,10 @@
     (``network: egress``), against the same GETs made directly (``network: bridge``, the
     unfiltered opt-out). Timed inside the container, medians; the difference is the proxy's
     added latency per request.
-(b) Per step: ``DockerRuntime.run`` of ``true`` in the worker image on ``egress`` (its own
-    network and proxy sidecar, created and removed) against ``bridge``; rotated rounds, medians.
+(b) Per step: ``DockerRuntime.run`` of ``true`` in the worker image on ``egress`` with a
+    runtime built alone (its own network and proxy sidecar per step, created and removed), with
+    a kept runtime as a flow run's (one network and sidecar for all its steps, after the first)
+    and on ``bridge``; rotated rounds, medians.
 
 Target: the proxy adds ≤ 5 ms per request. Run: ``python -m bench --only egress``.
 """
@@ -80,22 +82,24 @@ def run(requests: int = REQUESTS, rounds: int = ROUNDS) -> dict[str, Any]:
     port = server.server_address[1]
     url = f"http://host.docker.internal:{port}/v1/models"
     runtimes = {
-        net: build_runtime(
-            DockerConfig(image=IMAGE, network=net),
+        name: build_runtime(
+            DockerConfig(image=IMAGE, network=name.split("-")[0]),
             project_id="bench-egress",
             run_id="b",
             kill_grace=1,
+            kept=name.endswith("-kept"),
         )
-        for net in ("egress", "bridge")
+        for name in ("egress", "egress-kept", "bridge")
     }
-    per_request: dict[str, list[float]] = {"egress": [], "bridge": []}
-    per_step: dict[str, list[float]] = {"egress": [], "bridge": []}
+    per_request: dict[str, list[float]] = {name: [] for name in runtimes}
+    per_step: dict[str, list[float]] = {name: [] for name in runtimes}
     allow = (f"host.docker.internal:{port}",)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             for round_ in range(rounds + 1):  # the first round warms up
-                order = ["egress", "bridge"] if round_ % 2 else ["bridge", "egress"]
+                order = ["egress", "egress-kept", "bridge"]
+                order = order if round_ % 2 else order[::-1]
                 for net in order:
                     result = _step(
                         runtimes[net], ["python3", "-c", _CLIENT, url, str(requests)], root, allow
@@ -110,6 +114,8 @@ def run(requests: int = REQUESTS, rounds: int = ROUNDS) -> dict[str, Any]:
                         per_request[net].append(json.loads(result.stdout)["median_ms"])
                         per_step[net].append(took)
     finally:
+        for runtime in runtimes.values():
+            runtime.close()
         server.shutdown()
         logger.enable("orchestra.runtime.docker")
     egress_ms = statistics.median(per_request["egress"])
@@ -122,6 +128,10 @@ def run(requests: int = REQUESTS, rounds: int = ROUNDS) -> dict[str, Any]:
         "step_bridge_s": round(statistics.median(per_step["bridge"]), 3),
         "added_s_per_step": round(
             statistics.median(per_step["egress"]) - statistics.median(per_step["bridge"]), 3
+        ),
+        "step_egress_kept_s": round(statistics.median(per_step["egress-kept"]), 3),
+        "added_s_per_kept_step": round(
+            statistics.median(per_step["egress-kept"]) - statistics.median(per_step["bridge"]), 3
         ),
         "requests": requests,
         "rounds": rounds,

@@ -15,6 +15,7 @@ from flows.pool_task import run_pool_job
 from flows.steps import step_runner, watched_runs
 from orchestra.engine.preflight import preflight
 from orchestra.engine.settle import finish, load_claim, write_outcome
+from orchestra.engine.spending import SpendGuard
 from orchestra.engine.task import run_task
 from orchestra.errors import RunFailed
 from orchestra.policy.killswitch import kill_switch_reason
@@ -66,9 +67,16 @@ def roocode_boomerang(
         claimed = got
     folder = Path(run_dir) if run_dir else proj.runs_dir / run_id / claimed.task.task_id
     with step_runner(run, watched_runs(cycle_run)) as runner, untagged():
+        guard = SpendGuard(proj, cycle=cycle_run or run_id)
         approver = pause_for_approval(proj.config.git.approval_timeout)
         outcome = run_task(
-            proj, claimed.task, run_id=run_id, runner=runner, run_dir=folder, approver=approver
+            proj,
+            claimed.task,
+            run_id=run_id,
+            runner=runner,
+            run_dir=folder,
+            guard=guard,
+            approver=approver,
         )
     report = write_task_report(outcome)
     publish_task_artifact(outcome, proj.project_id)

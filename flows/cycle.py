@@ -14,16 +14,22 @@ from prefect.states import Completed, Failed
 from flows.cycle_tasks import run_tasks
 from flows.hooks import sweep_on_exit
 from flows.plan import infinite_orchestra_plan
+from orchestra.clock import utc_now
+from orchestra.engine.ledger import Ledger
 from orchestra.engine.preflight import preflight
 from orchestra.engine.recall import memory_state, memory_summary, open_memory, remember
+from orchestra.engine.spending import SpendGuard
 from orchestra.engine.summary import CycleSummary
+from orchestra.engine.usage import spent_line
 from orchestra.errors import CycleError, CycleSkipped, RunFailed
 from orchestra.memory import BestEffortStore
 from orchestra.policy.breaker import FailureStreak, over_budget, pauses_schedule, stop_after
 from orchestra.policy.cooldown import Cooldown
 from orchestra.policy.gates import check_start, cycle_lock, record_cycle_start
+from orchestra.policy.governor import CAP_MARK, next_day
 from orchestra.prefect.artifacts import publish_cycle_artifact
 from orchestra.prefect.docker_host import docker_host_client
+from orchestra.prefect.governor import pause_for_cap, publish_usage_artifacts, resume_after_cap
 from orchestra.prefect.limits import reset_if_ephemeral
 from orchestra.prefect.retention import prune_prefect_runs
 from orchestra.prefect.runs import RunProject, cycle_run_name, holding, open_for_run
@@ -57,6 +63,7 @@ def infinite_orchestra(
     files = config_files or []
     run = open_for_run(project, files, goal=goal, max_tasks=max_tasks)
     proj = run.project
+    resume_after_cap(proj.root)  # a spending cap's pause ends when its day is over
     rule = getattr(proj.config.workflows.triggers, trigger)
     try:
         check_start(
@@ -112,14 +119,21 @@ def _cycle(
     reset_if_ephemeral(proj.config.limits.max_parallel_agents)  # slots of killed runs
     # A rate limit's "try again in N s" from an earlier cycle: claim nothing until it passed.
     summary.stop_reason = Cooldown(proj.root).active()
+    guard = SpendGuard(proj, cycle=run_id)
+    summary.stop_reason = summary.stop_reason or guard.claim_stop() or guard.window_claim_stop()
     with open_memory(proj) as memory:
         if not summary.stop_reason:
             _plan(proj, files, goal, summary, memory)
         if not plan_only and not summary.stop_reason:
-            _run_tasks(run, files, run_id, summary, memory, streak)
+            _run_tasks(run, files, run_id, summary, memory, streak, guard)
         summary.memory = memory_state(memory)
     if pauses_schedule(summary.stop_reason):
         summary.stop_reason += _pause_schedules()
+    elif CAP_MARK in summary.stop_reason and deployment.get_id():
+        resume_at = next_day(utc_now(), proj.config.limits.time_zone)
+        dep = str(deployment.get_id())
+        summary.stop_reason += pause_for_cap(proj.root, dep, summary.stop_reason, resume_at)
+    _usage(proj, run_id, summary, guard)
     summary.pruned_flow_runs = prune_prefect_runs(proj.config.limits.keep_days)
     summary.disk_mb = round(disk_usage(proj.root / ".orchestra") / 1_000_000, 1)
     return _finish(summary, proj.project_id)
@@ -152,6 +166,7 @@ def _run_tasks(
     summary: CycleSummary,
     memory: BestEffortStore,
     streak: FailureStreak,
+    guard: SpendGuard,
 ) -> None:
     proj = run.project
     wf = proj.config.workflows.infinite_orchestra
@@ -164,14 +179,27 @@ def _run_tasks(
         remember(memory, proj, run_id, outcome)
         streak.note_task(outcome)
         Cooldown(proj.root).note(outcome)
-        return stop_after(
-            summary.tasks,
-            continue_on_failure=wf.continue_on_failure,
-            streak=streak,
-            max_consecutive=proj.config.limits.max_consecutive_failures,
-        ) or over_budget(summary.tasks, proj.config.limits.max_cost_usd_per_cycle)
+        return (
+            stop_after(
+                summary.tasks,
+                continue_on_failure=wf.continue_on_failure,
+                streak=streak,
+                max_consecutive=proj.config.limits.max_consecutive_failures,
+            )
+            or over_budget(summary.tasks, proj.config.limits.max_cost_usd_per_cycle)
+            or (guard.claim_stop() or guard.window_claim_stop())
+        )
 
     run_tasks(run, files, summary, pending, run_id=run_id, after_each=after_each)
+
+
+def _usage(proj: Project, run_id: str, summary: CycleSummary, guard: SpendGuard) -> None:
+    """The cycle's spending on its summary line and in the usage artifacts."""
+    today = guard.rows_today()
+    mine = [r for r in Ledger(proj.root).rows() if r.cycle == run_id]
+    if guard.caps.any or any(r.tokens or r.cost_usd for r in today):  # else nothing to say
+        summary.usage = spent_line(mine, today, guard.caps)
+        publish_usage_artifacts(proj.project_id, mine, today, guard.caps, guard.today())
 
 
 def _finish(summary: CycleSummary, project_id: str) -> State[Any]:

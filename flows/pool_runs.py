@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from orchestra.engine.ledger import Ledger, rows_from_outcome
 from orchestra.engine.pooljob import PoolJob, job_for, settle_pool_task
 from orchestra.engine.task import StepRunner
 from orchestra.policy.killswitch import kill_switch_reason
@@ -97,6 +98,16 @@ class PoolRuns:
             end = {"outcome": None, "lost": f"waiting failed: {type(exc).__name__}: {exc}"}
         why = end.get("lost") or f"run {end.get('state')}: {end.get('message')}"
         sent, stopped = end.get("outcome"), str(end.get("stopped") or "")
+        if isinstance(sent, dict):  # the worker's steps into the cycle's ledger (its one writer)
+            cfg = self.project.config
+            rows = rows_from_outcome(
+                sent,
+                profiles=cfg.workers,
+                pricing=cfg.pricing,
+                cycle=self.run_id,
+                time_zone=cfg.limits.time_zone,
+            )
+            Ledger(self.project.root).append(rows)
         return settle_pool_task(
             self.project, claimed, job, sent, why, run_dir, runner=self.runner, stopped=stopped
         )

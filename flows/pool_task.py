@@ -17,6 +17,7 @@ from prefect.states import Completed, Failed
 from flows.steps import step_runner, watched_runs
 from orchestra.engine.pooljob import PoolJob, checkout, push_on_worker, remove_work, worker_outcome
 from orchestra.engine.preflight import preflight
+from orchestra.engine.spending import SpendGuard
 from orchestra.engine.task import run_task
 from orchestra.errors import RunFailed
 from orchestra.prefect.artifacts import publish_task_artifact
@@ -38,7 +39,11 @@ def run_pool_job(params: dict[str, Any]) -> State[Any]:
         preflight(proj, run.runtimes, run_id, include_planner=False)
         task = parse_task(task_path, max_chars=proj.queue.max_task_chars)
         with step_runner(run, watched_runs(job.cycle_run or None)) as runner:
-            outcome = run_task(proj, task, run_id=run_id, runner=runner, run_dir=work / "run")
+            # The cycle writes the ledger from the usage sent back; here the task cap holds.
+            guard = SpendGuard(proj, cycle=job.cycle_run, write=False)
+            outcome = run_task(
+                proj, task, run_id=run_id, runner=runner, run_dir=work / "run", guard=guard
+            )
         push_on_worker(proj, job, outcome)
         report = task_markdown(outcome)
         publish_task_artifact(outcome, proj.project_id)

@@ -62,7 +62,7 @@ def watched_runs(cycle_run: str | None = None) -> list[str]:
 @contextmanager
 def step_runner(run: RunProject, watch: list[str]) -> Iterator[StepRunner]:
     """A StepRunner for the engine that runs each step as a Prefect task run; the task's agent
-    slot is given back on the way out."""
+    slot is given back on the way out, and what its runtimes kept for the steps is removed."""
     limits = run.project.config.limits
     slot = TaskSlot(limits.max_parallel_agents, limits.agent_starts_per_minute)
 
@@ -79,3 +79,4 @@ def step_runner(run: RunProject, watch: list[str]) -> Iterator[StepRunner]:
         yield run_one
     finally:
         slot.release()
+        run.runtimes.close()  # what the steps' runtimes kept for them (egress proxies)

@@ -79,6 +79,9 @@ class ScriptedRuntime:
         del alive
         return []
 
+    def close(self) -> None:
+        """Nothing is kept between steps."""
+
     def preflight(self, argv0: str) -> None:
         """Refuses the programs named in ``missing``, like a runtime without that agent."""
         from orchestra.errors import AgentNotInstalledError

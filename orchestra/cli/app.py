@@ -1,4 +1,4 @@
-"""The ``orchestra`` command: init, run, queue, schema, doctor, stop, resume, server,
+"""The ``orchestra`` command: init, run, queue, schema, doctor, stop, resume, server, usage,
 worker-image, approve, reject, send-back.
 
 Every ``--project`` may name any folder inside the repository: the command works on the top of
@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestra.cli.server import server_app
+from orchestra.cli.usage import usage
 from orchestra.config.schema import schema_text
 from orchestra.errors import OrchestraError
 from orchestra.workspace.git import find_root
@@ -32,6 +33,7 @@ console = Console(highlight=False, soft_wrap=True)
 
 
 app.add_typer(server_app, name="server")
+app.command("usage")(usage)
 
 
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="git repository (default: .)")]

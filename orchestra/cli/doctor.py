@@ -45,7 +45,8 @@ def _project_checks(project: Path) -> tuple[list[Check], object | None]:
     from orchestra.cli.cliversions import version_rows
 
     ready = [w for w in proj.workflow_workers() if not any(w in ws for ws in problems.values())]
-    checks += version_rows((proj.worker(w) for w in ready), runtimes)
+    with runtimes:  # the version steps' egress proxies go with them
+        checks += version_rows((proj.worker(w) for w in ready), runtimes)
     return checks, proj
 
 

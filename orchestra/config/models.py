@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from orchestra.config.agentcli import AgentCliConfig
+from orchestra.config.git import GitConfig, Integration  # noqa: F401 - importable from here too
 from orchestra.config.retired import drop_retired
 from orchestra.config.runtimes import (  # noqa: F401 - the runtime configs, importable from here too
     NO_RUNTIME,
@@ -20,6 +21,7 @@ from orchestra.config.runtimes import (  # noqa: F401 - the runtime configs, imp
     RuntimeSettings,
     legacy_runtime,
 )
+from orchestra.config.spending import ModelPrice, SpendingLimits, UsageWindow
 from orchestra.config.strict import Strict
 
 Role = Literal["planner", "architect", "coder", "reviewer", "fixer"]
@@ -29,9 +31,6 @@ AgentKind = Literal["opencode", "claude", "codex", "aider", "command"]
 
 
 ModelPolicy = Literal["dynamic", "sticky"]
-
-
-Integration = Literal["branch", "merge", "patch"]
 
 
 DispatchMode = Literal["local", "pool"]
@@ -96,6 +95,13 @@ class WorkerProfile(Strict):
     """Host environment variables passed through (names; `*` patterns allowed)."""
     cli: AgentCliConfig = Field(default_factory=AgentCliConfig)
     """The agent CLI's own flags, settings file and login file for this worker."""
+    fallback: list[str] = Field(default_factory=list, examples=[["coder-codex", "coder-aider"]])
+    """Worker profiles that take over a step at once, in this order, when this one fails for
+    the model API's reasons (rate limit, quota, overload, outage); they may use another CLI and
+    another provider. The failed provider cools down meanwhile (docs/24-7.md)."""
+    window: UsageWindow | None = None
+    """A subscription's rolling window for this profile: at most so many agent-minutes or
+    steps per so many hours; once used up, no task is claimed for it until it frees."""
 
     @model_validator(mode="before")
     @classmethod
@@ -240,7 +246,7 @@ class WorkflowsConfig(Strict):
     """The per-task workflow."""
 
 
-class LimitsConfig(Strict):
+class LimitsConfig(SpendingLimits):
     max_consecutive_failures: int = Field(3, ge=1)
     """Failures in a row, across cycles, after which the cycle stops and the deployment's
     schedules pause: failed tasks, failed planner runs, infrastructure failures and cycles that
@@ -278,37 +284,6 @@ class MemoryConfig(Strict):
     """SQLite file (relative to the project)."""
     max_items: int = Field(1000, ge=10)
     """History kept per project; oldest trimmed."""
-
-
-class GitConfig(Strict):
-    base_branch: str | None = None
-    """Branch tasks start from; default: the branch checked out in the project."""
-    integration: Integration = "branch"
-    """branch: leave `orchestra/<task-id>`; merge: fast-forward the base (after verify);
-    patch: also write a patch into the archive."""
-    author_name: str = "Orchestra"
-    """Author of the commits Orchestra makes on task branches."""
-    author_email: str = "orchestra@localhost"
-    """Author e-mail of Orchestra's commits (the idle gate recognises it)."""
-    worktrees_dir: str = ".orchestra/worktrees"
-    """Where each task's own clone lives while it runs."""
-    verify: str | None = None
-    """Command that must pass in the task's clone before a task counts as done (a task's
-    front matter `verify` wins)."""
-    remote: str | None = None
-    """Git URL every worker host clones the project from and pushes `orchestra/<task-id>`
-    to, with `dispatch: pool` (e.g. git://git-host/project.git or file:///srv/project.git)."""
-    approval: Literal["none", "merge", "always"] = "none"
-    """A person approves a result before it lands: none; merge (results that would be merged,
-    with `integration: merge`); always (every result). The task's flow run pauses with a form
-    in the Prefect UI (approve, reject, send back with a comment); `orchestra approve|reject
-    TASK` answers from a shell."""
-    approval_timeout: int = Field(86400, ge=1)
-    """Seconds a result waits for approval; then it is left on its branch, not merged."""
-    resolve_worker: str | None = None
-    """Worker of the merge queue's resolve step, run when a result conflicts with the moved
-    base (told which files conflict); default: the workflow's fixer; `none`: conflicts stay
-    on their branch."""
 
 
 class ServerConfig(Strict):
@@ -376,6 +351,9 @@ class OrchestraConfig(Strict):
     """Structured logs."""
     server: ServerConfig = Field(default_factory=ServerConfig)
     """The standalone Prefect server (`orchestra server`)."""
+    pricing: dict[str, ModelPrice] = Field(default_factory=dict)
+    """Prices by model name, for CLIs that report tokens but no cost (codex, aider); a step of
+    a model not listed here is reported as unpriced, never as $0."""
 
     @model_validator(mode="after")
     def _check_worker_refs(self) -> OrchestraConfig:
@@ -386,6 +364,9 @@ class OrchestraConfig(Strict):
         ]
         if (setup := self.workflows.roocode_boomerang.setup) and setup.worker:
             refs.append(("workflows.roocode_boomerang.setup.worker", setup.worker))
+        refs += [
+            (f"workers.{wid}.fallback", fb) for wid, p in self.workers.items() for fb in p.fallback
+        ]
         known = sorted(self.workers)
         for where, worker in refs:
             if worker not in self.workers:

@@ -11,7 +11,9 @@ from typing import Any
 
 from loguru import logger
 
+from orchestra.engine.failover import failovers
 from orchestra.engine.failures import costs_attempt
+from orchestra.engine.ledger import usage_of
 from orchestra.engine.task import TaskOutcome
 from orchestra.errors import QueueError
 from orchestra.paths import engine_side_path, private_dirs
@@ -71,6 +73,8 @@ def outcome_row(outcome: TaskOutcome) -> dict[str, Any]:
         "started": outcome.started,
         "ended": outcome.ended,
         "kind": outcome.kind,
+        "failover": failovers(outcome.steps),
+        "usage": usage_of(outcome.steps),
         "queue": outcome.queue,
     }
 

@@ -25,6 +25,8 @@ class CycleSummary:
     disk_mb: float = 0.0
     pruned_flow_runs: int = 0
     """Finished Prefect flow runs older than limits.keep_days deleted at the end of the cycle."""
+    usage: str = ""
+    """What the cycle's agents spent, and today's total against the daily caps."""
 
     @property
     def done(self) -> list[dict[str, Any]]:
@@ -55,6 +57,8 @@ class CycleSummary:
             text += " (" + ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())) + ")"
         if self.memory != "available":
             text += f"; memory {self.memory}"
+        if self.usage:
+            text += f"; {self.usage}"
         return f"{text}; stopped: {self.stop_reason}" if self.stop_reason else text
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from orchestra.agents import choose_model, workspace_excludes
 from orchestra.clock import iso_utc, utc_now
 from orchestra.config.models import WRITING_ROLES, StepConfig
 from orchestra.engine.approval import Approver, approval_phase, needs_approval, no_approver
+from orchestra.engine.failover import NotRun, own_model, run_with_failover
 from orchestra.engine.failures import (
     FailureClass,
     exception_failure_class,
@@ -28,6 +29,7 @@ from orchestra.engine.handoff import Handoff, build_carry, fingerprint
 from orchestra.engine.mergequeue import Checks, land, queue_turn, resolve_step
 from orchestra.engine.sequencer import StepSequencer, missing_verdict
 from orchestra.engine.setup import restore_setup_settings, setup_phase
+from orchestra.engine.spending import SpendGuard
 from orchestra.engine.step import StepContext, StepRecord
 from orchestra.errors import ProjectError
 from orchestra.policy.loops import LoopDetector
@@ -113,6 +115,8 @@ class TaskRun:
     setup_paths: list[str] = field(default_factory=list)
     """Patterns of what the set-up left untracked: kept between steps, out of the result."""
     """Agent-CLI settings the steps changed and Orchestra put back (workspace/carryover.py)."""
+    guard: SpendGuard | None = None  # the spending governor (caps, windows, usage ledger)
+    stop_kind: FailureClass | None = None  # of a stop no step shows (a cap; providers down)
 
     def timeout_for(self, step: StepConfig) -> float:
         """The step's own limit, capped by what is left of the task's wall clock."""
@@ -192,6 +196,18 @@ def _step_problem(step: StepConfig, record: StepRecord, role: str | None) -> str
     return missing_verdict(step.id, step.worker, role, record.verdict) or None
 
 
+def _run_one(tr: TaskRun, step: StepConfig, ws: TaskWorkspace) -> StepRecord | str:
+    """Run ``step`` (failing over to its fallbacks; under the governor); why it could not."""
+    if time.monotonic() >= tr.deadline:
+        return f"task wall clock of {tr.project.config.limits.task_wall_clock} s used up before {step.id}"
+    run = lambda s: tr.run(own_model(tr.context(s, ws), step.worker), ws)  # noqa: E731
+    record = run_with_failover(tr.project, step, run, tr.records, tr.guard)
+    if isinstance(record, NotRun):
+        tr.stop_kind = record.kind
+        return record.reason
+    return record
+
+
 def _steps_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
     """Run the workflow's steps; return a failure reason or None."""
     wf = tr.project.config.workflows.roocode_boomerang
@@ -199,9 +215,9 @@ def _steps_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
     seq = StepSequencer(wf.steps, roles, wf.max_steps)
     loops = LoopDetector()
     while (step := seq.next()) is not None:
-        if time.monotonic() >= tr.deadline:
-            return f"task wall clock of {tr.project.config.limits.task_wall_clock} s used up before {step.id}"
-        record = tr.run(tr.context(step, ws), ws)
+        record = _run_one(tr, step, ws)
+        if isinstance(record, str):
+            return record
         if problem := _step_problem(step, record, roles.get(step.worker)):
             return problem
         print_ = "" if record.handoff.is_empty() else fingerprint(record.handoff)
@@ -319,12 +335,14 @@ def run_task(
     run_id: str,
     runner: StepRunner,
     run_dir: Path,
+    guard: SpendGuard | None = None,
     approver: Approver = no_approver,
 ) -> TaskOutcome:
     """Run ``task`` in its own clone; never raises for the task's own failure. ``approver``
     asks a person when ``git.approval`` wants one (engine/approval.py)."""
     limits = project.config.limits
     tr = TaskRun(project, task, run_id, run_dir, runner, time.monotonic() + limits.task_wall_clock)
+    tr.guard = guard
     outcome = TaskOutcome(task.task_id, task.title, "failed", "", run_dir=run_dir)
     outcome.started = iso_utc(utc_now())
     ws: TaskWorkspace | None = None
@@ -355,7 +373,7 @@ def run_task(
         elif reason is None:
             outcome.status, outcome.reason = "done", "all steps passed"
         else:
-            outcome.reason, outcome.kind = reason, _records_kind(tr.records)
+            outcome.reason, outcome.kind = reason, tr.stop_kind or _records_kind(tr.records)
     except Exception as exc:  # the task fails with the reason; the claim is settled by the caller
         outcome.kind = exception_failure_class(exc)
         if outcome.kind == "task":

@@ -87,3 +87,47 @@ class Cooldown:
         except (OSError, ValueError):
             return {}
         return data if isinstance(data, dict) else {}
+
+
+PROVIDERS_FILE = ".orchestra/providers.json"
+
+#: A provider's cool-down when its failure named no wait.
+DEFAULT_PROVIDER_WAIT = 60.0
+
+
+class ProviderCooldowns:
+    """Cool-downs of single providers (a CLI and its model API), from failed steps whose
+    profile had a fallback: the next steps skip the provider until it passed."""
+
+    def __init__(self, root: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = root / PROVIDERS_FILE
+        self._clock = clock
+
+    def note(self, provider: str, reason: str) -> float:
+        """Cool ``provider`` down for the wait ``reason`` names (else a minute); the wait."""
+        wait = wait_seconds(reason) or DEFAULT_PROVIDER_WAIT
+        data = self._read()
+        until = max(self._clock() + wait, float(data.get(provider, {}).get("until", 0.0)))
+        data[provider] = {"until": until, "reason": reason[:300]}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{id(self)}.tmp")
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        tmp.replace(self.path)
+        return wait
+
+    def active(self, provider: str) -> str:
+        """Why ``provider`` is cooling down ('' when it is not)."""
+        entry = self._read().get(provider, {})
+        left = float(entry.get("until", 0.0)) - self._clock()
+        if left <= 0:
+            return ""
+        return f"{provider} cooling down for {left:.0f} s more: {entry.get('reason', '')}"
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {str(k): v for k, v in data.items() if isinstance(v, dict)}

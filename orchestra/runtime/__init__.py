@@ -57,9 +57,11 @@ def build_runtime(
     run_id: str,
     kill_grace: float,
     engine_client: EngineClientFactory | None = None,
+    kept: bool = False,
 ) -> WorkerRuntime:
-    """The runtime for one profile's settings (a new one per call; see RuntimePool to reuse)."""
-    context = RuntimeContext(project_id, run_id, kill_grace, engine_client)
+    """The runtime for one profile's settings (a new one per call; see RuntimePool to reuse).
+    ``kept``: the caller closes it after its steps (it may share things between them)."""
+    context = RuntimeContext(project_id, run_id, kill_grace, engine_client, kept)
     return cast(WorkerRuntime, _module(settings).build(settings, context))
 
 

@@ -51,6 +51,9 @@ class RuntimeContext:
     run_id: str
     kill_grace: float = 10.0
     engine_client: EngineClientFactory | None = None
+    kept: bool = False
+    """The runtime is kept for a flow run's steps (a RuntimePool), which closes it after them:
+    it may keep what steps can share (egress networks) until :meth:`WorkerRuntime.close`."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,9 @@ class WorkerRuntime(Protocol):
     def sweep_leftovers(self, alive: OwnerAlive) -> list[str]:
         """Remove what dead steps of this project left (their owner is not ``alive``); return
         their ids. Raises RuntimeUnavailableError when the runtime cannot be reached."""
+
+    def close(self) -> None:
+        """Release what the runtime kept between steps; it can still run steps afterwards."""
 
     def preflight(self, argv0: str) -> None:
         """Raise RuntimeUnavailableError/AgentNotInstalledError if steps cannot run at all."""

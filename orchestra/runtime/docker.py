@@ -93,6 +93,7 @@ class DockerRuntime:
         *,
         engine_client: EngineClient | None = None,
         poll_interval: float = 0.25,
+        keep_egress: bool = False,
     ) -> None:
         self.cfg = cfg
         self.project_id = project_id
@@ -103,6 +104,14 @@ class DockerRuntime:
         self._engine_client = engine_client or sdk_client
         self._client_factory = client_factory or self._default_client
         self.view = DockerView(cfg)
+        self._egress = egress.EgressNetworks(cfg, keep=keep_egress)
+
+    def close(self) -> None:
+        """Remove what this runtime kept for its steps (egress networks and their proxies)."""
+        try:
+            self._egress.close()
+        except _ENGINE_ERRORS as exc:  # the sweep removes what is left
+            logger.warning("could not remove the egress networks of {}: {}", self.run_id, exc)
 
     @property
     def address(self) -> str:
@@ -282,8 +291,8 @@ class DockerRuntime:
             return
         rules = egress.step_rules(self.cfg, request.egress)
         try:
-            with egress.egress_for(
-                client, self.cfg, rules, name=kwargs["name"], labels=kwargs["labels"]
+            with self._egress.step(
+                client, rules, name=kwargs["name"], labels=kwargs["labels"]
             ) as way_out:
                 kwargs["network_mode"] = way_out.network
                 kwargs["environment"].update(way_out.env)
@@ -368,4 +377,5 @@ def build(settings: DockerConfig, context: RuntimeContext) -> DockerRuntime:
         run_id=context.run_id,
         kill_grace=context.kill_grace,
         engine_client=context.engine_client,
+        keep_egress=context.kept,
     )

@@ -5,14 +5,16 @@ Each step gets its own internal Docker network, created without an address on th
 gateway. The one other member is a sidecar running :mod:`orchestra.runtime.egress_proxy`,
 also attached to the engine's bridge; the step's ``HTTP(S)_PROXY`` point at it. The sidecar lets
 through only the hosts the step's rules name (its model API's, the profile's
-``egress_allow``). Network and sidecar carry the step's labels, are removed with the step, and
-are swept with it when the process that ran the step dies.
+``egress_allow``). Network and sidecar carry the step's labels and are removed with the step
+(or, for the runtimes a flow run keeps, when its steps are done: :class:`EgressNetworks`); they
+are swept with the step's containers when the process that ran them dies.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -83,24 +85,86 @@ def proxy_env() -> dict[str, str]:
     return env
 
 
-@contextlib.contextmanager
-def egress_for(
+@dataclass
+class _Held:
+    network: Any
+    sidecar: Any
+    egress: Egress
+
+
+class EgressNetworks:
+    """The egress networks (with their sidecars) of one runtime, by rule set.
+
+    ``keep=False``: each step gets its own, removed when the step ends (:meth:`step`). With
+    ``keep=True`` the steps of the runtime that need the same rules share one, until
+    :meth:`close`: a task's four steps pay for one network and sidecar, not four.
+    """
+
+    def __init__(self, cfg: DockerConfig, *, keep: bool = False) -> None:
+        self.cfg = cfg
+        self.keep = keep
+        self._held: dict[tuple[Rule, ...], _Held] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def step(
+        self, client: Any, rules: Sequence[Rule], *, name: str, labels: Mapping[str, str]
+    ) -> Iterator[Egress]:
+        """The network and proxy variables of one step."""
+        if not self.keep:
+            own = _open(client, self.cfg, rules, name=name, labels=labels)
+            try:
+                yield own.egress
+            finally:
+                _remove(own)
+            return
+        key = tuple(rules)
+        with self._lock:
+            held = self._held.get(key)
+            if held is not None and not _running(held.sidecar):
+                _remove(held)
+                held = None
+            if held is None:
+                held = self._held[key] = _open(client, self.cfg, rules, name=name, labels=labels)
+        yield held.egress
+
+    def close(self) -> None:
+        """Remove every kept network and sidecar."""
+        with self._lock:
+            for held in self._held.values():
+                _remove(held)
+            self._held.clear()
+
+
+def _open(
     client: Any, cfg: DockerConfig, rules: Sequence[Rule], *, name: str, labels: Mapping[str, str]
-) -> Iterator[Egress]:
-    """An internal network with the proxy sidecar on it, for one step; removed on the way out."""
+) -> _Held:
     network = _create_network(client, name, labels)
     sidecar: Any = None
     try:
         sidecar = _start_sidecar(client, cfg, rules, name=name, labels=labels)
         network.connect(sidecar, aliases=[PROXY_ALIAS])
         _wait_ready(sidecar, cfg.egress_image)
-        yield Egress(network=network.name, env=proxy_env())
-    finally:
-        if sidecar is not None:
-            with contextlib.suppress(NotFound, APIError):
-                sidecar.remove(force=True)
+    except BaseException:
+        _remove(_Held(network, sidecar, Egress(network.name, {})))
+        raise
+    return _Held(network, sidecar, Egress(network=network.name, env=proxy_env()))
+
+
+def _running(sidecar: Any) -> bool:
+    try:
+        sidecar.reload()
+    except (NotFound, APIError):
+        return False
+    return bool(sidecar.status == "running")
+
+
+def _remove(held: _Held) -> None:
+    if held.sidecar is not None:
         with contextlib.suppress(NotFound, APIError):
-            network.remove()
+            held.sidecar.remove(force=True)
+    with contextlib.suppress(NotFound, APIError):
+        held.network.remove()
 
 
 def _create_network(client: Any, name: str, labels: Mapping[str, str]) -> Any:

@@ -37,5 +37,17 @@ class RuntimePool:
                 run_id=run_id,
                 kill_grace=self.kill_grace,
                 engine_client=self.engine_client,
+                kept=True,
             )
         return self._runtimes[key]
+
+    def close(self) -> None:
+        """Close every runtime it built (what they kept for their steps goes); they stay usable."""
+        for runtime in self._runtimes.values():
+            runtime.close()
+
+    def __enter__(self) -> RuntimePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

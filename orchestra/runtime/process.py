@@ -76,6 +76,9 @@ class ProcessRuntime:
         del alive
         return []
 
+    def close(self) -> None:
+        """Nothing is kept between steps."""
+
     def preflight(self, argv0: str) -> None:
         """Raise AgentNotInstalledError unless ``argv0`` names an executable.
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from support.messages_api import MessagesAPI
 from support.model_api import Fault, ModelAPI, Turn
-from support.real_agent import enqueue, make_repo, project_config
+from support.real_agent import enqueue, make_repo, project_config, summary_of
 from support.real_clis import (
     CLAUDE_MODEL,
     CODEX_MODEL,
@@ -64,7 +64,7 @@ def test_rate_limit_gives_the_task_back_without_an_attempt(
         project = make_repo(tmp_path / "calc", project_config(make_workers()))
         enqueue(project)
         state = run_cycle(project)
-    data = state.result(raise_on_failure=False)
+    data = summary_of(state)
     task = data["tasks"][0]
     assert task["kind"] == "infrastructure", task
     assert "rate limit" in task["reason"], task["reason"]
@@ -93,10 +93,10 @@ def test_retry_after_in_the_message_becomes_a_cool_down(
         asked = len(api.exchanges)
         second = run_cycle(project)
         after = [e.path for e in api.exchanges[asked:]]
-    assert first.result(raise_on_failure=False)["tasks"][0]["kind"] == "infrastructure"
+    assert summary_of(first)["tasks"][0]["kind"] == "infrastructure"
     assert "cooling down until" in second.message, second.message
     assert "s left), as the model API asked" in second.message
-    assert second.result(raise_on_failure=False)["tasks"] == []
+    assert summary_of(second)["tasks"] == []
     assert "/v1/messages" not in after, after
     assert attempts(project / ".orchestra" / "queue" / "task-01.md") is None
 
@@ -113,7 +113,7 @@ def test_key_refused_by_the_model_stops_the_cycle_with_exit_2(
         project = make_repo(tmp_path / "calc", project_config(make_workers()))
         enqueue(project)
         state = run_cycle(project)
-    data = state.result(raise_on_failure=False)
+    data = summary_of(state)
     task = data["tasks"][0]
     assert task["kind"] == "infrastructure"
     assert "refused the credential in ANTHROPIC_API_KEY" in task["reason"], task["reason"]

@@ -242,6 +242,9 @@ class ModelAPI:
         return f"http://{host}:{self.port}{suffix}"
 
     def start(self) -> ModelAPI:
+        """Listen on every host with one port; a second call changes nothing."""
+        if self._servers:
+            return self
         for address in self.hosts:
             server = _Server((address, self.port), Handler)
             server.api = self

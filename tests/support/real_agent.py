@@ -190,3 +190,12 @@ class AiderScript:
             "reviewer": REVIEW_CHANGES if reviews == 1 else REVIEW_APPROVE,
         }.get(role, "I have nothing to do.")
         return Reply(reply, prompt_tokens=1200, completion_tokens=80)
+
+
+def summary_of(state: Any) -> dict[str, Any]:
+    """The cycle's summary, from a completed or a failed run (a failed one carries it in its
+    RunFailed)."""
+    from orchestra.errors import RunFailed
+
+    result = state.result(raise_on_failure=False)
+    return result.summary if isinstance(result, RunFailed) else result
