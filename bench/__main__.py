@@ -14,6 +14,7 @@ parallel  8 tasks x 4 steps of 5 s at parallel k = 1, 2, 4, 8 vs ideal; target �
 fanout    the same 8 tasks over 2 pool workers against 1 (dispatch: pool); target ≤ 0.6x
 fixedcost what one more task costs on top of the bare git/process floor; target on Postgres ≤ 0.5 s
 first_step  `python -m flows.run` to its first step with the project's server up; target ≤ 3 s
+mergequeue  a result landed on a moved base (replay + verify again) vs the verify alone; ≤ 1.5x
 
 The results are printed as JSON and written as markdown (machine, date, one table per bench).
 The exit status is 0 whenever the report was written, whatever the results; read PASS/MISS there.
@@ -293,6 +294,28 @@ BENCHES: tuple[Bench, ...] = (
             ("step_bridge_s", "a `true` step on bridge", "s"),
             ("added_s_per_step", "added per step, runtime alone", "s"),
             ("added_s_per_kept_step", "added per step, kept runtime", "s"),
+        ),
+    ),
+    Bench(
+        name="mergequeue",
+        module="bench.bench_mergequeue",
+        title="Merge queue cost per landed task",
+        what=(
+            "8 results made from one base land one after another through the merge queue"
+            " (`git.integration: merge`): each after the first is replayed onto the moved base"
+            " (`git merge-tree`), verified again (byte-compiling 300 files) and fast-forwarded;"
+            " against that verify command alone."
+        ),
+        call=lambda m: m.run(8),
+        metric="ratio",
+        target_text="a replayed landing ≤ 1.5x the verify alone",
+        passes=lambda v: v <= 1.5,
+        unit="x",
+        rows=(
+            ("land_replayed_s", "landing with replay + verify again (median)", "s"),
+            ("verify_alone_s", "the verify alone (median)", "s"),
+            ("queue_added_s", "added by the queue per landed task", "s"),
+            ("land_first_s", "landing without a replay (fast-forward)", "s"),
         ),
     ),
     Bench(

@@ -19,6 +19,7 @@ from orchestra.engine.spending import SpendGuard
 from orchestra.engine.task import run_task
 from orchestra.errors import RunFailed
 from orchestra.policy.killswitch import kill_switch_reason
+from orchestra.prefect.approval import pause_for_approval
 from orchestra.prefect.artifacts import publish_task_artifact
 from orchestra.prefect.runs import open_for_run, task_tag, untagged
 from orchestra.report.markdown import task_markdown, write_task_report
@@ -67,8 +68,15 @@ def roocode_boomerang(
     folder = Path(run_dir) if run_dir else proj.runs_dir / run_id / claimed.task.task_id
     with step_runner(run, watched_runs(cycle_run)) as runner, untagged():
         guard = SpendGuard(proj, cycle=cycle_run or run_id)
+        approver = pause_for_approval(proj.config.git.approval_timeout)
         outcome = run_task(
-            proj, claimed.task, run_id=run_id, runner=runner, run_dir=folder, guard=guard
+            proj,
+            claimed.task,
+            run_id=run_id,
+            runner=runner,
+            run_dir=folder,
+            guard=guard,
+            approver=approver,
         )
     report = write_task_report(outcome)
     publish_task_artifact(outcome, proj.project_id)

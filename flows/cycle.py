@@ -125,7 +125,7 @@ def _cycle(
         if not summary.stop_reason:
             _plan(proj, files, goal, summary, memory)
         if not plan_only and not summary.stop_reason:
-            _run_tasks(proj, files, run_id, summary, memory, streak, guard)
+            _run_tasks(run, files, run_id, summary, memory, streak, guard)
         summary.memory = memory_state(memory)
     if pauses_schedule(summary.stop_reason):
         summary.stop_reason += _pause_schedules()
@@ -160,7 +160,7 @@ def _plan(
 
 
 def _run_tasks(
-    proj: Project,
+    run: RunProject,
     files: list[str],
     run_id: str,
     summary: CycleSummary,
@@ -168,6 +168,7 @@ def _run_tasks(
     streak: FailureStreak,
     guard: SpendGuard,
 ) -> None:
+    proj = run.project
     wf = proj.config.workflows.infinite_orchestra
     pending = proj.queue.pending()
     if not pending:
@@ -189,7 +190,7 @@ def _run_tasks(
             or (guard.claim_stop() or guard.window_claim_stop())
         )
 
-    run_tasks(proj, files, summary, pending, run_id=run_id, after_each=after_each)
+    run_tasks(run, files, summary, pending, run_id=run_id, after_each=after_each)
 
 
 def _usage(proj: Project, run_id: str, summary: CycleSummary, guard: SpendGuard) -> None:

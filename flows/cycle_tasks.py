@@ -30,12 +30,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.boomerang import roocode_boomerang
 from flows.pool_runs import PoolRuns
+from flows.steps import step_runner, watched_runs
 from orchestra.engine.parallel import ParallelTasks, Running, run_parallel, side_by_side
 from orchestra.engine.summary import CycleSummary, read_outcome
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.cancel import cancel_check
 from orchestra.prefect.limits import is_ephemeral
-from orchestra.prefect.runs import tagged_subflow
+from orchestra.prefect.runs import RunProject, tagged_subflow
 from orchestra.project import Project
 from orchestra.queue.claims import Claimed
 
@@ -102,7 +103,7 @@ class _Done:
 
 
 def run_tasks(
-    proj: Project,
+    run: RunProject,
     files: list[str],
     summary: CycleSummary,
     pending: Iterable[Path],
@@ -112,9 +113,27 @@ def run_tasks(
 ) -> None:
     """Claim and run the ``pending`` tasks; ``after_each`` records one outcome (in completion
     order) and returns why the cycle must take no more ('' to go on)."""
+    proj = run.project
+    wf = proj.config.workflows.infinite_orchestra
+    if wf.dispatch == "pool":  # the merge queue verifies replayed pool results on this host
+        with step_runner(run, watched_runs()) as runner:
+            on_pool = PoolRuns.open(proj, run_id, runner)
+            _run_tasks(proj, files, summary, pending, run_id, after_each, on_pool)
+    else:
+        _run_tasks(proj, files, summary, pending, run_id, after_each, None)
+
+
+def _run_tasks(
+    proj: Project,
+    files: list[str],
+    summary: CycleSummary,
+    pending: Iterable[Path],
+    run_id: str,
+    after_each: Callable[[Outcome], str],
+    on_pool: PoolRuns | None,
+) -> None:
     wf = proj.config.workflows.infinite_orchestra
     k = wf.parallel
-    on_pool = PoolRuns.open(proj, run_id) if wf.dispatch == "pool" else None
     if k > 1 and is_ephemeral():
         logger.warning(SQLITE_HINT, k=k)
 

@@ -19,6 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from orchestra.engine.ledger import Ledger, rows_from_outcome
 from orchestra.engine.pooljob import PoolJob, job_for, settle_pool_task
+from orchestra.engine.task import StepRunner
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.pool import ensure_pool_deployment, start_on_pool, wait_for_run
 from orchestra.project import Project
@@ -53,14 +54,16 @@ class PoolRuns:
     run_id: str
     remote: str
     base: str
+    runner: StepRunner
+    """Runs the merge queue's resolve and verify steps of a replayed result on this host."""
     published: set[str] = field(default_factory=set)
     jobs: dict[str, PoolJob] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, project: Project, run_id: str) -> PoolRuns:
+    def open(cls, project: Project, run_id: str, runner: StepRunner) -> PoolRuns:
         """Check git.remote, publish the base, make sure the deployment exists: before any claim."""
         cfg = project.config
-        pool = cls(project, run_id, check_remote(cfg.git.remote), "")
+        pool = cls(project, run_id, check_remote(cfg.git.remote), "", runner)
         pool.base = cfg.git.base_branch or current_branch(project.root)
         pool.publish()
         ensure_pool_deployment(cfg.workflows.infinite_orchestra.pool)
@@ -105,4 +108,6 @@ class PoolRuns:
                 time_zone=cfg.limits.time_zone,
             )
             Ledger(self.project.root).append(rows)
-        return settle_pool_task(self.project, claimed, job, sent, why, run_dir, stopped=stopped)
+        return settle_pool_task(
+            self.project, claimed, job, sent, why, run_dir, runner=self.runner, stopped=stopped
+        )

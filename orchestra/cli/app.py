@@ -1,5 +1,5 @@
 """The ``orchestra`` command: init, run, queue, schema, doctor, stop, resume, server, usage,
-worker-image.
+worker-image, approve, reject, send-back.
 
 Every ``--project`` may name any folder inside the repository: the command works on the top of
 the repository (``orchestra stop`` in ``src/`` sets the kill switch the cycles read).
@@ -302,6 +302,43 @@ def worker_image_build(
         console.print(f"built {tag}")
     else:
         console.print(f"{tag} already exists (--force rebuilds it)")
+
+
+def _decide(project: Path, task_id: str, decision: str, comment: str) -> None:
+    from orchestra.cli.approve import decide
+
+    try:
+        lines = decide(find_root(project), task_id, decision, comment)  # type: ignore[arg-type]
+    except OrchestraError as exc:
+        raise _fail(exc) from exc
+    for line in lines:
+        console.print(line)
+
+
+CommentOpt = Annotated[str, typer.Option("--comment", "-m", help="why (reaches the report)")]
+
+
+@app.command()
+def approve(task: str, comment: CommentOpt = "", project: ProjectOpt = Path()) -> None:
+    """Approve a task that waits for a person: it lands; with the base checked out and your
+    work tree clean, your checkout is fast-forwarded to what landed."""
+    _decide(project, task, "approve", comment)
+
+
+@app.command()
+def reject(task: str, comment: CommentOpt = "", project: ProjectOpt = Path()) -> None:
+    """Reject a task that waits for a person: it fails with your comment as the reason."""
+    _decide(project, task, "reject", comment)
+
+
+@app.command("send-back")
+def send_back(
+    task: str,
+    comment: Annotated[str, typer.Option("--comment", "-m", help="what the fixer should change")],
+    project: ProjectOpt = Path(),
+) -> None:
+    """Send a waiting task back to its fixer with a comment, for one more step; then it asks again."""
+    _decide(project, task, "send back", comment)
 
 
 @worker_image_app.command("dockerfile")

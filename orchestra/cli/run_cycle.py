@@ -117,7 +117,17 @@ def _report(data: dict[str, Any], ok: bool, message: str, link: str) -> None:
     from rich.table import Table
 
     table = Table(title="Orchestra cycle", show_lines=False)
-    columns = ("task", "title", "status", "steps", "reason", "host", "alongside")
+    columns = (
+        "task",
+        "title",
+        "status",
+        "steps",
+        "reason",
+        "integration",
+        "host",
+        "alongside",
+        "queue",
+    )
     for col in columns:
         table.add_column(col)
     for task in data.get("tasks", []):

@@ -40,6 +40,7 @@ NOT_CONFIG_KEYS: dict[str, str] = {
     "ORCHESTRA_TEST_AIDER": "the aider executable the real-agent tests run (default: make aider's)",
     "ORCHESTRA_PG_USER": "the user Postgres runs as when Orchestra runs as root (default postgres)",
     "ORCHESTRA_BENCH_DIR": "where the workspace benchmark builds its repository",
+    "ORCHESTRA_TEST_ARTIFACTS": "where tests keep their artifacts (the browser test's screenshots)",
 }
 
 

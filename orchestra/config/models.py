@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from orchestra.config.agentcli import AgentCliConfig
+from orchestra.config.git import GitConfig, Integration  # noqa: F401 - importable from here too
 from orchestra.config.retired import drop_retired
 from orchestra.config.runtimes import (  # noqa: F401 - the runtime configs, importable from here too
     NO_RUNTIME,
@@ -30,9 +31,6 @@ AgentKind = Literal["opencode", "claude", "codex", "aider", "command"]
 
 
 ModelPolicy = Literal["dynamic", "sticky"]
-
-
-Integration = Literal["branch", "merge", "patch"]
 
 
 DispatchMode = Literal["local", "pool"]
@@ -87,8 +85,8 @@ class WorkerProfile(Strict):
     `{kind: process}`, a native process. The older `runtime: docker` with a `docker:` section
     is still read (and mapped onto this)."""
     prompt: str | None = None
-    """Built-in prompt template name: planner, plan, implement, review or fix (the files in
-    orchestra/engine/prompts/); default: the step's own."""
+    """Built-in prompt template name: planner, plan, implement, review, fix or resolve (the
+    files in orchestra/engine/prompts/); default: the step's own."""
     timeout: int | None = Field(None, ge=1)
     """Seconds one step of this worker may run (default: tasks.default_timeout)."""
     env: dict[str, str] = Field(default_factory=dict)
@@ -286,26 +284,6 @@ class MemoryConfig(Strict):
     """SQLite file (relative to the project)."""
     max_items: int = Field(1000, ge=10)
     """History kept per project; oldest trimmed."""
-
-
-class GitConfig(Strict):
-    base_branch: str | None = None
-    """Branch tasks start from; default: the branch checked out in the project."""
-    integration: Integration = "branch"
-    """branch: leave `orchestra/<task-id>`; merge: fast-forward the base (after verify);
-    patch: also write a patch into the archive."""
-    author_name: str = "Orchestra"
-    """Author of the commits Orchestra makes on task branches."""
-    author_email: str = "orchestra@localhost"
-    """Author e-mail of Orchestra's commits (the idle gate recognises it)."""
-    worktrees_dir: str = ".orchestra/worktrees"
-    """Where each task's own clone lives while it runs."""
-    verify: str | None = None
-    """Command that must pass in the task's clone before a task counts as done (a task's
-    front matter `verify` wins)."""
-    remote: str | None = None
-    """Git URL every worker host clones the project from and pushes `orchestra/<task-id>`
-    to, with `dispatch: pool` (e.g. git://git-host/project.git or file:///srv/project.git)."""
 
 
 class ServerConfig(Strict):

@@ -4,8 +4,8 @@ The cycle stays the only writer of the queue: it claims, hands the worker a :cla
 (the remote, the base commit, the task's text and the cycle's config), and settles the task when
 the run ends. The worker never sees the queue: it clones the remote at the base commit, runs the
 steps with ``git.integration: branch`` and pushes ``orchestra/<task-id>`` back. The cycle then
-fetches that branch and integrates it (merge or patch) under the integration lock, as it does a
-local result.
+fetches that branch and lands it through the merge queue (engine/mergequeue.py), as it does a
+local result: replayed onto a moved base, resolved and verified again on the cycle's host.
 
 A run that ends without an outcome (its worker died, nobody started it, it crashed before the
 task could end) is an infrastructure failure: the task goes back to the queue without an attempt.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,16 +23,17 @@ from typing import Any
 import yaml
 from loguru import logger
 
+from orchestra.agents import workspace_excludes
 from orchestra.engine.failures import costs_attempt
 from orchestra.engine.settle import outcome_row
-from orchestra.engine.task import TaskOutcome
+from orchestra.engine.task import StepRunner, TaskOutcome, TaskRun, land_result
 from orchestra.errors import ProjectError
 from orchestra.paths import private_dirs
 from orchestra.project import Project
 from orchestra.queue.claims import Claimed
 from orchestra.secrets import redact
-from orchestra.workspace.clone import branch_name
-from orchestra.workspace.integrate import fast_forward, integration_lock, patch_of
+from orchestra.workspace.clone import branch_name, remove_workspace
+from orchestra.workspace.integrate import integration_lock, result_workspace
 from orchestra.workspace.remote import clone_at, fetch_result, push_result
 
 
@@ -124,11 +126,13 @@ def settle_pool_task(
     why_none: str,
     run_dir: Path,
     *,
+    runner: StepRunner,
     stopped: str = "",
 ) -> dict[str, Any]:
     """Settle a pool run's task on the cycle's host; the outcome row the cycle records.
 
     ``sent`` is the worker's outcome, None when the run ended without one (``why_none``).
+    ``runner``: runs the merge queue's resolve and verify steps on this host.
     ``stopped``: the cycle cancelled the run (kill switch); unless it got done anyway, the task
     goes back without an attempt (the operator's stop).
     """
@@ -150,6 +154,7 @@ def settle_pool_task(
         )
         return _write(run_dir, data)
     data = {k: v for k, v in sent.items() if k != "report_text"}
+    data["queue"] = ""  # the worker's own landing (its branch) is not the cycle's merge queue
     report = str(sent.get("report_text") or "")
     run_dir.mkdir(parents=True, exist_ok=True)
     private_dirs(run_dir)
@@ -157,7 +162,7 @@ def settle_pool_task(
     data["report"] = str(run_dir / "report.md")
     if data.get("status") == "done":
         try:
-            data["integration"] = _integrate(project, job, str(data.get("commit") or ""))
+            _integrate(project, claimed, job, data, run_dir, runner)
         except ProjectError as exc:
             data.update(status="failed", reason=f"result not integrated: {exc}")
     if data.get("status") == "done":
@@ -174,25 +179,47 @@ def settle_pool_task(
     return _write(run_dir, data)
 
 
-def _integrate(project: Project, job: PoolJob, commit: str) -> str:
-    """Fetch the worker's branch from the remote, then merge or patch it as configured."""
+def _integrate(
+    project: Project,
+    claimed: Claimed,
+    job: PoolJob,
+    data: dict[str, Any],
+    run_dir: Path,
+    runner: StepRunner,
+) -> None:
+    """Fetch the worker's branch from the remote, then land it through the merge queue (on
+    this host: a moved base means a replay, maybe a resolve step, and verify again here)."""
+    commit = str(data.get("commit") or "")
     if not commit:
-        return "no changes to integrate"
-    cfg = project.config.git
+        data["integration"] = "no changes to integrate"
+        return
     branch = branch_name(job.task_id)
     with integration_lock(project.root / ".orchestra"):
         fetched = fetch_result(project.root, job.remote, job.task_id)
-        if fetched != commit:
-            msg = f"{branch} on git.remote is at {fetched[:12]}, the worker reported {commit[:12]}"
-            raise ProjectError(msg)
-        text = f"branch {branch}"
-        if cfg.integration == "patch":
-            dest = project.layout.done / f"{job.task_id}-{commit[:12]}.patch"
-            text += f"; patch {patch_of(project.root, commit, dest)}"
-        elif cfg.integration == "merge":
-            # A base another task moved meanwhile refuses the fast-forward: left on its branch.
-            text += "; " + fast_forward(project.root, branch, job.base)
-    return text
+    if fetched != commit:
+        msg = f"{branch} on git.remote is at {fetched[:12]}, the worker reported {commit[:12]}"
+        raise ProjectError(msg)
+    limits = project.config.limits
+    deadline = time.monotonic() + limits.task_wall_clock
+    tr = TaskRun(project, claimed.task, job.cycle_run or "pool", run_dir, runner, deadline)
+    outcome = TaskOutcome(job.task_id, claimed.task.title, "done", "", run_dir=run_dir)
+    ws = result_workspace(
+        project.root,
+        project.worktrees_dir / job.task_id,
+        project.gitdirs_dir / job.task_id,
+        job.task_id,
+        job.base,
+        commit,
+        workspace_excludes(),
+    )
+    try:
+        land_result(tr, ws, commit, outcome)
+    finally:
+        remove_workspace(ws.path, ws.git_dir)
+    data.update(integration=outcome.integration, queue=outcome.queue, commit=outcome.commit)
+    if tr.records:  # the replay's resolve and verify steps ran here
+        data["steps"] = int(data.get("steps") or 0) + len(tr.records)
+        data["cost_usd"] = float(data.get("cost_usd") or 0.0) + outcome.cost_usd
 
 
 def _write(run_dir: Path, data: dict[str, Any]) -> dict[str, Any]:

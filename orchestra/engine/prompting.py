@@ -14,7 +14,7 @@ from string import Template
 from orchestra.errors import ConfigError
 
 #: The prompts that ship with Orchestra, by name (file name without ``.md``).
-PROMPT_NAMES: tuple[str, ...] = ("planner", "plan", "implement", "review", "fix")
+PROMPT_NAMES: tuple[str, ...] = ("planner", "plan", "implement", "review", "fix", "resolve")
 
 
 _PACKAGE = "orchestra.engine.prompts"

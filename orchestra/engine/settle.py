@@ -75,6 +75,7 @@ def outcome_row(outcome: TaskOutcome) -> dict[str, Any]:
         "kind": outcome.kind,
         "failover": failovers(outcome.steps),
         "usage": usage_of(outcome.steps),
+        "queue": outcome.queue,
     }
 
 

@@ -18,6 +18,7 @@ from loguru import logger
 from orchestra.agents import choose_model, workspace_excludes
 from orchestra.clock import iso_utc, utc_now
 from orchestra.config.models import WRITING_ROLES, StepConfig
+from orchestra.engine.approval import Approver, approval_phase, needs_approval, no_approver
 from orchestra.engine.failover import NotRun, own_model, run_with_failover
 from orchestra.engine.failures import (
     FailureClass,
@@ -25,6 +26,7 @@ from orchestra.engine.failures import (
     records_failure_class,
 )
 from orchestra.engine.handoff import Handoff, build_carry, fingerprint
+from orchestra.engine.mergequeue import Checks, land, queue_turn, resolve_step
 from orchestra.engine.sequencer import StepSequencer, missing_verdict
 from orchestra.engine.setup import restore_setup_settings, setup_phase
 from orchestra.engine.spending import SpendGuard
@@ -43,17 +45,9 @@ from orchestra.workspace.clone import (
     create_workspace,
     fetch_branch,
     remove_workspace,
-    write_patch,
 )
 from orchestra.workspace.git import current_branch
-from orchestra.workspace.integrate import (
-    base_moved,
-    fast_forward,
-    integration_lock,
-    patch_of,
-    rebase_onto_base,
-    undo_rebase,
-)
+from orchestra.workspace.integrate import result_workspace
 from orchestra.workspace.protected import ALLOW_KEY, protected_changes, refusal
 from orchestra.workspace.result import earlier_result, result_trailers
 
@@ -84,6 +78,8 @@ class TaskOutcome:
     """When the task started and ended (UTC ISO-8601): which tasks ran side by side."""
     kind: FailureClass | None = None
     """Of a failure: task (costs an attempt), infrastructure or operator (they do not)."""
+    queue: str = ""
+    """The result's turn in the merge queue (engine/mergequeue.py), for the cycle table."""
 
     @property
     def cost_usd(self) -> float:
@@ -254,8 +250,9 @@ def _verify_phase(tr: TaskRun, ws: TaskWorkspace) -> str | None:
     return f"verify `{command}` failed ({record.message}):\n{record.output_tail[-1500:]}"
 
 
-def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> str | None:
-    """Commit the work tree and bring the result in; return why it was refused, or None."""
+def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome, held: str = "") -> str | None:
+    """Commit the work tree and bring the result in (``held``: only onto its branch, with
+    that reason); return why it was refused, or None."""
     cfg = tr.project.config.git
     tr.settings_put_back += settle_work_tree(ws)
     if tr.settings_put_back:
@@ -276,56 +273,52 @@ def _integrate(tr: TaskRun, ws: TaskWorkspace, outcome: TaskOutcome) -> str | No
     if (found := protected_changes(ws, commit)) and tr.task.front.get(ALLOW_KEY) is not True:
         outcome.commit = None
         return refusal(found)
-    # Serialized: parallel tasks fetch into, and fast-forward, the same repository.
-    with integration_lock(tr.project.root / ".orchestra"):
-        not_merged = _rebase_if_moved(tr, ws, commit) if cfg.integration == "merge" else None
-        outcome.commit = fetch_branch(tr.project.root, ws)
-        outcome.branch = ws.branch
-        outcome.integration += f"branch {ws.branch}"
-        if cfg.integration == "patch":
-            dest = tr.project.layout.done / f"{tr.task.task_id}-{commit[:12]}.patch"
-            outcome.integration += f"; patch {write_patch(ws, dest)}"
-        elif not_merged:
-            outcome.integration += f"; not merged: {not_merged}; left on its branch"
-        elif cfg.integration == "merge":
-            outcome.integration += "; " + fast_forward(tr.project.root, ws.branch, ws.base)
-    return None
-
-
-def _rebase_if_moved(tr: TaskRun, ws: TaskWorkspace, commit: str) -> str | None:
-    """Another task moved the base since this clone was made: rebase and verify again.
-
-    Returns why the task cannot be merged (its verified commit then stays on its branch)."""
-    if not base_moved(tr.project.root, ws):
+    if held:
+        with queue_turn(tr.project):
+            outcome.commit, outcome.branch = fetch_branch(tr.project.root, ws), ws.branch
+        outcome.integration += f"branch {ws.branch}; not merged: {held}; left on its branch"
         return None
-    cfg = tr.project.config.git
-    problem = rebase_onto_base(
-        tr.project.root, ws, author_name=cfg.author_name, author_email=cfg.author_email
-    ) or _verify_phase(tr, ws)
-    if problem:
-        undo_rebase(ws, commit)
-        return problem.splitlines()[0]
-    logger.bind(task_id=tr.task.task_id).info(
-        "{} rebased onto the moved {}", tr.task.task_id, ws.base
-    )
+    land_result(tr, ws, commit, outcome)
     return None
 
 
-def _settle_earlier(tr: TaskRun, base: str, commit: str, outcome: TaskOutcome) -> None:
-    """Finish a retry whose earlier run already wrote the result branch: no agent runs again."""
-    cfg = tr.project.config.git
+def queue_checks(tr: TaskRun) -> Checks:
+    """What the merge queue runs on this task's replayed result: verify, and the resolve step."""
+    return Checks(
+        verify=lambda ws: _verify_phase(tr, ws),
+        resolve=lambda ws, files: resolve_step(tr, ws, files),
+    )
+
+
+def land_result(tr: TaskRun, ws: TaskWorkspace, commit: str, outcome: TaskOutcome) -> None:
+    """The one integration path (local, retried and pool results): through the merge queue."""
+    dest = tr.project.layout.done / f"{tr.task.task_id}-{commit[:12]}.patch"
+    landing = land(tr.project, ws, commit, queue_checks(tr), patch_dest=dest)
+    outcome.commit, outcome.branch = landing.commit, ws.branch
+    outcome.integration += landing.text
+    outcome.queue = landing.queue
+
+
+def _settle_earlier(tr: TaskRun, base: str, commit: str, outcome: TaskOutcome) -> TaskWorkspace:
+    """Finish a retry whose earlier run already wrote the result branch: no agent runs again;
+    the result goes through the merge queue like any other (returns its work tree)."""
     branch = branch_name(tr.task.task_id)
-    outcome.status, outcome.commit, outcome.branch = "done", commit, branch
+    outcome.status = "done"
     outcome.reason = (
         f"result already on {branch} ({commit[:12]}) from an earlier run; agents not run again"
     )
-    outcome.integration = f"branch {branch}"
-    with integration_lock(tr.project.root / ".orchestra"):
-        if cfg.integration == "patch":
-            dest = tr.project.layout.done / f"{tr.task.task_id}-{commit[:12]}.patch"
-            outcome.integration += f"; patch {patch_of(tr.project.root, commit, dest)}"
-        elif cfg.integration == "merge":
-            outcome.integration += "; " + fast_forward(tr.project.root, branch, base)
+    project = tr.project
+    ws = result_workspace(
+        project.root,
+        project.worktrees_dir / tr.task.task_id,
+        project.gitdirs_dir / tr.task.task_id,
+        tr.task.task_id,
+        base,
+        commit,
+        workspace_excludes(),
+    )
+    land_result(tr, ws, commit, outcome)
+    return ws
 
 
 def _records_kind(records: list[StepRecord]) -> FailureClass:
@@ -343,8 +336,10 @@ def run_task(
     runner: StepRunner,
     run_dir: Path,
     guard: SpendGuard | None = None,
+    approver: Approver = no_approver,
 ) -> TaskOutcome:
-    """Run ``task`` in its own clone; never raises for the task's own failure."""
+    """Run ``task`` in its own clone; never raises for the task's own failure. ``approver``
+    asks a person when ``git.approval`` wants one (engine/approval.py)."""
     limits = project.config.limits
     tr = TaskRun(project, task, run_id, run_dir, runner, time.monotonic() + limits.task_wall_clock)
     tr.guard = guard
@@ -359,7 +354,7 @@ def run_task(
             outcome.reason = str(exc)
             return _ended(outcome, tr)
         if earlier is not None:
-            _settle_earlier(tr, base, earlier, outcome)
+            ws = _settle_earlier(tr, base, earlier, outcome)
             return _ended(outcome, tr)
         ws = create_workspace(
             project.root,
@@ -370,7 +365,10 @@ def run_task(
             workspace_excludes(),
         )
         reason = setup_phase(tr, ws) or _steps_phase(tr, ws) or _verify_phase(tr, ws)
-        if reason is None and (refused := _integrate(tr, ws, outcome)):
+        held = ""
+        if reason is None and needs_approval(project.config):
+            reason, held = approval_phase(tr, ws, approver, lambda w: _verify_phase(tr, w))
+        if reason is None and (refused := _integrate(tr, ws, outcome, held)):
             outcome.reason, outcome.kind = refused, "task"
         elif reason is None:
             outcome.status, outcome.reason = "done", "all steps passed"

@@ -39,14 +39,17 @@ CYCLE_COLUMNS = (
     "tokens",
     "cost_usd",
     "reason",
+    "integration",
     "host",
     "started",
     "ended",
     "alongside",
+    "queue",
     "report",
 )
 """One row per task; ``host``, ``started``, ``ended`` and ``alongside`` (the tasks that ran at the
-same time) show what ran side by side, and where."""
+same time) show what ran side by side, and where; ``integration`` where the result landed (or why
+it waits on its branch) and ``queue`` its turn in the merge queue."""
 
 
 def publish_cycle_artifact(

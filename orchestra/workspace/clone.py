@@ -190,21 +190,25 @@ def commit_all(
     return commit
 
 
-def fetch_branch(project: Path, ws: TaskWorkspace) -> str:
+def fetch_branch(project: Path, ws: TaskWorkspace, replaces: str | None = None) -> str:
     """Write ``orchestra/<task-id>`` in the project once; return its commit.
 
     The source is the host git dir (upload-pack reads only our config). The objects come in
     checked (``fetch.fsckObjects``: git refuses e.g. a `.gitmodules` with `update = !cmd`),
     without a destination ref; the ref is then created by compare-and-swap, or moved only
     forward from our own earlier result: a branch the user made or rewrote is never replaced.
+    ``replaces``: the result this one was replayed from (the merge queue); the branch may be
+    moved from exactly that commit too.
     """
     ref = f"refs/heads/{ws.branch}"
     new = ws.git("rev-parse", "--verify", ref)
     git(project, *CHECKED_FETCH, str(ws.git_dir), ref)
-    return write_result_ref(project, ws.branch, new, source="this task's result")
+    return write_result_ref(project, ws.branch, new, source="this task's result", replaces=replaces)
 
 
-def write_result_ref(project: Path, branch: str, new: str, *, source: str) -> str:
+def write_result_ref(
+    project: Path, branch: str, new: str, *, source: str, replaces: str | None = None
+) -> str:
     """Point ``branch`` of ``project`` at ``new`` (whose objects are already there); return it.
 
     The ref is created by compare-and-swap, or moved only forward from our own earlier result:
@@ -215,7 +219,7 @@ def write_result_ref(project: Path, branch: str, new: str, *, source: str) -> st
     old = git(project, "rev-parse", "--verify", "--quiet", ref, check=False)
     if old == new:
         return new
-    if old and not git_ok(project, "merge-base", "--is-ancestor", old, new):
+    if old and old != replaces and not git_ok(project, "merge-base", "--is-ancestor", old, new):
         msg = (
             f"branch {branch} in {str(project)!r} already exists at {old[:12]} and is not an "
             f"ancestor of {source} {new[:12]}; not overwriting it. Rename or delete that "

@@ -77,6 +77,28 @@ def run_isolated(args: list[str], *, what: str) -> bytes:
     return proc.stdout
 
 
+def task_git_status(git_dir: Path, work_tree: Path, *args: str) -> tuple[int, str, str]:
+    """git on a task's host git dir whose exit status is an answer, not an error
+    (``merge-tree`` exits 1 on a conflict): (status, stdout, stderr)."""
+    argv = ["git", f"--git-dir={git_dir}", f"--work-tree={work_tree}", *SAFE_OPTS, *args]
+    try:
+        proc = subprocess.run(
+            argv,
+            env=isolated_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        msg = (
+            f"git {' '.join(args[:2])} for task git dir {str(git_dir)!r} took over {GIT_TIMEOUT} s"
+        )
+        raise ProjectError(msg) from exc
+    out = proc.stdout.decode(errors="surrogateescape")
+    return proc.returncode, out, proc.stderr.decode(errors="replace").strip()
+
+
 def task_git_bytes(git_dir: Path, work_tree: Path, *args: str) -> bytes:
     """git on a task's host git dir and work tree (bytes of stdout)."""
     return run_isolated(

@@ -567,6 +567,7 @@ class TestPrompts:
         "implement": ("coder", "implement"),
         "review": ("reviewer", "review"),
         "fix": ("fixer", "fix"),
+        "resolve": ("fixer", "resolve"),
     }
 
     @pytest.mark.parametrize("name", PROMPT_NAMES)

@@ -21,6 +21,7 @@ from orchestra.engine.task import TaskOutcome
 from orchestra.project import Project, open_project
 from orchestra.queue.claims import Claimed
 from orchestra.secrets import register_secrets
+from orchestra.testing import ScriptedRunner
 
 
 @pytest.fixture
@@ -41,6 +42,11 @@ def job(proj: Project, got: Claimed, remote: str = "file:///nowhere.git") -> Poo
     return job_for(proj, got, remote, "main", head, "cycle-1")
 
 
+def settle(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """settle_pool_task with a runner no step may reach (nothing here replays a result)."""
+    return settle_pool_task(*args, runner=ScriptedRunner([]), **kwargs)
+
+
 def outcome(**over: Any) -> dict[str, Any]:
     data: dict[str, Any] = {"task": "task-1", "title": "t", "status": "failed", "reason": "x"}
     data.update(steps=4, host="w1", report_text="# report\n", commit="")
@@ -53,9 +59,7 @@ def test_no_outcome_requeues_without_attempt(
 ) -> None:
     """A run that ended without an outcome (its worker died): back in queue/, attempts unchanged."""
     proj, got = claimed
-    data = settle_pool_task(
-        proj, got, job(proj, got), None, "its worker went silent", tmp_path / "r"
-    )
+    data = settle(proj, got, job(proj, got), None, "its worker went silent", tmp_path / "r")
     back = proj.layout.queue / "task-1.md"
     assert data["kind"] == "infrastructure"
     assert "went silent" in data["reason"]
@@ -69,7 +73,7 @@ def test_forged_outcome_is_no_outcome(claimed: tuple[Project, Claimed], tmp_path
     """An outcome naming another task is not this task's: treated as none."""
     proj, got = claimed
     sent = outcome(task="task-9", status="done")
-    data = settle_pool_task(proj, got, job(proj, got), sent, "?", tmp_path / "r")
+    data = settle(proj, got, job(proj, got), sent, "?", tmp_path / "r")
     assert data["kind"] == "infrastructure"
     assert (proj.layout.queue / "task-1.md").is_file()
 
@@ -77,7 +81,7 @@ def test_forged_outcome_is_no_outcome(claimed: tuple[Project, Claimed], tmp_path
 def test_task_failure_costs_an_attempt(claimed: tuple[Project, Claimed], tmp_path: Path) -> None:
     """The worker's task failed: back with attempts 1 and the worker's report kept here."""
     proj, got = claimed
-    data = settle_pool_task(proj, got, job(proj, got), outcome(), "", tmp_path / "r")
+    data = settle(proj, got, job(proj, got), outcome(), "", tmp_path / "r")
     assert data["status"] == "failed"
     assert "kind" not in data
     assert "attempts: 1" in (proj.layout.queue / "task-1.md").read_text(encoding="utf-8")
@@ -90,7 +94,7 @@ def test_missing_branch_fails_the_task(claimed: tuple[Project, Claimed], tmp_pat
     bare = tmp_path / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
     sent = outcome(status="done", reason="all steps passed", commit="a" * 40)
-    data = settle_pool_task(proj, got, job(proj, got, f"file://{bare}"), sent, "", tmp_path / "r")
+    data = settle(proj, got, job(proj, got, f"file://{bare}"), sent, "", tmp_path / "r")
     assert data["status"] == "failed"
     assert "not integrated" in data["reason"]
     assert not list(proj.layout.done.glob("task-1*"))
@@ -118,7 +122,7 @@ def test_operator_stop_costs_no_attempt(claimed: tuple[Project, Claimed], tmp_pa
     task goes back without an attempt, as the operator's stop."""
     proj, got = claimed
     stop = "kill switch is set"
-    data = settle_pool_task(proj, got, job(proj, got), outcome(), "", tmp_path / "r", stopped=stop)
+    data = settle(proj, got, job(proj, got), outcome(), "", tmp_path / "r", stopped=stop)
     assert (data["kind"], data["reason"]) == ("operator", f"operator: {stop}")
     assert "attempts" not in (proj.layout.queue / "task-1.md").read_text(encoding="utf-8")
 
@@ -130,7 +134,7 @@ def test_worker_infrastructure_failure_costs_no_attempt(
     back without an attempt, kind kept."""
     proj, got = claimed
     sent = outcome(kind="infrastructure", reason="implement (coder) failed: 401 Unauthorized")
-    data = settle_pool_task(proj, got, job(proj, got), sent, "", tmp_path / "r")
+    data = settle(proj, got, job(proj, got), sent, "", tmp_path / "r")
     assert data["kind"] == "infrastructure"
     assert "attempts" not in (proj.layout.queue / "task-1.md").read_text(encoding="utf-8")
 

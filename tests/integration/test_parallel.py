@@ -57,9 +57,12 @@ class TestParallelCycle:
         assert not list((root / ".orchestra" / "running").glob("task-*.md"))
 
     def test_conflicting_task_is_left_on_its_branch(self, tmp_path: Path, prefect_api: str) -> None:
-        """Two tasks append to the same file: one fast-forwards the base, the other cannot be
-        rebased onto it and stays on orchestra/<task-id> with that reason."""
-        root = make_project(tmp_path / "p", parallel=2, env={"PA_SLEEP": "1", "PA_SHARED": "1"})
+        """Two tasks append to the same file and no resolve step is allowed
+        (git.resolve_worker: none): one fast-forwards the base, the other stays on
+        orchestra/<task-id> with a reason that names the conflicting file."""
+        env = {"PA_SLEEP": "1", "PA_SHARED": "1"}
+        extra = "  resolve_worker: none\n"  # appended under the git: section
+        root = make_project(tmp_path / "p", parallel=2, env=env, extra=extra)
         enqueue(root, 2)
         state, summary = run_cycle(root)
         assert state.is_completed(), state.message
@@ -67,8 +70,10 @@ class TestParallelCycle:
         assert sum("fast-forwarded integration" in i for i in integrations) == 1, integrations
         left = [i for i in integrations if "not merged" in i]
         assert len(left) == 1
-        assert "rebase onto the moved base 'integration' failed" in left[0]
+        assert "rebase onto the moved 'integration'" in left[0]
+        assert "conflicts in shared.txt" in left[0]
         assert "left on its branch" in left[0]
+        assert "git failed" not in left[0]
         for n in (1, 2):
             assert git(root, "rev-parse", "--verify", f"orchestra/task-{n}")
 

@@ -173,14 +173,18 @@ class TestMergeMode:
     def test_base_checked_out_not_merged(
         self, queued: Path, ops_env: pytest.MonkeyPatch, run_cycle: Callable[..., Any]
     ) -> None:
-        """With the base checked out, nothing is merged; the report says why; checkout untouched."""
+        """With the base checked out, the result lands on orchestra-landed/main; the report
+        says how to bring it in; main and the checkout are untouched."""
         ops_env.setenv("ORCHESTRA_GIT__INTEGRATION", "merge")
         before = Checkout.of(queued)
         main_before = git(queued, "rev-parse", "main")
         state = run_cycle(queued)
         assert state.is_completed(), state.message
         assert git(queued, "rev-parse", "main") == main_before
-        assert "base 'main' is checked out, not merged" in task_report(queued, "task-01")
+        report = task_report(queued, "task-01")
+        assert "landed on orchestra-landed/main (base 'main' is checked out" in report
+        assert "git merge --ff-only orchestra-landed/main" in report
+        assert git(queued, "rev-parse", "orchestra-landed/main") == git(queued, "rev-parse", BRANCH)
         assert Checkout.of(queued) == before
 
 

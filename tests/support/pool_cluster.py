@@ -220,17 +220,24 @@ def left_of(tag: str) -> str:
     return docker("ps", "-aq", "--filter", f"label={CLUSTER}={tag}", check=False)
 
 
-def make_project(root: Path, remote: Path, sleep_s: float, parallel: int = 2) -> Path:
-    """A git project whose tasks go to the pool, the fast agent sleeping ``sleep_s`` per step."""
+def make_project(
+    root: Path,
+    remote: Path,
+    sleep_s: float,
+    parallel: int = 2,
+    *,
+    agent: Path | None = None,
+    env: dict[str, str] | None = None,
+    git_lines: tuple[str, ...] = (),
+    files: dict[str, str] | None = None,
+) -> Path:
+    """A git project whose tasks go to the pool, the fast agent sleeping ``sleep_s`` per step
+    (or ``agent`` with ``env``); ``git_lines`` join the `git:` section, ``files`` the commit."""
     root.mkdir(parents=True)
-    command = json.dumps(
-        [
-            "python3",
-            str(REPO / "bench" / "fast_agent.py"),
-            "{prompt_file}",
-            "{workspace}",
-            "{output_dir}",
-        ]
+    script = agent or REPO / "bench" / "fast_agent.py"
+    command = json.dumps(["python3", str(script), "{prompt_file}", "{workspace}", "{output_dir}"])
+    agent_env = (
+        env if env is not None else {"FAST_AGENT_SLEEP": str(sleep_s), "FAST_AGENT_WRITE": "1"}
     )
     lines = ["workers:"]
     for worker in ("planner", *ROLES.values()):
@@ -241,7 +248,7 @@ def make_project(root: Path, remote: Path, sleep_s: float, parallel: int = 2) ->
             "    runtime: process",
             f"    command: {command}",
             "    timeout: 300",
-            f'    env: {{FAST_AGENT_SLEEP: "{sleep_s}", FAST_AGENT_WRITE: "1"}}',
+            f"    env: {json.dumps(agent_env)}",
         ]
     lines += [
         "workflows:",
@@ -255,11 +262,14 @@ def make_project(root: Path, remote: Path, sleep_s: float, parallel: int = 2) ->
         *[f"      - {{id: {s}, worker: {w}, when: always}}" for s, w in ROLES.items()],
         "git:",
         f"  remote: file://{remote}",
+        *git_lines,
         "limits:",
         "  task_wall_clock: 600",
     ]
     (root / "orchestra.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (root / "README.md").write_text("# pool\n", encoding="utf-8")
+    for name, text in (files or {}).items():
+        (root / name).write_text(text, encoding="utf-8")
     git(root, "init", "-q", "-b", "main")
     git(root, "add", "-A")
     git(root, "-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "init")
