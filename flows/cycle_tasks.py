@@ -192,7 +192,9 @@ def _run_tasks(
 
             def start(claimed: Claimed) -> PrefectFuture[Any]:
                 if on_pool is not None:
-                    return on_pool.start(runner, claimed)
+                    return on_pool.start(
+                        runner, claimed, Path(summary.runs_dir) / claimed.task.task_id
+                    )
                 project, task_file, config_files, run_dir, name, cycle = args(claimed)
                 params = {
                     "project": project,

@@ -24,17 +24,22 @@ import yaml
 from loguru import logger
 
 from orchestra.agents import workspace_excludes
+from orchestra.engine.approval import Approver, approval_phase
 from orchestra.engine.failures import costs_attempt
+from orchestra.engine.mergequeue import queue_turn
 from orchestra.engine.settle import outcome_row
-from orchestra.engine.task import StepRunner, TaskOutcome, TaskRun, land_result
+from orchestra.engine.task import StepRunner, TaskOutcome, TaskRun, land_result, queue_checks
 from orchestra.errors import ProjectError
 from orchestra.paths import private_dirs
 from orchestra.project import Project
 from orchestra.queue.claims import Claimed
 from orchestra.secrets import redact
-from orchestra.workspace.clone import branch_name, remove_workspace
+from orchestra.workspace.carryover import settle_work_tree
+from orchestra.workspace.clone import TaskWorkspace, branch_name, fetch_branch, remove_workspace
+from orchestra.workspace.git import git
 from orchestra.workspace.integrate import integration_lock, result_workspace
-from orchestra.workspace.remote import clone_at, fetch_result, push_result
+from orchestra.workspace.protected import ALLOW_KEY, protected_changes, refusal
+from orchestra.workspace.remote import check_remote, clone_at, fetch_result, push_result
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,7 @@ def settle_pool_task(
     *,
     runner: StepRunner,
     stopped: str = "",
+    approval: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Settle a pool run's task on the cycle's host; the outcome row the cycle records.
 
@@ -135,6 +141,8 @@ def settle_pool_task(
     ``runner``: runs the merge queue's resolve and verify steps on this host.
     ``stopped``: the cycle cancelled the run (kill switch); unless it got done anyway, the task
     goes back without an attempt (the operator's stop).
+    ``approval``: what :func:`approve_pool_result` answered (``git.approval: merge``), asked
+    while the run's thread waited, so that the cycle went on meanwhile; None: nobody asked.
     """
     task_id = claimed.task.task_id
     done = sent is not None and sent.get("status") == "done"
@@ -162,7 +170,7 @@ def settle_pool_task(
     data["report"] = str(run_dir / "report.md")
     if data.get("status") == "done":
         try:
-            _integrate(project, claimed, job, data, run_dir, runner)
+            _integrate(project, claimed, job, data, run_dir, runner, approval)
         except ProjectError as exc:
             data.update(status="failed", reason=f"result not integrated: {exc}")
     if data.get("status") == "done":
@@ -186,32 +194,37 @@ def _integrate(
     data: dict[str, Any],
     run_dir: Path,
     runner: StepRunner,
+    approval: dict[str, Any] | None = None,
 ) -> None:
     """Fetch the worker's branch from the remote, then land it through the merge queue (on
-    this host: a moved base means a replay, maybe a resolve step, and verify again here)."""
+    this host: a moved base means a replay, maybe a resolve step, and verify again here).
+    With an ``approval``, the branch was fetched (and a send-back's fix added) already."""
     commit = str(data.get("commit") or "")
     if not commit:
         data["integration"] = "no changes to integrate"
         return
     branch = branch_name(job.task_id)
-    with integration_lock(project.root / ".orchestra"):
-        fetched = fetch_result(project.root, job.remote, job.task_id)
-    if fetched != commit:
-        msg = f"{branch} on git.remote is at {fetched[:12]}, the worker reported {commit[:12]}"
-        raise ProjectError(msg)
-    limits = project.config.limits
-    deadline = time.monotonic() + limits.task_wall_clock
-    tr = TaskRun(project, claimed.task, job.cycle_run or "pool", run_dir, runner, deadline)
+    if approval is not None:
+        data["steps"] = int(data.get("steps") or 0) + int(approval.get("steps") or 0)
+        data["cost_usd"] = float(data.get("cost_usd") or 0.0) + float(approval.get("cost") or 0)
+        if approval.get("error"):
+            raise ProjectError(str(approval["error"]))
+        if approval.get("reason"):
+            data.update(status="failed", kind="task", reason=str(approval["reason"]))
+            data["integration"] = ""
+            return
+        commit = str(approval["commit"])
+        if approval.get("held"):
+            data["commit"] = commit
+            data["integration"] = (
+                f"branch {branch}; not merged: {approval['held']}; left on its branch"
+            )
+            return
+    else:
+        _fetch(project, job, commit)
+    tr = _task_run(project, claimed, job, run_dir, runner)
     outcome = TaskOutcome(job.task_id, claimed.task.title, "done", "", run_dir=run_dir)
-    ws = result_workspace(
-        project.root,
-        project.worktrees_dir / job.task_id,
-        project.gitdirs_dir / job.task_id,
-        job.task_id,
-        job.base,
-        commit,
-        workspace_excludes(),
-    )
+    ws = _result_ws(project, job, commit)
     try:
         land_result(tr, ws, commit, outcome)
     finally:
@@ -220,6 +233,112 @@ def _integrate(
     if tr.records:  # the replay's resolve and verify steps ran here
         data["steps"] = int(data.get("steps") or 0) + len(tr.records)
         data["cost_usd"] = float(data.get("cost_usd") or 0.0) + outcome.cost_usd
+
+
+def approve_pool_result(
+    project: Project,
+    claimed: Claimed,
+    job: PoolJob,
+    sent: dict[str, Any],
+    run_dir: Path,
+    runner: StepRunner,
+    approver: Approver,
+) -> dict[str, Any]:
+    """Ask a person about a pool result before the cycle lands it (``git.approval: merge``).
+
+    Runs on the thread that waited for the pool run, so the cycle and its other tasks go on.
+    The answer, for :func:`settle_pool_task`: ``reason`` (rejected: the task fails), ``held``
+    (timed out: left on its branch), ``commit`` (what to land: a send-back's fix is folded into
+    the result's one commit), ``steps`` and ``cost`` (the send-backs' steps on this host), or
+    ``error`` (the result could not be asked about).
+    """
+    commit = str(sent.get("commit") or "")
+    answer: dict[str, Any] = {"commit": commit, "steps": 0, "cost": 0.0}
+    tr = _task_run(project, claimed, job, run_dir, runner)
+    try:
+        _fetch(project, job, commit)
+        ws = _result_ws(project, job, commit)
+    except ProjectError as exc:
+        return answer | {"error": str(exc)}
+    try:
+        reason, held = approval_phase(tr, ws, approver, queue_checks(tr).verify)
+        if reason is None and tr.records:  # a send-back's fix, approved or left waiting
+            answer["commit"] = _fold_fix(tr, ws, commit)
+        elif reason is not None:
+            _drop_result(project, job, commit)
+    except ProjectError as exc:
+        reason, held = f"result not integrated after approval: {exc}", ""
+    finally:
+        remove_workspace(ws.path, ws.git_dir)
+    answer.update(reason=reason or "", held=held, steps=len(tr.records))
+    answer["cost"] = sum(r.cost_usd or 0.0 for r in tr.records)
+    return answer
+
+
+def _fold_fix(tr: TaskRun, ws: TaskWorkspace, commit: str) -> str:
+    """The result with a send-back's fix folded in: still one commit on the commit its task
+    started from (what the merge queue replays), written to ``orchestra/<task-id>`` here."""
+    settle_work_tree(ws)
+    ws.git("add", "--all")
+    tree = ws.git("write-tree")
+    if tree == ws.git("rev-parse", f"{commit}^{{tree}}"):
+        return commit
+    cfg = tr.project.config.git
+    ident = ["-c", f"user.name={cfg.author_name}", "-c", f"user.email={cfg.author_email}"]
+    message = ws.git("log", "-1", "--format=%B", commit)
+    folded = ws.git(*ident, "commit-tree", tree, "-p", ws.base_commit, "-m", message)
+    if (found := protected_changes(ws, folded)) and tr.task.front.get(ALLOW_KEY) is not True:
+        raise ProjectError(refusal(found))
+    ws.git("update-ref", f"refs/heads/{ws.branch}", folded)
+    with queue_turn(tr.project):
+        return fetch_branch(tr.project.root, ws, replaces=commit)
+
+
+def _drop_result(project: Project, job: PoolJob, commit: str) -> None:
+    """A rejected result is kept nowhere, as for a local task: not in the project, and not on
+    git.remote, where a retry's worker would find it and land it again without its agents."""
+    ref = f"refs/heads/{branch_name(job.task_id)}"
+    with queue_turn(project):
+        git(project.root, "update-ref", "-d", ref, commit)
+        remote = check_remote(job.remote)
+        git(
+            project.root,
+            "push",
+            "--quiet",
+            "--no-verify",
+            f"--force-with-lease={ref}:{commit}",
+            remote,
+            f":{ref}",
+        )
+
+
+def _fetch(project: Project, job: PoolJob, commit: str) -> None:
+    """The worker's branch from the remote into the project; it must be what was reported."""
+    with integration_lock(project.root / ".orchestra"):
+        fetched = fetch_result(project.root, job.remote, job.task_id)
+    if fetched != commit:
+        branch = branch_name(job.task_id)
+        msg = f"{branch} on git.remote is at {fetched[:12]}, the worker reported {commit[:12]}"
+        raise ProjectError(msg)
+
+
+def _task_run(
+    project: Project, claimed: Claimed, job: PoolJob, run_dir: Path, runner: StepRunner
+) -> TaskRun:
+    deadline = time.monotonic() + project.config.limits.task_wall_clock
+    return TaskRun(project, claimed.task, job.cycle_run or "pool", run_dir, runner, deadline)
+
+
+def _result_ws(project: Project, job: PoolJob, commit: str) -> TaskWorkspace:
+    return result_workspace(
+        project.root,
+        project.worktrees_dir / job.task_id,
+        project.gitdirs_dir / job.task_id,
+        job.task_id,
+        job.base,
+        commit,
+        workspace_excludes(),
+    )
 
 
 def _write(run_dir: Path, data: dict[str, Any]) -> dict[str, Any]:

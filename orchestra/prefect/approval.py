@@ -9,7 +9,8 @@ that task's thread; the cycle's other tasks go on (docs/decisions.md).
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
 from uuid import UUID
 
 from prefect.input import RunInput
@@ -18,6 +19,7 @@ from orchestra.engine.approval import Action, ApprovalRequest, Approver, Decisio
 from orchestra.errors import OrchestraError
 from orchestra.prefect.runs import task_tag
 
+T = TypeVar("T")
 Choice = Literal["approve", "reject", "send back"]
 ACTIONS: dict[str, Action] = {"approve": "approve", "reject": "reject", "send back": "send_back"}
 POLL_S = 2
@@ -50,6 +52,24 @@ def pause_for_approval(timeout_s: int) -> Approver:
         return Decision(ACTIONS[answer.decision], answer.comment.strip())
 
     return ask
+
+
+def in_approval_subflow(task_id: str, timeout_s: int, body: Callable[[Approver], T]) -> T:
+    """Run ``body`` (which asks through the approver it is given) as a flow run of its own:
+    flow ``approve``, run ``<task-id>``, tagged with the task like its other runs.
+
+    For a pool result, asked on the cycle's host: pausing "the current flow run" there would
+    pause the whole cycle. The subflow is the run that pauses; only the thread that waited for
+    the task's pool run waits with it. `orchestra approve|reject|send-back` finds it by tag.
+    """
+    from prefect import flow, tags
+
+    @flow(name="approve", flow_run_name=task_id, validate_parameters=False)
+    def approve() -> T:
+        return body(pause_for_approval(timeout_s))
+
+    with tags(task_tag(task_id)):
+        return approve()
 
 
 class NotWaiting(OrchestraError):
