@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from orchestra.engine.approval import ApprovalRequest, Approver, Decision
 from orchestra.engine.pooljob import (
     PoolJob,
+    approve_pool_result,
     checkout,
     job_for,
     settle_pool_task,
     worker_outcome,
 )
 from orchestra.engine.settle import write_outcome
+from orchestra.engine.step import StepContext, StepRecord
 from orchestra.engine.task import TaskOutcome
 from orchestra.project import Project, open_project
 from orchestra.queue.claims import Claimed
@@ -152,3 +156,120 @@ def test_worker_row_is_the_local_row(tmp_path: Path) -> None:
     }
     assert sent["commit"] == "abc" and local["kind"] == "task" and local["started"] == "t0"
     assert "s3cret-value-for-row" not in str(sent) + str(local)
+
+
+def pushed_result(proj: Project, bare: Path, name: str = "worker.txt") -> str:
+    """What a pool worker leaves: one commit on the base, pushed as orchestra/task-1 (and not
+    in the project yet); its id."""
+
+    def run(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=proj.root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    run("checkout", "-q", "-b", "worker-side")
+    (proj.root / name).write_text("from the worker\n", encoding="utf-8")
+    run("add", name)
+    run("-c", "user.name=W", "-c", "user.email=w@example.com", "commit", "-qm", "task-1: t")
+    commit = run("rev-parse", "HEAD")
+    run("push", "-q", f"file://{bare}", "worker-side:refs/heads/orchestra/task-1")
+    run("checkout", "-q", "main")
+    run("branch", "-q", "-D", "worker-side")
+    return commit
+
+
+@dataclass
+class FixingRunner:
+    """Answers steps from a script; a fix step also writes FIXED.txt into its work tree (what
+    the fixer would do with the person's comment)."""
+
+    script: ScriptedRunner
+
+    def __call__(self, ctx: StepContext) -> StepRecord:
+        if ctx.step_id == "fix":
+            (ctx.workspace / "FIXED.txt").write_text("after the comment\n", encoding="utf-8")
+        return self.script(ctx)
+
+
+def asking(*decisions: Decision) -> tuple[list[ApprovalRequest], Approver]:
+    asked: list[ApprovalRequest] = []
+
+    def approver(request: ApprovalRequest) -> Decision:
+        asked.append(request)
+        return decisions[len(asked) - 1]
+
+    return asked, approver
+
+
+def ok_step() -> str:
+    return "## Summary\n\nfixed\n"
+
+
+def test_pool_result_sent_back_then_approved(
+    claimed: tuple[Project, Claimed], tmp_path: Path
+) -> None:
+    """A send-back runs the fixer on this host; the fix is folded into the result's one commit
+    (parent: the task's base) on orchestra/task-1, which the settle then lands."""
+    from orchestra.workspace.remote import publish_base
+
+    proj, got = claimed
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    j = job(proj, got, f"file://{bare}")
+    publish_base(proj.root, j.remote, j.base_commit)
+    commit = pushed_result(proj, bare)
+    asked, approver = asking(Decision("send_back", "add FIXED.txt"), Decision("approve"))
+    runner = FixingRunner(ScriptedRunner([ok_step(), ok_step(), ok_step()]))
+    sent = outcome(status="done", reason="all steps passed", commit=commit)
+    answer = approve_pool_result(proj, got, j, sent, tmp_path / "r", runner, approver)
+    assert (answer["reason"], answer["held"]) == ("", ""), answer
+    assert [r.asked for r in asked] == [1, 2] and "worker.txt" in asked[0].diff_stat
+    folded = answer["commit"]
+    assert folded != commit and answer["steps"] >= 1
+    tree = subprocess.run(
+        ["git", "ls-tree", "--name-only", "orchestra/task-1"],
+        cwd=proj.root, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert {"worker.txt", "FIXED.txt"} <= set(tree)
+    parent = subprocess.run(
+        ["git", "rev-parse", f"{folded}^"],
+        cwd=proj.root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert parent == j.base_commit
+    data = settle_pool_task(proj, got, j, sent, "", tmp_path / "r", runner=runner, approval=answer)
+    assert data["status"] == "done", data
+    assert data["commit"] and "orchestra/task-1" in data["integration"], data
+
+
+def test_pool_result_rejected_is_kept_nowhere(
+    claimed: tuple[Project, Claimed], tmp_path: Path
+) -> None:
+    """Reject: the task fails with the comment; the branch is gone from the project and from
+    git.remote (a retry's worker must not find it); a timeout leaves it on its branch."""
+    from orchestra.workspace.remote import publish_base
+
+    proj, got = claimed
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    j = job(proj, got, f"file://{bare}")
+    publish_base(proj.root, j.remote, j.base_commit)
+    commit = pushed_result(proj, bare)
+    sent = outcome(status="done", reason="all steps passed", commit=commit)
+    _, waits = asking(Decision("timeout", "no approval within git.approval_timeout (3 s)"))
+    held = approve_pool_result(proj, got, j, sent, tmp_path / "r", ScriptedRunner([]), waits)
+    assert held["held"].startswith("no approval") and held["commit"] == commit
+    _, rejects = asking(Decision("reject", "not this"))
+    answer = approve_pool_result(proj, got, j, sent, tmp_path / "r", ScriptedRunner([]), rejects)
+    assert answer["reason"] == "rejected by a person: not this"
+    for where in (proj.root, bare):
+        refs = subprocess.run(
+            ["git", "for-each-ref", "refs/heads/orchestra/"],
+            cwd=where, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert refs == "", (where, refs)
+    data = settle(proj, got, j, sent, "", tmp_path / "r", approval=answer)
+    assert data["status"] == "failed" and data["reason"] == "rejected by a person: not this"
+    assert "attempts: 1" in (proj.layout.queue / "task-1.md").read_text(encoding="utf-8")
