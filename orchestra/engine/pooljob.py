@@ -298,17 +298,22 @@ def _drop_result(project: Project, job: PoolJob, commit: str) -> None:
     """A rejected result is kept nowhere, as for a local task: not in the project, and not on
     git.remote, where a retry's worker would find it and land it again without its agents."""
     ref = f"refs/heads/{branch_name(job.task_id)}"
-    with queue_turn(project):
-        git(project.root, "update-ref", "-d", ref, commit)
-        remote = check_remote(job.remote)
-        git(
-            project.root,
-            "push",
-            "--quiet",
-            "--no-verify",
-            f"--force-with-lease={ref}:{commit}",
-            remote,
-            f":{ref}",
+    try:
+        with queue_turn(project):
+            git(project.root, "update-ref", "-d", ref, commit)
+            remote = check_remote(job.remote)
+            git(
+                project.root,
+                "push",
+                "--quiet",
+                "--no-verify",
+                f"--force-with-lease={ref}:{commit}",
+                remote,
+                f":{ref}",
+            )
+    except ProjectError as exc:  # the person's reject stands; the branch is only left over
+        logger.bind(task_id=job.task_id).warning(
+            "{}: rejected result not removed everywhere: {}", job.task_id, exc
         )
 
 
