@@ -198,12 +198,11 @@ def _integrate(
 ) -> None:
     """Fetch the worker's branch from the remote, then land it through the merge queue (on
     this host: a moved base means a replay, maybe a resolve step, and verify again here).
-    With an ``approval``, the branch was fetched (and a send-back's fix added) already."""
+    With an ``approval``, :func:`approve_pool_result` did that already (or why not)."""
     commit = str(data.get("commit") or "")
     if not commit:
         data["integration"] = "no changes to integrate"
         return
-    branch = branch_name(job.task_id)
     if approval is not None:
         data["steps"] = int(data.get("steps") or 0) + int(approval.get("steps") or 0)
         data["cost_usd"] = float(data.get("cost_usd") or 0.0) + float(approval.get("cost") or 0)
@@ -213,15 +212,10 @@ def _integrate(
             data.update(status="failed", kind="task", reason=str(approval["reason"]))
             data["integration"] = ""
             return
-        commit = str(approval["commit"])
-        if approval.get("held"):
-            data["commit"] = commit
-            data["integration"] = (
-                f"branch {branch}; not merged: {approval['held']}; left on its branch"
-            )
-            return
-    else:
-        _fetch(project, job, commit)
+        data.update(commit=approval["commit"], integration=approval["integration"])
+        data["queue"] = approval.get("queue") or ""
+        return
+    _fetch(project, job, commit)
     tr = _task_run(project, claimed, job, run_dir, runner)
     outcome = TaskOutcome(job.task_id, claimed.task.title, "done", "", run_dir=run_dir)
     ws = _result_ws(project, job, commit)
@@ -247,10 +241,12 @@ def approve_pool_result(
     """Ask a person about a pool result before the cycle lands it (``git.approval: merge``).
 
     Runs on the thread that waited for the pool run, so the cycle and its other tasks go on.
-    The answer, for :func:`settle_pool_task`: ``reason`` (rejected: the task fails), ``held``
-    (timed out: left on its branch), ``commit`` (what to land: a send-back's fix is folded into
-    the result's one commit), ``steps`` and ``cost`` (the send-backs' steps on this host), or
-    ``error`` (the result could not be asked about).
+    An approved result lands here, through the merge queue, before the asking run ends (so
+    that `orchestra approve`, which waits for that run, finds it landed). The answer, for
+    :func:`settle_pool_task`: ``reason`` (rejected: the task fails), ``held`` (timed out: left
+    on its branch), ``commit`` (a send-back's fix is folded into the result's one commit),
+    ``integration`` and ``queue`` (what the merge queue did), ``steps`` and ``cost`` (the
+    steps that ran on this host), or ``error`` (the result could not be asked about).
     """
     commit = str(sent.get("commit") or "")
     answer: dict[str, Any] = {"commit": commit, "steps": 0, "cost": 0.0}
@@ -263,8 +259,16 @@ def approve_pool_result(
     try:
         reason, held = approval_phase(tr, ws, approver, queue_checks(tr).verify)
         if reason is None and tr.records:  # a send-back's fix, approved or left waiting
-            answer["commit"] = _fold_fix(tr, ws, commit)
-        elif reason is not None:
+            commit = answer["commit"] = _fold_fix(tr, ws, commit)
+        if reason is None and held:
+            branch = branch_name(job.task_id)
+            answer["integration"] = f"branch {branch}; not merged: {held}; left on its branch"
+        elif reason is None:  # lands before this run ends: `orchestra approve` then sees it
+            outcome = TaskOutcome(job.task_id, claimed.task.title, "done", "", run_dir=run_dir)
+            land_result(tr, ws, commit, outcome)
+            answer.update(commit=outcome.commit, integration=outcome.integration)
+            answer["queue"] = outcome.queue
+        else:
             _drop_result(project, job, commit)
     except ProjectError as exc:
         reason, held = f"result not integrated after approval: {exc}", ""

@@ -114,6 +114,7 @@ def test_pool_results_wait_for_a_person(tmp_path: Path) -> None:
         assert person.error is None, f"{person.error}\n{out[-4000:]}"
         summary = last_cycle(root, out)
         on_remote = remote_branches(found.remote)
+        fixes = [p.read_text(encoding="utf-8") for p in prompts.glob("task-1-fix-*.md")]
     by_id = {t["task"]: t for t in summary["tasks"]}
     order = [t["task"] for t in summary["tasks"]]
     print(f"cycle took {took:.0f} s; settled in order {order}")
@@ -126,7 +127,7 @@ def test_pool_results_wait_for_a_person(tmp_path: Path) -> None:
     rejected = by_id["task-2"]
     assert rejected["status"] == "failed", rejected
     assert "rejected by a person: not what I asked for" in rejected["reason"], rejected
-    assert list((root / ".orchestra" / "failed").glob("task-2*")), "task-2 not in failed/"
+    assert "/done/" not in rejected["moved_to"], rejected  # failed: back with an attempt
     assert git(root, "branch", "--list", "orchestra/task-2") == ""
     assert "task-2" not in on_remote and {"task-1", "task-3"} <= on_remote, on_remote
     approved = by_id["task-1"]
@@ -134,7 +135,6 @@ def test_pool_results_wait_for_a_person(tmp_path: Path) -> None:
     assert "fast-forwarded integration" in approved["integration"], approved
     merged = git(root, "ls-tree", "--name-only", "integration").split()
     assert "task-1.txt" in merged and "task-2.txt" not in merged and "task-3.txt" not in merged
-    fixes = [p.read_text(encoding="utf-8") for p in prompts.glob("task-1-fix-*.md")]
     assert any("please name the file after the moon" in text for text in fixes), len(fixes)
     waited = by_id["task-3"]
     assert waited["status"] == "done", waited
