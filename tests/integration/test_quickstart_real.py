@@ -51,7 +51,9 @@ from support.real_sessions import claude_session, codex_session
 from support.responses_api import ResponsesAPI
 from support.standin_process import read_log
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker]
+# One xdist worker runs them one after another: the root cases run the page in this very
+# clone (its `make venv`, its images), which two at once would race over.
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.xdist_group("quickstart")]
 
 DOC = REPO / "docs" / "quickstart-real.md"
 #: What the page's first block must set, and nothing else.

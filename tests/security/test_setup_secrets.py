@@ -32,14 +32,17 @@ def _run(scene: Scene, runtime: str, setup: dict[str, object]) -> object:
 
 @pytest.mark.parametrize("runtime", ["docker", "process"], indirect=True)
 def test_the_agent_never_sees_the_setup_secret(scene: Scene, runtime: str) -> None:
-    """The agent finds the set-up's `.env` but not its variable, in its env or any process's
-    /proc environ; the result has the agent's change and not `.env`; no file under .orchestra
+    """The agent finds the set-up's `.env` but not its variable, in its env (and, in Docker, in
+    any process's /proc environ); the result has the agent's change and not `.env`; no file under .orchestra
     holds the secret (the set-up printed it: redacted)."""
     attempt = _run(scene, runtime, SETUP)
     attempt.assert_contained(result_expected=True)  # type: ignore[attr-defined]
     probes = attempt.probes()  # type: ignore[attr-defined]
     assert probes["env-has-secret"] == "False", probes
-    assert probes["proc-has-secret"] == "False", probes
+    if runtime == "docker":
+        # A native agent runs as you and reads /proc of all your processes (docs/security.md,
+        # the process runtime is not a sandbox): there the claim is the env only.
+        assert probes["proc-has-secret"] == "False", probes
     assert probes["dotenv-present"] == "True", probes
     files = git(scene.project, "ls-tree", "-r", "--name-only", BRANCH).splitlines()
     assert "feature.txt" in files
