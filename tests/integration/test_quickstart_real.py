@@ -57,7 +57,7 @@ from support.real_clis import CLAUDE_KEY, CODEX_KEY, claude_env, codex_env
 from support.real_history import CHANGED as HISTORY_CHANGED
 from support.real_history import TASK as HISTORY_TASK
 from support.real_history import VERIFY as HISTORY_VERIFY
-from support.real_history import make_history_repo
+from support.real_history import edited, make_history_repo
 from support.real_sessions import claude_session, codex_session
 from support.responses_api import ResponsesAPI
 from support.standin_process import read_log
@@ -519,7 +519,9 @@ def test_quickstart_real_history(
         assert list((repo / ".orchestra" / "done").glob(f"{task}-*.md")), output
         branch = f"orchestra/{task}"
         assert git(repo, "diff", "--name-only", f"main...{branch}").split() == HISTORY_CHANGED
-        assert "def totient(n):" in git(repo, "show", f"{branch}:more_itertools/recipes.py")
+        for path in HISTORY_CHANGED:
+            before = git(repo, "show", f"main:{path}") + "\n"
+            assert git(repo, "show", f"{branch}:{path}") + "\n" == edited(path, before), path
         suite = tests_pass_on(repo, branch, place / f"tree-{task}")
         assert suite.returncode == 0, suite.stdout + suite.stderr
     assert (repo / ".orchestra" / "STOP").exists()

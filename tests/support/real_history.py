@@ -162,8 +162,8 @@ in more_itertools/recipes.py, exported from `more_itertools`, with its type stub
 """
 
 
-def _handoff(summary: str, next_: str = "review") -> str:
-    artifacts = "\n".join(f"- {f}" for f in CHANGED)
+def _handoff(summary: str, next_: str = "review", files: list[str] = CHANGED) -> str:
+    artifacts = "\n".join(f"- {f}" for f in files)
     return (
         f"## Summary\n{summary}\n\n## Actions\n- {summary}\n\n## Artifacts\n{artifacts}\n\n"
         f"## Risks\n- none\n\n## Next\n- {next_}\n"
@@ -174,10 +174,12 @@ def _block(path: str, search: str, replace: str) -> str:
     return f"{path}\n```python\n<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n```\n"
 
 
+# The plan names only the file the task names: aider adds every other file a reply mentions to
+# its chat and asks the model again (one more request, without a role).
 PLAN = (
     "Plan: add `totient` after `polynomial_derivative` in the recipes, list it in `__all__`, "
     "give it a stub and a test class in the recipes' tests.\n\n"
-    + _handoff("Planned the totient recipe.", next_="implement")
+    + _handoff("Planned the totient recipe.", next_="implement", files=CHANGED[:1])
 )
 
 _ALL = "    'take',\n    'transpose',\n"
@@ -214,20 +216,30 @@ class TotientTests(TestCase):
                 self.assertEqual(mi.totient(n), expected)
 """
 
+#: The coder's edits: (file, search, replace), in order.
+EDITS = [
+    ("more_itertools/recipes.py", _ALL, _ALL.replace("'take',\n", "'take',\n    'totient',\n")),
+    ("more_itertools/recipes.py", _LAST, _LAST + TOTIENT),
+    ("more_itertools/recipes.pyi", _STUB, _STUB + "def totient(n: int) -> int: ...\n"),
+    ("tests/test_recipes.py", _LAST_TEST, _LAST_TEST + TOTIENT_TEST),
+]
+
 EDIT = (
     "I will add the totient recipe.\n\n"
-    + _block(
-        "more_itertools/recipes.py", _ALL, _ALL.replace("'take',\n", "'take',\n    'totient',\n")
-    )
-    + "\n"
-    + _block("more_itertools/recipes.py", _LAST, _LAST + TOTIENT)
-    + "\n"
-    + _block("more_itertools/recipes.pyi", _STUB, _STUB + "def totient(n: int) -> int: ...\n")
-    + "\n"
-    + _block("tests/test_recipes.py", _LAST_TEST, _LAST_TEST + TOTIENT_TEST)
+    + "\n".join(_block(*edit) for edit in EDITS)
     + "\n"
     + _handoff("Added totient to the recipes, its stub and its tests.")
 )
+
+
+def edited(path: str, text: str) -> str:
+    """``text`` (the file at ``path`` before the change) as the coder's edits leave it."""
+    for file, search, replace in EDITS:
+        if file == path:
+            assert text.count(search) == 1, f"{search!r} is not once in {path}"
+            text = text.replace(search, replace)
+    return text
+
 
 REVIEW_APPROVE = (
     _handoff("totient is right, exported, typed and tested.", next_="merge")
