@@ -10,13 +10,18 @@ release's author (its ``PKG-INFO``) and upload date, and tagged ``v<version>``
 
 :class:`TotientScript` answers each step as a model in aider's ``diff`` edit format would: the
 architect plans, the coder adds the ``totient`` recipe (as more-itertools 10.2.0 later did) with
-its export, its type stub and a test, the reviewer approves. Each task gets the same answers, so
-every queued task ends on a result branch with that change.
+its export, its type stub and a test, the reviewer approves. The task names the three files, so
+aider has them in its chat from the start (an edit to a file outside it can go astray). When
+aider asks again within a step
+(it adds to its chat the files a reply named or an edit touched, then sends the conversation
+back), the same role answers without edits. Each task gets the same answers, so every queued task
+ends on a result branch with that change.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -153,7 +158,8 @@ verify: {VERIFY}
 ## Goal
 
 Add `totient(n)` (Euler's totient: how many numbers up to n are coprime with n) to the recipes
-in more_itertools/recipes.py, exported from `more_itertools`, with its type stub and a test.
+in more_itertools/recipes.py, exported from `more_itertools`, with its type stub in
+more_itertools/recipes.pyi and a test in tests/test_recipes.py.
 
 ## Acceptance criteria
 
@@ -162,8 +168,8 @@ in more_itertools/recipes.py, exported from `more_itertools`, with its type stub
 """
 
 
-def _handoff(summary: str, next_: str = "review", files: list[str] = CHANGED) -> str:
-    artifacts = "\n".join(f"- {f}" for f in files)
+def _handoff(summary: str, next_: str = "review") -> str:
+    artifacts = "\n".join(f"- {f}" for f in CHANGED)
     return (
         f"## Summary\n{summary}\n\n## Actions\n- {summary}\n\n## Artifacts\n{artifacts}\n\n"
         f"## Risks\n- none\n\n## Next\n- {next_}\n"
@@ -174,12 +180,10 @@ def _block(path: str, search: str, replace: str) -> str:
     return f"{path}\n```python\n<<<<<<< SEARCH\n{search}=======\n{replace}>>>>>>> REPLACE\n```\n"
 
 
-# The plan names only the file the task names: aider adds every other file a reply mentions to
-# its chat and asks the model again (one more request, without a role).
 PLAN = (
     "Plan: add `totient` after `polynomial_derivative` in the recipes, list it in `__all__`, "
     "give it a stub and a test class in the recipes' tests.\n\n"
-    + _handoff("Planned the totient recipe.", next_="implement", files=CHANGED[:1])
+    + _handoff("Planned the totient recipe.", next_="implement")
 )
 
 _ALL = "    'take',\n    'transpose',\n"
@@ -224,12 +228,9 @@ EDITS = [
     ("tests/test_recipes.py", _LAST_TEST, _LAST_TEST + TOTIENT_TEST),
 ]
 
-EDIT = (
-    "I will add the totient recipe.\n\n"
-    + "\n".join(_block(*edit) for edit in EDITS)
-    + "\n"
-    + _handoff("Added totient to the recipes, its stub and its tests.")
-)
+DONE = _handoff("Added totient to the recipes, its stub and its tests.")
+
+EDIT = "I will add the totient recipe.\n\n" + "\n".join(_block(*e) for e in EDITS) + "\n" + DONE
 
 
 def edited(path: str, text: str) -> str:
@@ -247,21 +248,35 @@ REVIEW_APPROVE = (
 )
 
 
+#: What each role answers; and, when aider asks again in the same conversation (it has added to
+#: its chat the files a reply named, or that an edit touched), what it answers then: no edits,
+#: the same handoff (and verdict).
+REPLIES = {"architect": PLAN, "coder": EDIT, "reviewer": REVIEW_APPROVE}
+FOLLOW_UPS = {"architect": PLAN, "coder": "Nothing more to change.\n\n" + DONE,
+              "reviewer": REVIEW_APPROVE}  # fmt: skip
+FOLLOW_UP = " (follow-up)"
+ROLES = ("architect", "coder", "reviewer", "fixer")
+
+
+def _role(text: str) -> str:
+    return next((r for r in ROLES if f"Role: {r}" in text), "")
+
+
 class TotientScript:
-    """The stand-in's script for more-itertools: plan, add totient, approve (every task)."""
+    """The stand-in's script for more-itertools: plan, add totient, approve (every task).
+    ``roles`` lists the role of each request, aider's follow-ups as ``<role> (follow-up)``."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.roles: list[str] = []
 
     def __call__(self, request: Recorded) -> Reply:
-        text = request.last_user_text
-        role = next(
-            (r for r in ("architect", "coder", "reviewer", "fixer") if f"Role: {r}" in text), ""
-        )
+        role = _role(request.last_user_text)
+        if role:
+            reply, seen = REPLIES.get(role, "I have nothing to do."), role
+        else:
+            role = _role(json.dumps(request.body))
+            reply, seen = FOLLOW_UPS.get(role, "I have nothing to do."), role + FOLLOW_UP
         with self._lock:
-            self.roles.append(role)
-        reply = {"architect": PLAN, "coder": EDIT, "reviewer": REVIEW_APPROVE}.get(
-            role, "I have nothing to do."
-        )
+            self.roles.append(seen)
         return Reply(reply, prompt_tokens=1500, completion_tokens=120)
