@@ -4,10 +4,10 @@ Orchestra: ``python -m support.standin_process --hosts H1,H2 --key K --ready FIL
 
 It answers as :class:`support.real_agent.AiderScript` does (one task through plan, implement,
 review, fix, review) or, with ``--script totient``, as :class:`support.real_history.TotientScript`
-(more-itertools: plan, add ``totient``, approve), listens on every host with one port, writes its base URL (on the first
-host) to ``--ready`` once it listens, and appends one JSON line per request to ``--log``:
-method, path, the Authorization header and, for a chat request, the role it answered. SIGTERM
-stops it.
+(more-itertools: plan, add ``totient``, approve). It listens on every host with one port, writes
+its base URL (on the first host) to ``--ready`` once it listens, and appends one JSON line per
+request to ``--log``: method, path, the Authorization header and, for a chat request, the role it
+answered. SIGTERM stops it.
 """
 
 from __future__ import annotations
