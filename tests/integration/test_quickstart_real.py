@@ -21,6 +21,12 @@ After the page's first cycle, and before its last block, the user does what come
 (``NEXT_STEPS``): commits ``orchestra.yaml`` as ``orchestra init`` said, queues a second task,
 and starts a cycle the way the schedule does (idle-gated): it runs, and writes its branch.
 
+The history case (``test_quickstart_real_history``, as root) runs the same page on a clone of
+a public project with history, more-itertools rebuilt from three PyPI releases
+(``support.real_history``), with the stand-in adding its ``totient`` recipe: the first cycle and,
+after the user commits ``orchestra.yaml``, one scheduled cycle each write a result branch whose
+diff is the change and on which the project's own suite passes.
+
 Checked: the script ends with success; the queued task is archived and its result branch holds
 the change; the preflight probed the API with the key; the schedule was switched on and then
 paused by ``orchestra stop``; the stack is taken down with its volumes even when the test fails.
@@ -37,6 +43,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +54,11 @@ from support.compose_stack import REPO, WORKER_IMAGE, compose_tool, free_port, s
 from support.messages_api import MessagesAPI
 from support.real_agent import API_KEY, TASK, enqueue, make_repo
 from support.real_clis import CLAUDE_KEY, CODEX_KEY, claude_env, codex_env
+from support.real_history import CHANGED as HISTORY_CHANGED
+from support.real_history import FOLLOW_UP as HISTORY_FOLLOW_UP
+from support.real_history import TASK as HISTORY_TASK
+from support.real_history import VERIFY as HISTORY_VERIFY
+from support.real_history import edited, make_history_repo
 from support.real_sessions import claude_session, codex_session
 from support.responses_api import ResponsesAPI
 from support.standin_process import read_log
@@ -69,6 +81,8 @@ SETTINGS = {
 USERS_OWN = ("ORCHESTRA_PROJECT", "OPENAI_API_BASE", "OPENAI_API_KEY")
 #: The "Without a registry" block.
 OFFLINE_BLOCK = "make images"
+#: Where the pinned sdists of the history case are kept between runs.
+SDIST_CACHE = REPO / ".venv" / "cache" / "sdists"
 #: A user who is not root (no passwd entry needed); the Docker socket's group is added.
 USER_UID = 4321
 
@@ -168,9 +182,10 @@ def place() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def standin(place: Path) -> Iterator[StandIn]:
-    """The stand-in model API, a process of its own on loopback and the Docker bridge."""
+@contextmanager
+def standin_process(place: Path, script: str) -> Iterator[StandIn]:
+    """The stand-in model API, a process of its own on loopback and the Docker bridge, playing
+    ``script`` (``support.standin_process --script``)."""
     ip = docker_bridge_ip()
     if ip is None:
         missing("no docker0 bridge: Docker is needed for this test")
@@ -178,7 +193,7 @@ def standin(place: Path) -> Iterator[StandIn]:
     env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "support.standin_process", "--hosts", f"127.0.0.1,{ip}",
-         "--key", API_KEY, "--ready", str(ready), "--log", str(log)],
+         "--key", API_KEY, "--ready", str(ready), "--log", str(log), "--script", script],
         env=env,
     )  # fmt: skip
     try:
@@ -191,6 +206,13 @@ def standin(place: Path) -> Iterator[StandIn]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def standin(place: Path) -> Iterator[StandIn]:
+    """The stand-in playing the calc task (AiderScript)."""
+    with standin_process(place, "calc") as api:
+        yield api
 
 
 def make_user(kind: str, place: Path) -> User:
@@ -407,3 +429,105 @@ def test_quickstart_variant_runs_as_written(
     assert session.roles[:2] == ["architect", "coder"]
     probes = [e for e in api.exchanges if e.method == "GET" and e.path.endswith("/models")]
     assert probes, [e.path for e in api.exchanges]
+
+
+def history_repo(user: User, place: Path) -> Path:
+    """ "Your repository" as a clone of a public project with history: more-itertools, its
+    upstream rebuilt from three PyPI releases (support.real_history), cloned into the user's
+    home; one task queued, the second one ready for NEXT_STEPS, the user's git identity."""
+    upstream = make_history_repo(place / "upstream" / "more-itertools", SDIST_CACHE)
+    project = user.home / "src" / "more-itertools"
+    project.parent.mkdir(parents=True)
+    subprocess.run(["git", "clone", "-q", str(upstream), str(project)], check=True)
+    enqueue(project, HISTORY_TASK)
+    second = HISTORY_TASK.replace("task-01", "task-02")
+    (project / ".orchestra" / "next-task.md").write_text(second, encoding="utf-8")
+    (user.home / ".gitconfig").write_text(
+        "[user]\n\tname = Dev\n\temail = dev@example.com\n", encoding="utf-8"
+    )
+    user.own(user.home)
+    return project
+
+
+def tests_pass_on(repo: Path, branch: str, into: Path) -> subprocess.CompletedProcess[str]:
+    """The project's own suite (the verify gate's command) on ``branch``'s tree, exported."""
+    into.mkdir()
+    archive = subprocess.run(
+        ["git", "-c", f"safe.directory={repo}", "archive", branch],
+        cwd=repo, capture_output=True, check=True,
+    )  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    check = "import more_itertools as m; assert (m.totient(9), m.totient(1)) == (6, 1)"
+    return subprocess.run(
+        ["sh", "-c", f"{HISTORY_VERIFY} && python3 -c '{check}'"],
+        cwd=into, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.timeout(2400)
+def test_quickstart_real_history(
+    place: Path, docker_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page as written (as root, as CI runs it) on a clone of a public project with
+    history, more-itertools: the first cycle's result branch holds the agent's change; the
+    user commits orchestra.yaml; one scheduled (idle-gated) cycle really runs and writes its
+    result branch, whose diff is the change and whose tests pass."""
+    if compose_tool() is None:
+        missing("neither `docker compose` nor `docker-compose` is installed")
+    docker_client.images.get(WORKER_IMAGE)
+    user = make_user("root", place)
+    repo = history_repo(user, place)
+    upstream_head = git(repo, "rev-parse", "main")
+    assert git(repo, "tag", "--list").split() == ["v10.0.0", "v10.1.0", "v9.1.0"]
+    name = f"orch22-quick-history-{uuid.uuid4().hex[:6]}"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PREFECT_", "ORCHESTRA_", "GIT_", "OPENAI_")) and k != "EXTRA_CA_CERTS"
+    }
+    env.update(HOME=str(user.home), STACK_PROJECT=name, PREFECT_PORT=str(free_port()))
+    with standin_process(place, "totient") as standin:
+        values = {
+            "ORCHESTRA_PROJECT": str(repo),
+            "OPENAI_API_BASE": standin.url,
+            "OPENAI_API_KEY": API_KEY,
+        }
+        try:
+            done = subprocess.run(
+                user.command(page_script(values)),
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=2100,
+                check=False,
+            )
+            output = done.stdout[-8000:] + done.stderr[-8000:]
+            assert done.returncode == 0, output
+        finally:
+            stack_down(name, env, docker_client)
+        requests = read_log(standin.log)
+    # Both cycles ran the whole workflow against the stand-in: plan, implement, approve (aider
+    # may ask again within a step once it has added the files a reply named).
+    roles = [r["role"] for r in requests if "role" in r]
+    asked = [r for r in roles if not r.endswith(HISTORY_FOLLOW_UP)]
+    assert asked == ["architect", "coder", "reviewer"] * 2, roles
+    assert "" not in roles, roles
+    # The user's history is upstream's plus their commit of orchestra.yaml, nothing else.
+    assert git(repo, "log", "--format=%s", "main") .splitlines() == [
+        "Add orchestra.yaml", "more-itertools 10.1.0", "more-itertools 10.0.0",
+        "more-itertools 9.1.0",
+    ]  # fmt: skip
+    assert git(repo, "rev-parse", "main~1") == upstream_head
+    # Each cycle archived its task and wrote its result branch: the change, on upstream's
+    # tip; the scheduled one ran after the commit of orchestra.yaml, not skipped.
+    for task in ("task-01", "task-02"):
+        assert list((repo / ".orchestra" / "done").glob(f"{task}-*.md")), output
+        branch = f"orchestra/{task}"
+        assert git(repo, "diff", "--name-only", f"main...{branch}").split() == HISTORY_CHANGED
+        for path in HISTORY_CHANGED:
+            before = git(repo, "show", f"main:{path}") + "\n"
+            assert git(repo, "show", f"{branch}:{path}") + "\n" == edited(path, before), path
+        suite = tests_pass_on(repo, branch, place / f"tree-{task}")
+        assert suite.returncode == 0, suite.stdout + suite.stderr
+    assert (repo / ".orchestra" / "STOP").exists()
