@@ -29,7 +29,7 @@ CODEX_STAMP := $(CODEX_VENV)/.installed-$(CODEX_VERSION)
 
 # Test processes side by side (pytest-xdist): the slow end-to-end cases mostly wait on Docker,
 # Compose builds and Prefect servers, and share no state (each makes its own names and ports).
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 2
 
 .PHONY: help venv demo demo-stop demo-docker test check bench images test-image \
 	orchestrator-image postgres-image worker-image aider claude codex agent-clis schema stack-up stack-down clean \

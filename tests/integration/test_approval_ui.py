@@ -55,7 +55,10 @@ def wait_for(what: str, probe: Any, deadline_s: float = 120) -> Any:
 def paused_run(ui: str, task_id: str) -> str | None:
     """The id of the paused flow run of ``task_id`` on the project's server, if any."""
     flt = {"tags": {"all_": [f"task:{task_id}"]}, "state": {"type": {"any_": ["PAUSED"]}}}
-    resp = httpx.post(f"{ui}/api/flow_runs/filter", json={"flow_runs": flt}, timeout=10)
+    try:
+        resp = httpx.post(f"{ui}/api/flow_runs/filter", json={"flow_runs": flt}, timeout=30)
+    except httpx.TimeoutException:
+        return None  # a slow answer on a busy machine: the caller polls again until its deadline
     runs = resp.json() if resp.status_code == 200 else []
     return str(runs[0]["id"]) if runs else None
 

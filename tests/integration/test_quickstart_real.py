@@ -449,7 +449,7 @@ def history_repo(user: User, place: Path) -> Path:
     return project
 
 
-def tests_pass_on(repo: Path, branch: str, into: Path) -> subprocess.CompletedProcess[str]:
+def suite_result_on(repo: Path, branch: str, into: Path) -> subprocess.CompletedProcess[str]:
     """The project's own suite (the verify gate's command) on ``branch``'s tree, exported."""
     into.mkdir()
     archive = subprocess.run(
@@ -528,6 +528,6 @@ def test_quickstart_real_history(
         for path in HISTORY_CHANGED:
             before = git(repo, "show", f"main:{path}") + "\n"
             assert git(repo, "show", f"{branch}:{path}") + "\n" == edited(path, before), path
-        suite = tests_pass_on(repo, branch, place / f"tree-{task}")
+        suite = suite_result_on(repo, branch, place / f"tree-{task}")
         assert suite.returncode == 0, suite.stdout + suite.stderr
     assert (repo / ".orchestra" / "STOP").exists()
