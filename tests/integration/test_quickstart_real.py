@@ -263,6 +263,17 @@ cp "$ORCHESTRA_PROJECT/.orchestra/next-task.md" "$ORCHESTRA_PROJECT/.orchestra/q
 """
 
 
+def worker_log(client: Any, name: str) -> str:
+    """The end of the stack's worker log (what a failed cycle said), for a failed page run."""
+    for container in (f"{name}_orchestra-worker_1", f"{name}-orchestra-worker-1"):
+        try:
+            tail = client.containers.get(container).logs(tail=150).decode("utf-8", "replace")
+        except Exception:
+            continue
+        return f"\n--- the stack's worker log ({container}) ---\n{tail}"
+    return "\n(no worker log: the stack's worker container is gone)"
+
+
 def page_script(values: dict[str, str]) -> str:
     """The page's blocks, in order, the offline exports before the build (as the page says);
     the user's next steps before the last block."""
@@ -330,7 +341,7 @@ def test_quickstart_real_runs_as_written(
             check=False,
         )
         output = done.stdout[-8000:] + done.stderr[-8000:]
-        assert done.returncode == 0, output
+        assert done.returncode == 0, output + worker_log(docker_client, name)
     finally:
         stack_down(name, env, docker_client)
     # The first cycle: the queued task archived, its branch holds the fix.
@@ -421,7 +432,7 @@ def test_quickstart_variant_runs_as_written(
                 check=False,
             )
             output = done.stdout[-8000:] + done.stderr[-8000:]
-            assert done.returncode == 0, output
+            assert done.returncode == 0, output + worker_log(docker_client, name)
         finally:
             stack_down(name, env, docker_client)
     assert list((repo / ".orchestra" / "done").glob("task-01-*.md")), output
@@ -503,7 +514,7 @@ def test_quickstart_real_history(
                 check=False,
             )
             output = done.stdout[-8000:] + done.stderr[-8000:]
-            assert done.returncode == 0, output
+            assert done.returncode == 0, output + worker_log(docker_client, name)
         finally:
             stack_down(name, env, docker_client)
         requests = read_log(standin.log)
