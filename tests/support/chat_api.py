@@ -180,6 +180,9 @@ def check_bind_address(address: str) -> None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops connections when a test (or a fan-out of agents)
+    # opens many at once; the kernel's SYN retry then takes seconds and a client times out.
+    request_queue_size = 128
     api: ChatAPI
 
     def handle_error(self, request: Any, client_address: Any) -> None:

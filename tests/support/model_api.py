@@ -99,6 +99,9 @@ def texts(value: Any) -> Iterable[str]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops connections when many clients connect at once;
+    # the kernel's SYN retry then takes seconds and a client times out.
+    request_queue_size = 128
     api: ModelAPI
 
     def handle_error(self, request: Any, client_address: Any) -> None:

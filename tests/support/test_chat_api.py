@@ -200,12 +200,21 @@ class TestFaults:
 class TestRecordingAndBinding:
     def test_recording_is_complete_and_thread_safe(self) -> None:
         """Every request is recorded, concurrent ones included, with headers and body."""
+        failures: list[BaseException] = []
+
+        def send(text: str) -> None:
+            try:
+                chat(api, text, timeout=30)
+            except Exception as exc:  # reported below: a thread's exception would be lost
+                failures.append(exc)
+
         with ChatAPI("ok") as api:
-            threads = [threading.Thread(target=chat, args=(api, f"msg {i}")) for i in range(20)]
+            threads = [threading.Thread(target=send, args=(f"msg {i}",)) for i in range(20)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
+            assert failures == []
             httpx.get(f"{api.url}/models")
             assert len(api.requests) == 21
             chats = api.chat_requests
