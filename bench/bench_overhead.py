@@ -138,10 +138,12 @@ def queue_tasks(root: Path, first: int, count: int) -> None:
 def orchestra_cycle(root: Path, first: int, tasks: int, steps: int) -> dict[str, Any]:
     """One real cycle of ``tasks`` tasks; wall time and the agents' own step durations."""
     from flows.cycle import infinite_orchestra
+    from orchestra.prefect.heartbeat import engine_heartbeat_off
 
     queue_tasks(root, first, tasks)
     started = time.perf_counter()
-    state = infinite_orchestra(project=str(root), max_tasks=tasks, return_state=True)
+    with engine_heartbeat_off():  # as python -m flows.run starts a cycle
+        state = infinite_orchestra(project=str(root), max_tasks=tasks, return_state=True)
     wall = time.perf_counter() - started
     if not state.is_completed():
         msg = f"orchestra cycle did not complete: {state.type.value} {state.message}"

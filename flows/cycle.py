@@ -30,6 +30,7 @@ from orchestra.policy.governor import CAP_MARK, next_day
 from orchestra.prefect.artifacts import publish_cycle_artifact
 from orchestra.prefect.docker_host import docker_host_client
 from orchestra.prefect.governor import pause_for_cap, publish_usage_artifacts, resume_after_cap
+from orchestra.prefect.heartbeat import cycle_heartbeat
 from orchestra.prefect.limits import reset_if_ephemeral
 from orchestra.prefect.retention import prune_prefect_runs
 from orchestra.prefect.runs import RunProject, cycle_run_name, holding, open_for_run
@@ -60,7 +61,19 @@ def infinite_orchestra(
     ``scheduled`` (set by the deployments) adds the idle gate and the daily budget, with the
     idle rule of ``trigger`` (workflows.triggers.<trigger>).
     """
-    files = config_files or []
+    with cycle_heartbeat():
+        return _started(project, config_files or [], goal, max_tasks, plan_only, scheduled, trigger)
+
+
+def _started(
+    project: str,
+    files: list[str],
+    goal: str | None,
+    max_tasks: int | None,
+    plan_only: bool,
+    scheduled: bool,
+    trigger: str,
+) -> State[Any]:
     run = open_for_run(project, files, goal=goal, max_tasks=max_tasks)
     proj = run.project
     resume_after_cap(proj.root)  # a spending cap's pause ends when its day is over

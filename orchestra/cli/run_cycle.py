@@ -171,7 +171,9 @@ def main(argv: Sequence[str] | None, load_flow: Callable[[], Any]) -> int:
     flow = flow.with_options(on_running=[*flow.on_running_hooks, _link_hook(api)])
     logger.add(_progress_sink, level="INFO", filter=lambda r: "event" in r["extra"], catch=True)
     console.print(f"[bold]Orchestra[/] cycle on {project.root} (Prefect home {prefect_home})")
-    with prefect_settings(api):
+    from orchestra.prefect.heartbeat import engine_heartbeat_off
+
+    with prefect_settings(api), engine_heartbeat_off():
         state = flow(
             project=str(project.root),
             config_files=[str(Path(c).resolve()) for c in args.config],
