@@ -209,8 +209,10 @@ BENCHES: tuple[Bench, ...] = (
         what=(
             "8 tasks x 4 steps whose agent sleeps 5 s (`bench/fast_agent.py`, the coder writes a"
             " file: each task pushes a branch the cycle fetches), `dispatch: pool`, `parallel: 4`,"
-            " against a Prefect server and worker containers (`prefect worker start --limit 2`) on"
-            " a private Docker network (tests/support/pool_cluster.py): 2 workers against 1."
+            " against a Prefect server and worker containers (`prefect worker start --limit 2`,"
+            " each limited to one core: `docker run --cpus 1`, the stand-in for a host of its"
+            " own) on a private Docker network (tests/support/pool_cluster.py): 2 workers"
+            " against 1."
         ),
         call=lambda m: m.run(),
         metric="ratio",

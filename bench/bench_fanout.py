@@ -4,8 +4,11 @@
 real agent waiting on a model; the coder writes a file, so each task pushes a branch that the
 cycle fetches), ``parallel: 4``, on the cluster of tests/support/pool_cluster.py: a Prefect server and
 worker containers each running ``prefect worker start --pool orch12b-tasks --limit 2``. The
-same cycle runs once against 1 worker and once against 2. Target: 2 workers <= 0.6x the
-one-worker wall time. Ratios are from one run; the two clusters start one after the other.
+same cycle runs once against 1 worker and once against 2, each worker container limited to one
+core (``--cpus 1``): on this one machine, the fair stand-in for workers on hosts of their own
+(without it, two workers' pool runs fought over the same 2 cores as the server and the cycle).
+Target: 2 workers <= 0.6x the one-worker wall time. Ratios are from one run; the two clusters
+start one after the other.
 """
 
 from __future__ import annotations
@@ -34,13 +37,14 @@ SLEEP_S = 5.0
 LIMIT = 2
 PARALLEL = 4
 TARGET = 0.6
+CPUS_PER_WORKER = 1.0
 
 
 def one(workers: int) -> dict[str, Any]:
     """The cycle's wall time against ``workers`` workers, and where its tasks ran."""
     base = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
     try:
-        with cluster(workers=workers, limit=LIMIT) as found:
+        with cluster(workers=workers, limit=LIMIT, cpus=CPUS_PER_WORKER) as found:
             root = make_project(base / "project", found.remote, SLEEP_S, parallel=PARALLEL)
             queue(root, [f"task-{n}" for n in range(1, TASKS + 1)])
             started = time.perf_counter()
@@ -69,6 +73,7 @@ def run() -> dict[str, Any]:
         "steps": 4,
         "sleep_s": SLEEP_S,
         "limit_per_worker": LIMIT,
+        "cpus_per_worker": CPUS_PER_WORKER,
         "parallel": PARALLEL,
         "one_worker_s": single["wall_s"],
         "two_workers_s": double["wall_s"],

@@ -161,8 +161,12 @@ def _start_postgres(tag: str, labels: list[str]) -> str:
 
 
 @contextlib.contextmanager
-def cluster(workers: int = 2, limit: int = 1) -> Iterator[Cluster]:
-    """Start the server, the remote and ``workers`` workers of ``--limit limit``; remove all after."""
+def cluster(workers: int = 2, limit: int = 1, cpus: float | None = None) -> Iterator[Cluster]:
+    """Start the server, the remote and ``workers`` workers of ``--limit limit``; remove all after.
+
+    ``cpus`` caps each worker container (``docker run --cpus``): on one machine, workers of one
+    core each stand in for hosts of their own (the fan-out bench).
+    """
     _need_image(IMAGE, "scripts/build-orchestrator-image.sh")
     _need_image(PG_IMAGE, "scripts/build-postgres-image.sh")
     tag = f"orch12b-pool-{uuid.uuid4().hex[:8]}"
@@ -188,8 +192,9 @@ def cluster(workers: int = 2, limit: int = 1) -> Iterator[Cluster]:
         found = Cluster(tag, api, remote)
         for host in hosts(workers):
             name = f"{tag}-{host}"
+            limits = ["--cpus", str(cpus)] if cpus else []
             docker(
-                "run", "-d", "--name", name, "--hostname", host, *labels,
+                "run", "-d", "--name", name, "--hostname", host, *labels, *limits,
                 "--network", tag, "--user", uid,
                 "-v", f"{REPO}:{REPO}:ro", "-v", f"{remote}:{remote}",
                 "-e", f"PYTHONPATH={REPO}", "-e", "HOME=/tmp", "-e", "PREFECT_HOME=/tmp/prefect",
