@@ -7,25 +7,22 @@ subflows concurrently from a sync flow (the wrapper task links the subflow to th
 task starts when, and the order the cycle sees them end, is :mod:`orchestra.engine.parallel`.
 
 Subflows run with Prefect's flow-run heartbeat off: a sync flow run joins its heartbeat thread on
-exit, which costs up to 1 s per task; the cycle's own run keeps its heartbeat. The settings
-without it are built once per cycle (a settings copy validates every setting: ~0.1 s). Each
-subflow is created with its tags and gets the cycle's run id: it asks the API for neither.
+exit, which costs up to 1 s per task; the cycle's own run keeps a heartbeat that stops at once
+(:mod:`orchestra.prefect.heartbeat`). Each subflow is created with its tags and gets the cycle's
+run id: it asks the API for neither.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.context import SettingsContext, get_settings_context
 from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, Settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.boomerang import roocode_boomerang
@@ -35,6 +32,7 @@ from orchestra.engine.parallel import ParallelTasks, Running, run_parallel, side
 from orchestra.engine.summary import CycleSummary, read_outcome
 from orchestra.policy.killswitch import kill_switch_reason
 from orchestra.prefect.cancel import cancel_check
+from orchestra.prefect.heartbeat import quiet_flow_runs
 from orchestra.prefect.limits import is_ephemeral
 from orchestra.prefect.runs import RunProject, tagged_subflow
 from orchestra.project import Project
@@ -49,27 +47,10 @@ SQLITE_HINT = (
 )
 
 
-_QUIET: list[tuple[Settings, Settings]] = []
-"""(settings, the same without the heartbeat): the last pair built."""
-
-
-@contextmanager
-def quiet_subflow() -> Iterator[None]:
-    """No flow-run heartbeat in the subflows started here (see the module docstring)."""
-    context = get_settings_context()
-    cached = _QUIET[-1] if _QUIET else None
-    if cached is None or cached[0] is not context.settings:
-        quiet = context.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
-        cached = (context.settings, quiet)
-        _QUIET[:] = [cached]
-    with SettingsContext(profile=context.profile, settings=cached[1]):
-        yield
-
-
 def _subflow(
     project: str, task_file: str, config_files: list[str], run_dir: str, name: str, cycle: str
 ) -> str:
-    with quiet_subflow(), tagged_subflow(Path(project), name):
+    with quiet_flow_runs(), tagged_subflow(Path(project), name):
         state = roocode_boomerang(
             project=project,
             task_file=task_file,

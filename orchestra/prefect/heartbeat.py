@@ -20,12 +20,34 @@ from prefect import __version__ as prefect_version
 from prefect.context import FlowRunContext, SettingsContext, get_settings_context
 from prefect.events import RelatedResource, emit_event
 from prefect.events.related import tags_as_related_resources
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, Settings
 
 _INTERVAL: ContextVar[int | None] = ContextVar("orchestra_cycle_heartbeat", default=None)
 MINIMUM_SECONDS = 30  # Prefect's own floor for the flow-run heartbeat
 
 THREAD_NAME = "orchestra-cycle-heartbeat"
+
+_QUIET: list[tuple[Settings, Settings]] = []
+"""(settings, the same without the heartbeat): the last pair built."""
+
+
+def without_heartbeat(settings: Settings) -> Settings:
+    """``settings`` with Prefect's flow-run heartbeat off; the last copy is kept, since a copy
+    validates every setting (~0.1 s) and a cycle asks once per task."""
+    cached = _QUIET[-1] if _QUIET else None
+    if cached is None or cached[0] is not settings:
+        quiet = settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+        cached = (settings, quiet)
+        _QUIET[:] = [cached]
+    return cached[1]
+
+
+@contextmanager
+def quiet_flow_runs() -> Iterator[None]:
+    """No Prefect heartbeat thread in the flow runs started in this block."""
+    context = get_settings_context()
+    with SettingsContext(profile=context.profile, settings=without_heartbeat(context.settings)):
+        yield
 
 
 @contextmanager
@@ -37,10 +59,9 @@ def engine_heartbeat_off() -> Iterator[None]:
     if interval is None:  # the user switched heartbeats off: nothing to send
         yield
         return
-    quiet = context.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
     token = _INTERVAL.set(max(interval, MINIMUM_SECONDS))
     try:
-        with SettingsContext(profile=context.profile, settings=quiet):
+        with quiet_flow_runs():
             yield
     finally:
         _INTERVAL.reset(token)
