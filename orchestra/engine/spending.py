@@ -5,6 +5,10 @@ A step that starts reserves its estimate (the dearest step recorded today, so fa
 ends: parallel tasks in this process see each other's running steps, and spending stops within
 about one step's cost of a daily cap (measured: bench/bench_governor.py). Steps on other hosts
 count once their outcome comes back to the cycle (engine/ledger.py).
+
+A step whose CLI streams its usage (Claude Code) is also checked while it runs
+(:meth:`SpendGuard.live_check`, engine/livecap.py): it stops as soon as its next model request
+would cross a cap, and its reservation grows to what it streamed, so the steps beside it see it.
 """
 
 from __future__ import annotations
@@ -17,14 +21,25 @@ from itertools import count
 
 from loguru import logger
 
+from orchestra.agents.streaming import LiveUsage
 from orchestra.clock import utc_now
-from orchestra.engine.ledger import Ledger, UsageRow, day_of, is_agent_step, row_of, step_cost
+from orchestra.engine.ledger import (
+    Ledger,
+    UsageRow,
+    day_of,
+    is_agent_step,
+    price,
+    row_of,
+    step_cost,
+)
+from orchestra.engine.livecap import UsageCheck
 from orchestra.engine.step import StepRecord
 from orchestra.policy.governor import (
     Caps,
     Spend,
     Use,
     day_cap_reached,
+    stop_mid_step,
     warning,
     window_used_up,
     would_cross,
@@ -142,6 +157,37 @@ class SpendGuard:
             handle = next(_TOKENS)
             running[handle] = step
         return "", handle
+
+    def live_check(self, handle: int, task_spent: Spend) -> UsageCheck | None:
+        """The check of a running step's streamed usage (None when no cap is set). ``handle``:
+        its reservation, which grows to what it streamed; ``task_spent``: its task's earlier
+        steps. Streamed tokens are priced from ``pricing:`` (Claude Code names its cost only at
+        the end): a model with no price there is held by the token cap alone mid-step."""
+        caps = self.caps
+        if not caps.any:
+            return None
+        pricing = self.project.config.pricing
+        key = str(self.ledger.path)
+
+        def check(usage: LiveUsage, model: str | None) -> str:
+            cost, _ = price(pricing, model or "", usage.input_tokens, usage.output_tokens)
+            ahead, _ = price(pricing, model or "", usage.last_input, usage.last_output)
+            live = Spend(cost or 0.0, usage.tokens)
+            following = Spend(ahead or 0.0, usage.last_input + usage.last_output)
+            others = Spend()
+            with _LOCK:
+                running = _RUNNING.get(key, {})
+                if handle in running:
+                    mine, seen = running[handle], live + following
+                    running[handle] = Spend(
+                        max(mine.cost, seen.cost), max(mine.tokens, seen.tokens)
+                    )
+                for held, spend in running.items():
+                    others = others if held == handle else others + spend
+            day = spend_of(self.rows_today())
+            return stop_mid_step(caps, day, task_spent, live, following, others)
+
+        return check
 
     def after_step(self, handle: int, record: StepRecord | None) -> None:
         """The step ended: its reservation is given back and its usage recorded (None: it
