@@ -85,6 +85,9 @@ class SpendGuard:
     cycle: str
     write: bool = True
     """Whether this process writes the ledger (a pool worker sends its usage back instead)."""
+    day_base: Spend = field(default_factory=Spend)
+    """Today's spending this guard cannot read from a ledger: on a pool worker (no ledger), the
+    cycle's ledger at the task's claim (:class:`~orchestra.engine.pooljob.PoolJob`)."""
     host: str = ""
     clock: Callable[[], datetime] = utc_now
     _held: dict[int, Spend] = field(default_factory=dict)
@@ -107,7 +110,15 @@ class SpendGuard:
         """Today's ledger rows (every host's that came back)."""
         return self.ledger.rows(since_day=self.today()) if self.write else []
 
-    def _running(self) -> Spend:
+    def day_spent(self, rows: Sequence[UsageRow], task_spent: Spend) -> Spend:
+        """Today's spending: the ledger's ``rows``; on a pool worker, what the cycle's ledger
+        held at the claim plus this task's own steps (they reach the ledger with its outcome)."""
+        if self.write:
+            return spend_of(rows) + self.day_base
+        return self.day_base + task_spent
+
+    def running(self) -> Spend:
+        """The estimates (or streamed usage) of the steps running in this process now."""
         with _LOCK:
             held = list(_RUNNING.get(str(self.ledger.path), {}).values())
         total = Spend()
@@ -122,7 +133,7 @@ class SpendGuard:
             return ""
         rows = self.rows_today()
         self._warn(caps, spend_of(rows))
-        return day_cap_reached(caps, spend_of(rows) + self._running())
+        return day_cap_reached(caps, spend_of(rows) + self.running())
 
     def estimate(self, rows: Sequence[UsageRow]) -> Spend:
         """A step's likely cost: the dearest recorded today (nothing known yet: 0)."""
@@ -151,7 +162,7 @@ class SpendGuard:
             held = Spend()
             for spend in running.values():
                 held = held + spend
-            reason = would_cross(caps, spend_of(rows), task_spent, step, held)
+            reason = would_cross(caps, self.day_spent(rows, task_spent), task_spent, step, held)
             if reason:
                 return reason, 0
             handle = next(_TOKENS)
@@ -184,7 +195,7 @@ class SpendGuard:
                     )
                 for held, spend in running.items():
                     others = others if held == handle else others + spend
-            day = spend_of(self.rows_today())
+            day = self.day_spent(self.rows_today(), task_spent)
             return stop_mid_step(caps, day, task_spent, live, following, others)
 
         return check
