@@ -5,6 +5,11 @@ each model answer, every one carrying that answer's ``usage`` (the API message's
 :class:`UsageMeter` fed those lines adds the answers up once each, so the spending governor can
 stop a step in the middle when its next request would cross a cap (engine/livecap.py). CLIs that
 report usage only at their end have no meter: their caps hold at step boundaries.
+
+The usage Claude Code repeats is the one the API sent when the answer started: its input tokens
+are exact, its output tokens are what was written by then (1, as a rule). So an answer's output
+is counted as at least its length at :data:`CHARS_PER_TOKEN` (its text, its tool calls' input);
+a step that finishes gets the exact numbers from its ``result`` line.
 """
 
 from __future__ import annotations
@@ -12,6 +17,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+
+#: Characters of an answer counted as one output token while the stream gives no count (English
+#: text and code run at about 3.5 to 4.5 characters a token).
+CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True)
@@ -54,12 +63,20 @@ def _event(line: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def _length(block: dict[str, Any]) -> int:
+    """Characters the model wrote for one content block (text, thinking, a tool call)."""
+    if block.get("type") == "tool_use":
+        return len(str(block.get("name") or "")) + len(json.dumps(block.get("input") or {}))
+    return len(str(block.get("text") or block.get("thinking") or ""))
+
+
 class ClaudeStreamMeter:
     """Claude Code's stream-json: the usage of every distinct model answer, added up."""
 
     def __init__(self) -> None:
         self.usage = LiveUsage()
         self._answers: dict[str, tuple[int, int]] = {}
+        self._chars: dict[str, int] = {}
         self._last = ""
         self.text = ""
         """The latest answer text (the final answer of a step stopped before its result)."""
@@ -72,11 +89,8 @@ class ClaudeStreamMeter:
         message = event.get("message")
         if not isinstance(message, dict) or message.get("model") == "<synthetic>":
             return False  # Claude Code's own error text, no request behind it
-        said = [
-            str(block.get("text") or "")
-            for block in message.get("content") or []
-            if isinstance(block, dict) and block.get("type") == "text"
-        ]
+        blocks = [b for b in message.get("content") or [] if isinstance(b, dict)]
+        said = [str(b.get("text") or "") for b in blocks if b.get("type") == "text"]
         if any(said):
             self.text = "\n".join(s for s in said if s)
         usage = message.get("usage")
@@ -88,9 +102,12 @@ class ClaudeStreamMeter:
             + _int(usage.get("cache_creation_input_tokens"))
             + _int(usage.get("cache_read_input_tokens"))
         )
-        # The same answer repeats per content block; its output count may grow between them.
+        # The same answer repeats per content block: each brings its own length.
+        self._chars[key] = self._chars.get(key, 0) + sum(_length(b) for b in blocks)
+        written = -(-self._chars[key] // CHARS_PER_TOKEN)
         before = self._answers.get(key, (0, 0))
-        now = (max(before[0], sent), max(before[1], _int(usage.get("output_tokens"))))
+        received = max(before[1], _int(usage.get("output_tokens")), written)
+        now = (max(before[0], sent), received)
         if now == before:
             return False
         self._answers[key] = now

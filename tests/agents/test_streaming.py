@@ -52,6 +52,16 @@ class TestClaudeStreamMeter:
         assert meter.usage == LiveUsage(3500, 70, 2, 2000, 40)
         assert meter.text == "Reading."
 
+    def test_output_is_at_least_the_answers_length(self) -> None:
+        """The stream repeats the answer's usage from its start (output 1): its length counts,
+        at 4 characters a token, over every block of the answer."""
+        meter = ClaudeStreamMeter()
+        meter.feed(answer("m1", text("x" * 400), 1000, 1))
+        assert meter.usage.output_tokens == 100
+        call = {"type": "tool_use", "id": "t", "name": "Write", "input": {"content": "y" * 380}}
+        meter.feed(answer("m1", call, 1000, 1))
+        assert meter.usage.output_tokens == 100 + -(-(5 + len('{"content": ""}') + 380) // 4)
+
     def test_claude_codes_own_error_answers_are_not_requests(self) -> None:
         meter = ClaudeStreamMeter()
         assert meter.feed(SYNTHETIC) is False
