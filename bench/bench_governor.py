@@ -62,7 +62,8 @@ PARALLEL = 4
 CAP_USD = 0.08
 OUTAGE_AFTER = 12
 PRICES = {CODEX_MODEL: {"input_usd_per_mtok": 1.25, "output_usd_per_mtok": 10.0}}
-CLAUDE_CAP_USD = 0.10
+CLAUDE_CAP_USD = 0.12
+CONTEXT_TOKENS = 1200
 CLAUDE_PRICE = (3.0, 15.0)
 CLAUDE_PRICES = {
     CLAUDE_MODEL: {"input_usd_per_mtok": CLAUDE_PRICE[0], "output_usd_per_mtok": CLAUDE_PRICE[1]}
@@ -146,8 +147,10 @@ def cap_run(base: Path) -> dict[str, Any]:
 
 
 class ClaudeSession:
-    """The scripted Claude Code session, each answer reporting as many output tokens as its
-    length at 4 characters a token (what a real model's count is near; the scripted 80 is not)."""
+    """The scripted Claude Code session with usage shaped like a real one: the input grows by
+    ``CONTEXT_TOKENS`` a turn (the conversation is sent again, longer), the output is the
+    answer's length at 4 characters a token. A step of many turns (the coder's five) then costs
+    several times one of two (the architect's), more than the estimate it starts with."""
 
     def __init__(self) -> None:
         self.session = claude_session()
@@ -155,7 +158,11 @@ class ClaudeSession:
     def __call__(self, exchange: Exchange) -> Turn:
         turn = self.session(exchange)
         calls = sum(len(c.name) + len(json.dumps(c.arguments)) for c in turn.tools)
-        return dataclasses.replace(turn, output_tokens=max(1, -(-(len(turn.text) + calls) // 4)))
+        return dataclasses.replace(
+            turn,
+            input_tokens=CONTEXT_TOKENS * (exchange.model_turns + 1),
+            output_tokens=max(1, -(-(len(turn.text) + calls) // 4)),
+        )
 
 
 def claude_cap_run(base: Path) -> dict[str, Any]:

@@ -32,6 +32,15 @@ class LiveUsage:
     requests: int = 0
     last_input: int = 0
     last_output: int = 0
+    growth: int = 0
+    """How much the latest request's input grew over the one before (the conversation sent
+    again with an answer and a tool's result added): the next one likely grows as much."""
+
+    @property
+    def next_request(self) -> tuple[int, int]:
+        """The likely (input, output) tokens of the next request: the latest one's input, grown
+        by its own answer at least, or as much as it grew last time."""
+        return self.last_input + max(self.growth, self.last_output), self.last_output
 
     @property
     def tokens(self) -> int:
@@ -77,7 +86,6 @@ class ClaudeStreamMeter:
         self.usage = LiveUsage()
         self._answers: dict[str, tuple[int, int]] = {}
         self._chars: dict[str, int] = {}
-        self._last = ""
         self.text = ""
         """The latest answer text (the final answer of a step stopped before its result)."""
 
@@ -111,12 +119,13 @@ class ClaudeStreamMeter:
         if now == before:
             return False
         self._answers[key] = now
-        self._last = key
+        inputs = [a for a, _ in self._answers.values()]
         self.usage = LiveUsage(
-            sum(a for a, _ in self._answers.values()),
+            sum(inputs),
             sum(b for _, b in self._answers.values()),
             len(self._answers),
-            *self._answers[self._last],
+            *now,
+            max(0, inputs[-1] - inputs[-2]) if len(inputs) > 1 else 0,
         )
         return True
 

@@ -182,9 +182,10 @@ class SpendGuard:
 
         def check(usage: LiveUsage, model: str | None) -> str:
             cost, _ = price(pricing, model or "", usage.input_tokens, usage.output_tokens)
-            ahead, _ = price(pricing, model or "", usage.last_input, usage.last_output)
+            sent, received = usage.next_request
+            ahead, _ = price(pricing, model or "", sent, received)
             live = Spend(cost or 0.0, usage.tokens)
-            following = Spend(ahead or 0.0, usage.last_input + usage.last_output)
+            following = Spend(ahead or 0.0, sent + received)
             others = Spend()
             with _LOCK:
                 running = _RUNNING.get(key, {})

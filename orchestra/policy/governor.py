@@ -110,7 +110,7 @@ def stop_mid_step(
     caps: Caps, day: Spend, task: Spend, live: Spend, next_request: Spend, running: Spend
 ) -> str:
     """Why a running step must stop now ('' to go on): what it used so far (``live``) plus its
-    next model request (``next_request``, about its latest one: a conversation only grows)
+    next model request (``next_request``: its latest one, grown as the conversation grows)
     would cross a cap. ``day``: the steps recorded today; ``running``: the other steps running
     now (their estimates, or what they streamed); ``task``: the task's earlier steps."""
     after = day + running + live + next_request

@@ -49,7 +49,8 @@ class TestClaudeStreamMeter:
             )
         ]
         assert changed == [False, True, True, False, True, False]
-        assert meter.usage == LiveUsage(3500, 70, 2, 2000, 40)
+        assert meter.usage == LiveUsage(3500, 70, 2, 2000, 40, growth=500)
+        assert meter.usage.next_request == (2500, 40)  # grown as much again
         assert meter.text == "Reading."
 
     def test_output_is_at_least_the_answers_length(self) -> None:
