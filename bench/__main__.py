@@ -411,7 +411,10 @@ BENCHES: tuple[Bench, ...] = (
             " from `pricing:`), parallel: 4, 8 tasks each: one with limits.max_cost_per_day_usd"
             " (how far spending ended from the cap, in steps of the dearest step), one where the"
             " first provider starts answering 529 after 12 requests and every worker has a"
-            " fallback on a second provider (tasks archived, attempts lost)."
+            " fallback on a second provider (tasks archived, attempts lost); then the same day"
+            " cap with the real Claude Code against the stand-in Messages API, which streams its"
+            " usage, so steps are also stopped mid-way (spent against the cap, steps stopped"
+            " mid-step)."
         ),
         call=lambda m: m.run(),
         metric="cap_distance_in_steps",
@@ -424,7 +427,12 @@ BENCHES: tuple[Bench, ...] = (
             ("dearest_step_usd", "dearest step", "USD"),
             ("outage_archived", "outage: tasks archived of 8", ""),
             ("steps_failed_over", "outage: steps that failed over", ""),
-            ("attempts_lost", "attempts lost (cap and outage)", ""),
+            ("claude_cap_usd", "Claude Code: day cap", "USD"),
+            ("claude_spent_usd", "Claude Code: spent when the cycle stopped", "USD"),
+            ("claude_dearest_request_usd", "Claude Code: dearest model request", "USD"),
+            ("claude_distance_in_steps", "Claude Code: distance from the cap", "steps"),
+            ("claude_stopped_mid_step", "Claude Code: steps stopped mid-step", ""),
+            ("attempts_lost", "attempts lost (both caps and outage)", ""),
         ),
     ),
     Bench(

@@ -10,16 +10,22 @@ standalone ``prefect server`` (SQLite):
   running. Measured: what the ledger says was spent, the dearest step, how far the spending
   ended from the cap (target: within one step's cost), the tasks that went back to the queue
   and the attempts they were charged (target: 0).
+- **cap-claude**: the same day cap with the real Claude Code against the stand-in Messages API
+  (``CLAUDE_CAP_USD``; its usage priced at $3/$15 per million tokens). Claude Code streams its
+  usage, so a step is also stopped mid-way once its next request would cross the cap. Measured:
+  spent against the cap, in requests of the dearest request and in steps of the dearest step,
+  the steps stopped mid-way, the attempts charged (target: 0).
 - **outage**: every worker has a fallback profile on a second stand-in (another provider).
   After ``OUTAGE_AFTER`` model requests the first provider answers every request with 529
   (overloaded). Measured: tasks archived, steps that failed over, steps each provider did, and
   attempts lost (target: 0).
 
-Run: ``python bench/bench_governor.py`` (prints JSON). Needs ``make codex``.
+Run: ``python bench/bench_governor.py`` (prints JSON). Needs ``make codex claude``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -35,10 +41,20 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from support.messages_api import MessagesAPI  # noqa: E402
 from support.model_api import Exchange, Fault, Turn  # noqa: E402
 from support.real_agent import TASK, make_repo, project_config  # noqa: E402
-from support.real_clis import CODEX_KEY, CODEX_MODEL, TOOLS, codex_env, workers  # noqa: E402
-from support.real_sessions import codex_session  # noqa: E402
+from support.real_clis import (  # noqa: E402
+    CLAUDE_KEY,
+    CLAUDE_MODEL,
+    CODEX_KEY,
+    CODEX_MODEL,
+    TOOLS,
+    claude_env,
+    codex_env,
+    workers,
+)
+from support.real_sessions import claude_session, codex_session, role_of  # noqa: E402
 from support.responses_api import ResponsesAPI  # noqa: E402
 
 TASKS = 8
@@ -46,14 +62,21 @@ PARALLEL = 4
 CAP_USD = 0.08
 OUTAGE_AFTER = 12
 PRICES = {CODEX_MODEL: {"input_usd_per_mtok": 1.25, "output_usd_per_mtok": 10.0}}
+CLAUDE_CAP_USD = 0.12
+CONTEXT_TOKENS = 1200
+CLAUDE_PRICE = (3.0, 15.0)
+CLAUDE_PRICES = {
+    CLAUDE_MODEL: {"input_usd_per_mtok": CLAUDE_PRICE[0], "output_usd_per_mtok": CLAUDE_PRICE[1]}
+}
 ROLES = ("architect", "coder", "reviewer", "fixer")
 
 
 def _env(base: Path) -> None:
-    """PATH with only the codex CLI added, a HOME of the bench's own."""
+    """PATH with only the two CLIs added, a HOME of the bench's own."""
     folder = base / "bin"
     folder.mkdir()
-    (folder / "codex").symlink_to((TOOLS / "codex" / "bin" / "codex").resolve())
+    for name in ("codex", "claude"):
+        (folder / name).symlink_to((TOOLS / name / "bin" / name).resolve())
     os.environ["PATH"] = f"{folder}{os.pathsep}{os.environ['PATH']}"
     home = base / "home"
     home.mkdir()
@@ -123,6 +146,63 @@ def cap_run(base: Path) -> dict[str, Any]:
     }
 
 
+class ClaudeSession:
+    """The scripted Claude Code session with usage shaped like a real one: the input grows by
+    ``CONTEXT_TOKENS`` a turn (the conversation is sent again, longer), the output is the
+    answer's length at 4 characters a token. A step of many turns (the coder's five) then costs
+    several times one of two (the architect's), more than the estimate it starts with."""
+
+    def __init__(self) -> None:
+        self.session = claude_session()
+
+    def __call__(self, exchange: Exchange) -> Turn:
+        turn = self.session(exchange)
+        calls = sum(len(c.name) + len(json.dumps(c.arguments)) for c in turn.tools)
+        return dataclasses.replace(
+            turn,
+            input_tokens=CONTEXT_TOKENS * (exchange.model_turns + 1),
+            output_tokens=max(1, -(-(len(turn.text) + calls) // 4)),
+        )
+
+
+def claude_cap_run(base: Path) -> dict[str, Any]:
+    from orchestra.engine.ledger import Ledger
+
+    with MessagesAPI(ClaudeSession(), api_key=CLAUDE_KEY) as api:
+        config = project_config(workers("claude", claude_env(api), CLAUDE_MODEL))
+        config |= {"pricing": CLAUDE_PRICES, "limits": {"max_cost_per_day_usd": CLAUDE_CAP_USD}}
+        project = _project(base / "cap-claude", config)
+        data = _cycle(project)
+        turns = [e.turn for e in api.message_exchanges if e.turn and role_of(e.text)]
+    rows = Ledger(project).rows()
+    spent = sum(r.cost_usd or 0.0 for r in rows)
+    dearest = max((r.cost_usd or 0.0 for r in rows), default=0.0)
+    per_mtok_in, per_mtok_out = CLAUDE_PRICE
+    request = max(
+        (t.input_tokens * per_mtok_in + t.output_tokens * per_mtok_out) / 1e6 for t in turns
+    )
+    mid_step = [t for t in data["tasks"] if "stopped mid-step" in str(t.get("reason"))]
+    return {
+        "cap_usd": CLAUDE_CAP_USD,
+        "spent_usd": round(spent, 5),
+        "steps": len(rows),
+        "requests": len(turns),
+        "dearest_step_usd": round(dearest, 5),
+        "dearest_request_usd": round(request, 5),
+        "over_cap_usd": round(spent - CLAUDE_CAP_USD, 5),
+        "distance_in_steps": round(abs(spent - CLAUDE_CAP_USD) / dearest, 2) if dearest else 0,
+        "distance_in_requests": round(abs(spent - CLAUDE_CAP_USD) / request, 2),
+        "stopped_mid_step": len(mid_step),
+        "archived": sum(1 for t in data["tasks"] if t.get("status") == "done"),
+        "requeued": sum(1 for t in data["tasks"] if t.get("kind") == "operator"),
+        "attempts_charged": _attempts(project),
+        "stop_reason": str(data.get("stop_reason", ""))[:300],
+        "mid_step_reasons": [str(t.get("reason"))[:300] for t in mid_step],
+        "headline": str(data.get("headline", ""))[:300],
+        "wall_s": data["wall_s"],
+    }
+
+
 class Outage:
     """The first provider's script: the session until ``after`` model requests, then 529s."""
 
@@ -181,6 +261,7 @@ def run() -> dict[str, Any]:
         with prefect_server(base / "server-home") as api:
             os.environ["PREFECT_API_URL"] = api
             cap = cap_run(base)
+            claude = claude_cap_run(base)
             outage = outage_run(base)
     finally:
         os.environ.clear()
@@ -189,13 +270,21 @@ def run() -> dict[str, Any]:
     steps_off = abs(cap["over_cap_usd"]) / cap["dearest_step_usd"] if cap["dearest_step_usd"] else 0
     return {
         "cap_distance_in_steps": round(steps_off, 2),
-        "attempts_lost": cap["attempts_charged"] + outage["attempts_lost"],
+        "attempts_lost": cap["attempts_charged"]
+        + claude["attempts_charged"]
+        + outage["attempts_lost"],
         "cap_usd": cap["cap_usd"],
         "spent_usd": cap["spent_usd"],
         "dearest_step_usd": cap["dearest_step_usd"],
         "outage_archived": outage["archived"],
         "steps_failed_over": outage["steps_failed_over"],
+        "claude_cap_usd": claude["cap_usd"],
+        "claude_spent_usd": claude["spent_usd"],
+        "claude_dearest_request_usd": claude["dearest_request_usd"],
+        "claude_distance_in_steps": claude["distance_in_steps"],
+        "claude_stopped_mid_step": claude["stopped_mid_step"],
         "cap": cap,
+        "claude": claude,
         "outage": outage,
     }
 

@@ -15,7 +15,14 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from flows.steps import step_runner, watched_runs
-from orchestra.engine.pooljob import PoolJob, checkout, push_on_worker, remove_work, worker_outcome
+from orchestra.engine.pooljob import (
+    PoolJob,
+    checkout,
+    day_base,
+    push_on_worker,
+    remove_work,
+    worker_outcome,
+)
 from orchestra.engine.preflight import preflight
 from orchestra.engine.spending import SpendGuard
 from orchestra.engine.task import run_task
@@ -39,8 +46,10 @@ def run_pool_job(params: dict[str, Any]) -> State[Any]:
         preflight(proj, run.runtimes, run_id, include_planner=False)
         task = parse_task(task_path, max_chars=proj.queue.max_task_chars)
         with step_runner(run, watched_runs(job.cycle_run or None)) as runner:
-            # The cycle writes the ledger from the usage sent back; here the task cap holds.
-            guard = SpendGuard(proj, cycle=job.cycle_run, write=False)
+            # The cycle writes the ledger from the usage sent back; here the task cap holds,
+            # and the daily caps against the ledger at the claim plus this task's steps.
+            base = day_base(job)
+            guard = SpendGuard(proj, cycle=job.cycle_run, write=False, day_base=base)
             outcome = run_task(
                 proj, task, run_id=run_id, runner=runner, run_dir=work / "run", guard=guard
             )

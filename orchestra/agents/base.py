@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from orchestra.agents.streaming import UsageMeter
 from orchestra.config.models import AgentKind, ModelPolicy
 from orchestra.errors import ConfigError
 
@@ -366,6 +367,9 @@ class Adapter:
     workspace_litter: tuple[str, ...] = ()
     """gitignore patterns of the state, cache and history files the CLI leaves in its working
     folder; the task clone excludes them so a result branch never carries them."""
+    meter: Callable[[], UsageMeter] | None = None
+    """A reader of the usage the CLI streams while it runs (agents/streaming.py); ``None``: it
+    reports usage only at its end."""
 
     def program(self, command: Sequence[str] | None) -> str:
         """argv[0] of this adapter's invocations."""

@@ -1,7 +1,9 @@
-"""Claude Code (`claude -p`): argv, env, state folder and result parser.
+"""Claude Code (`claude -p`): argv, env, state folder, result parser and usage meter.
 
-claude prints one JSON ``result`` object (``--output-format json``; the last line in stream-json
-mode). Per-run ``CLAUDE_CONFIG_DIR`` keeps the sandbox off the user's ``~``; the profile's
+claude runs with ``--output-format stream-json --verbose``: one JSON event per line as it works,
+each model answer with its usage (what lets the spending governor stop it mid-step, see
+agents/streaming.py), and a final ``result`` object with the answer, the tokens and the cost. A
+step stopped before that line is read from its answers: their usage and the last text. Per-run ``CLAUDE_CONFIG_DIR`` keeps the sandbox off the user's ``~``; the profile's
 ``cli.config`` becomes its ``settings.json``. ``--add-dir`` lets it write its handoff report into
 the step's output folder, outside its working folder. A subscription token
 (``CLAUDE_CODE_OAUTH_TOKEN``) and API keys reach it through the environment.
@@ -30,6 +32,7 @@ from orchestra.agents.base import (
     model_flag,
     strip_ansi,
 )
+from orchestra.agents.streaming import ClaudeStreamMeter, read_stream
 
 #: Tools claude may use without asking. Others are denied, not asked, under ``acceptEdits``
 #: (read-only tools such as Read/Grep/Glob need no permission). Root-safe, unlike
@@ -45,13 +48,13 @@ CLAUDE_MAX_RETRIES = "3"
 def parse_claude(
     exit_code: int | None, stdout: str, stderr: str, output_dir: Path | None
 ) -> AgentOutcome:
-    """claude ``--output-format json`` (or stream-json): the last ``result`` object decides."""
+    """claude ``--output-format stream-json`` (or json): the last ``result`` object decides."""
     del output_dir
     results = [obj for obj in json_lines(stdout) if obj.get("type") == "result"]
     if not results:
         if exit_code == 0:
             return AgentOutcome(True, strip_ansi(stdout).strip(), None, "")
-        return exit_failure("claude", exit_code, stdout, stderr)
+        return _cut_short(exit_code, stdout, stderr)
     result = results[-1]
     usage = as_dict(result.get("usage"))
     cost = result.get("total_cost_usd")
@@ -78,6 +81,25 @@ def parse_claude(
     return failed("claude", classify(f"{detail}\n{stderr}"), detail, answer=text, **extra)
 
 
+def _cut_short(exit_code: int | None, stdout: str, stderr: str) -> AgentOutcome:
+    """A run that ended before its ``result`` line (stopped, killed): the failure its output
+    names, with the usage and last text of the answers it streamed."""
+    meter = read_stream(ClaudeStreamMeter(), stdout)
+    said = exit_failure("claude", exit_code, "" if meter.usage.requests else stdout, stderr)
+    if not meter.usage.requests:
+        return said
+    usage = meter.usage
+    return AgentOutcome(
+        False,
+        meter.text or said.text,
+        said.failure,
+        said.message,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        answer=meter.text,
+    )
+
+
 def _status_kind(status: Any) -> FailureKind | None:
     """The failure kind the model API's HTTP status names, if it names one."""
     if not isinstance(status, int) or isinstance(status, bool):
@@ -95,7 +117,7 @@ def state_dirs(state_dir: str) -> list[str]:
 
 
 def invocation(req: InvocationRequest) -> Invocation:
-    """``claude -p`` reading the prompt on stdin, edits accepted, JSON out."""
+    """``claude -p`` reading the prompt on stdin, edits accepted, JSON events out."""
     argv = ["claude", "-p", *model_flag("--model", req.model)]
     # --allowedTools is variadic: one item per tool, ended by the next flag.
     argv += ["--permission-mode", "acceptEdits", "--allowedTools", *CLAUDE_TOOLS]
@@ -103,7 +125,9 @@ def invocation(req: InvocationRequest) -> Invocation:
     # (hooks run without asking) and `.mcp.json` (servers are commands) are an earlier
     # step's, or a planted file's, not ours (issue 18).
     argv += ["--setting-sources", "user", "--strict-mcp-config"]
-    argv += ["--add-dir", req.output_dir, "--output-format", "json", *req.extra_args]
+    # stream-json (it needs --verbose): usage per model answer as it runs, the result last.
+    argv += ["--add-dir", req.output_dir, "--output-format", "stream-json", "--verbose"]
+    argv += [*req.extra_args]
     env = {
         "CLAUDE_CONFIG_DIR": state_dirs(req.state_dir)[0],
         "DISABLE_AUTOUPDATER": "1",
@@ -118,4 +142,11 @@ def invocation(req: InvocationRequest) -> Invocation:
 WORKSPACE_LITTER: tuple[str, ...] = (".claude/", "CLAUDE.local.md")
 
 
-ADAPTER = Adapter("claude", invocation, parse_claude, state_dirs, workspace_litter=WORKSPACE_LITTER)
+ADAPTER = Adapter(
+    "claude",
+    invocation,
+    parse_claude,
+    state_dirs,
+    workspace_litter=WORKSPACE_LITTER,
+    meter=ClaudeStreamMeter,
+)

@@ -2,7 +2,8 @@
 quota, overload, an outage) runs again at once with the next profile of its worker's
 ``fallback:`` list, which may use another CLI and another provider. The failed provider cools
 down (honouring the wait its error named), so later steps go straight to the fallback; the
-steps already done are kept. Each attempt passes the spending governor first.
+steps already done are kept. Each attempt passes the spending governor first, and is watched by
+it while it runs when its CLI streams usage.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from loguru import logger
 from orchestra.agents.endpoints import host_port, model_endpoints
 from orchestra.config.models import StepConfig, WorkerProfile
 from orchestra.engine.failures import FailureClass
+from orchestra.engine.livecap import UsageCheck
 from orchestra.engine.spending import SpendGuard, records_spend
 from orchestra.engine.step import StepContext, StepRecord
 from orchestra.policy.cooldown import ProviderCooldowns
@@ -63,7 +65,7 @@ def model_api_failure(record: StepRecord) -> bool:
 def run_with_failover(
     project: Project,
     step: StepConfig,
-    run: Callable[[StepConfig], StepRecord],
+    run: Callable[[StepConfig, UsageCheck | None], StepRecord],
     records: Sequence[StepRecord],
     guard: SpendGuard | None,
 ) -> StepRecord | NotRun:
@@ -78,17 +80,19 @@ def run_with_failover(
         if len(names) > 1 and (cooling := cooldowns.active(provider)):
             skipped.append(f"{worker}: {cooling}")
             continue
-        handle = 0
+        handle, live = 0, None
         if guard is not None:
-            stop, handle = guard.before_step(worker, *records_spend(records, project))
+            spent, dearest = records_spend(records, project)
+            stop, handle = guard.before_step(worker, spent, dearest)
             if stop and WINDOW_MARK not in stop:
                 return NotRun(stop, "operator")  # a cap holds for every profile
             if stop:
                 skipped.append(stop)
                 continue
+            live = guard.live_check(handle, spent)
         ran: StepRecord | None = None
         try:
-            ran = run(step.model_copy(update={"worker": worker}))
+            ran = run(step.model_copy(update={"worker": worker}), live)
         finally:
             if guard is not None:
                 guard.after_step(handle, ran)

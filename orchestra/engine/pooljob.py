@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,11 @@ from orchestra.engine.approval import Approver, approval_phase
 from orchestra.engine.failures import costs_attempt
 from orchestra.engine.mergequeue import queue_turn
 from orchestra.engine.settle import outcome_row
+from orchestra.engine.spending import SpendGuard
 from orchestra.engine.task import StepRunner, TaskOutcome, TaskRun, land_result, queue_checks
 from orchestra.errors import ProjectError
 from orchestra.paths import private_dirs
+from orchestra.policy.governor import Spend
 from orchestra.project import Project
 from orchestra.queue.claims import Claimed
 from orchestra.secrets import redact
@@ -55,6 +57,9 @@ class PoolJob:
     config: dict[str, Any]
     """The cycle's effective config; the worker forces ``git.integration: branch``."""
     cycle_run: str = ""
+    day_spent: dict[str, float] = field(default_factory=dict)
+    """Today's spending in the cycle's ledger at the claim (``cost``, ``tokens``): the worker
+    holds the daily caps against it and its own steps (it cannot read the ledger)."""
 
     @property
     def task_id(self) -> str:
@@ -81,7 +86,16 @@ def job_for(
     """The job of ``claimed``, from the cycle's project."""
     config = project.config.model_dump(mode="json", exclude_defaults=True)
     text = claimed.task.path.read_text(encoding="utf-8")
-    return PoolJob(remote, base, commit, claimed.task.path.name, text, config, run_id)
+    guard = SpendGuard(project, run_id)
+    day = guard.day_spent(guard.rows_today(), Spend()) + guard.running()
+    spent = {"cost": day.cost, "tokens": float(day.tokens)}
+    return PoolJob(remote, base, commit, claimed.task.path.name, text, config, run_id, spent)
+
+
+def day_base(job: PoolJob) -> Spend:
+    """What the cycle's ledger held today at the job's claim."""
+    sent = job.day_spent
+    return Spend(float(sent.get("cost") or 0.0), int(sent.get("tokens") or 0))
 
 
 def checkout(job: PoolJob, work: Path) -> tuple[Path, list[str], Path]:

@@ -5,6 +5,10 @@ A step that starts reserves its estimate (the dearest step recorded today, so fa
 ends: parallel tasks in this process see each other's running steps, and spending stops within
 about one step's cost of a daily cap (measured: bench/bench_governor.py). Steps on other hosts
 count once their outcome comes back to the cycle (engine/ledger.py).
+
+A step whose CLI streams its usage (Claude Code) is also checked while it runs
+(:meth:`SpendGuard.live_check`, engine/livecap.py): it stops as soon as its next model request
+would cross a cap, and its reservation grows to what it streamed, so the steps beside it see it.
 """
 
 from __future__ import annotations
@@ -17,14 +21,25 @@ from itertools import count
 
 from loguru import logger
 
+from orchestra.agents.streaming import LiveUsage
 from orchestra.clock import utc_now
-from orchestra.engine.ledger import Ledger, UsageRow, day_of, is_agent_step, row_of, step_cost
+from orchestra.engine.ledger import (
+    Ledger,
+    UsageRow,
+    day_of,
+    is_agent_step,
+    price,
+    row_of,
+    step_cost,
+)
+from orchestra.engine.livecap import UsageCheck
 from orchestra.engine.step import StepRecord
 from orchestra.policy.governor import (
     Caps,
     Spend,
     Use,
     day_cap_reached,
+    stop_mid_step,
     warning,
     window_used_up,
     would_cross,
@@ -70,6 +85,9 @@ class SpendGuard:
     cycle: str
     write: bool = True
     """Whether this process writes the ledger (a pool worker sends its usage back instead)."""
+    day_base: Spend = field(default_factory=Spend)
+    """Today's spending this guard cannot read from a ledger: on a pool worker (no ledger), the
+    cycle's ledger at the task's claim (:class:`~orchestra.engine.pooljob.PoolJob`)."""
     host: str = ""
     clock: Callable[[], datetime] = utc_now
     _held: dict[int, Spend] = field(default_factory=dict)
@@ -92,7 +110,15 @@ class SpendGuard:
         """Today's ledger rows (every host's that came back)."""
         return self.ledger.rows(since_day=self.today()) if self.write else []
 
-    def _running(self) -> Spend:
+    def day_spent(self, rows: Sequence[UsageRow], task_spent: Spend) -> Spend:
+        """Today's spending: the ledger's ``rows``; on a pool worker, what the cycle's ledger
+        held at the claim plus this task's own steps (they reach the ledger with its outcome)."""
+        if self.write:
+            return spend_of(rows) + self.day_base
+        return self.day_base + task_spent
+
+    def running(self) -> Spend:
+        """The estimates (or streamed usage) of the steps running in this process now."""
         with _LOCK:
             held = list(_RUNNING.get(str(self.ledger.path), {}).values())
         total = Spend()
@@ -107,7 +133,7 @@ class SpendGuard:
             return ""
         rows = self.rows_today()
         self._warn(caps, spend_of(rows))
-        return day_cap_reached(caps, spend_of(rows) + self._running())
+        return day_cap_reached(caps, spend_of(rows) + self.running())
 
     def estimate(self, rows: Sequence[UsageRow]) -> Spend:
         """A step's likely cost: the dearest recorded today (nothing known yet: 0)."""
@@ -136,12 +162,44 @@ class SpendGuard:
             held = Spend()
             for spend in running.values():
                 held = held + spend
-            reason = would_cross(caps, spend_of(rows), task_spent, step, held)
+            reason = would_cross(caps, self.day_spent(rows, task_spent), task_spent, step, held)
             if reason:
                 return reason, 0
             handle = next(_TOKENS)
             running[handle] = step
         return "", handle
+
+    def live_check(self, handle: int, task_spent: Spend) -> UsageCheck | None:
+        """The check of a running step's streamed usage (None when no cap is set). ``handle``:
+        its reservation, which grows to what it streamed; ``task_spent``: its task's earlier
+        steps. Streamed tokens are priced from ``pricing:`` (Claude Code names its cost only at
+        the end): a model with no price there is held by the token cap alone mid-step."""
+        caps = self.caps
+        if not caps.any:
+            return None
+        pricing = self.project.config.pricing
+        key = str(self.ledger.path)
+
+        def check(usage: LiveUsage, model: str | None) -> str:
+            cost, _ = price(pricing, model or "", usage.input_tokens, usage.output_tokens)
+            sent, received = usage.next_request
+            ahead, _ = price(pricing, model or "", sent, received)
+            live = Spend(cost or 0.0, usage.tokens)
+            following = Spend(ahead or 0.0, sent + received)
+            others = Spend()
+            with _LOCK:
+                running = _RUNNING.get(key, {})
+                if handle in running:
+                    mine, seen = running[handle], live + following
+                    running[handle] = Spend(
+                        max(mine.cost, seen.cost), max(mine.tokens, seen.tokens)
+                    )
+                for held, spend in running.items():
+                    others = others if held == handle else others + spend
+            day = self.day_spent(self.rows_today(), task_spent)
+            return stop_mid_step(caps, day, task_spent, live, following, others)
+
+        return check
 
     def after_step(self, handle: int, record: StepRecord | None) -> None:
         """The step ended: its reservation is given back and its usage recorded (None: it

@@ -21,6 +21,7 @@ from orchestra.agents import (
     AgentOutcome,
     FailureKind,
     Invocation,
+    adapter,
     allowed_env,
     build_invocation,
     parse_outcome,
@@ -31,6 +32,7 @@ from orchestra.agents.endpoints import host_port, model_endpoints
 from orchestra.config.models import WRITING_ROLES, WorkerProfile
 from orchestra.engine.clistate import prepare_state
 from orchestra.engine.handoff import Handoff, Verdict, parse_handoff
+from orchestra.engine.livecap import LiveCap, UsageCheck
 from orchestra.engine.prompting import render_prompt
 from orchestra.engine.stall import STALL_SECONDS, StallWatch
 from orchestra.engine.steplog import OUTPUT_FILE, StepOutputLog
@@ -41,6 +43,7 @@ from orchestra.runtime import (
     LABEL_STEP,
     LABEL_TASK,
     AgentView,
+    LineSink,
     StepRequest,
     StopCheck,
     WorkerRuntime,
@@ -82,6 +85,9 @@ class StepContext:
     """ui.debug: every output line goes to the logs."""
     stall_limit: float = STALL_SECONDS
     """Seconds an agent may print nothing but "reconnecting" before it is stopped."""
+    usage_check: UsageCheck | None = None
+    """The spending governor's check of the usage the agent streams (engine/livecap.py); None:
+    no cap is set, or the step's caps were checked before it started only."""
 
 
 @dataclass
@@ -192,6 +198,20 @@ def drop_tree(folder: Path) -> None:
     remove_tree(folder)
 
 
+def _watchers(
+    ctx: StepContext, output: LineSink, should_stop: StopCheck | None
+) -> tuple[StallWatch, LineSink, StopCheck]:
+    """The stall watch, and the line sink and stop check the runtime gets: the stall watch's,
+    or the caps' watch on the usage the agent streams (when its CLI streams usage and a cap
+    is set)."""
+    watch = StallWatch(output, ctx.stall_limit)
+    meter = adapter(ctx.profile.agent).meter if ctx.verify_command is None else None
+    if meter is None or ctx.usage_check is None:
+        return watch, watch, watch.stop_check(should_stop)
+    capped = LiveCap(watch, meter(), ctx.usage_check, ctx.model)
+    return watch, capped, capped.stop_check(watch.stop_check(should_stop))
+
+
 def run_step(
     ctx: StepContext,
     runtime: WorkerRuntime,
@@ -239,9 +259,9 @@ def run_step(
     output = StepOutputLog(
         bound, ctx.output_dir, head=ctx.log_head, tail=ctx.log_tail, every_line=ctx.log_every_line
     )
-    watch = StallWatch(output, ctx.stall_limit)
+    watch, sink, stop = _watchers(ctx, output, should_stop)
     with output:
-        result = runtime.run(request, watch, watch.stop_check(should_stop))
+        result = runtime.run(request, sink, stop)
     outcome = parse_outcome(
         "command" if ctx.verify_command is not None else ctx.profile.agent,
         exit_code=result.exit_code,

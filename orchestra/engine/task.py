@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -200,7 +200,9 @@ def _run_one(tr: TaskRun, step: StepConfig, ws: TaskWorkspace) -> StepRecord | s
     """Run ``step`` (failing over to its fallbacks; under the governor); why it could not."""
     if time.monotonic() >= tr.deadline:
         return f"task wall clock of {tr.project.config.limits.task_wall_clock} s used up before {step.id}"
-    run = lambda s: tr.run(own_model(tr.context(s, ws), step.worker), ws)  # noqa: E731
+    run = lambda s, live: tr.run(  # noqa: E731
+        replace(own_model(tr.context(s, ws), step.worker), usage_check=live), ws
+    )
     record = run_with_failover(tr.project, step, run, tr.records, tr.guard)
     if isinstance(record, NotRun):
         tr.stop_kind = record.kind

@@ -106,6 +106,37 @@ def would_cross(
     return ""
 
 
+def stop_mid_step(
+    caps: Caps, day: Spend, task: Spend, live: Spend, next_request: Spend, running: Spend
+) -> str:
+    """Why a running step must stop now ('' to go on): what it used so far (``live``) plus its
+    next model request (``next_request``: its latest one, grown as the conversation grows)
+    would cross a cap. ``day``: the steps recorded today; ``running``: the other steps running
+    now (their estimates, or what they streamed); ``task``: the task's earlier steps."""
+    after = day + running + live + next_request
+    so_far = f"stopped mid-step at ${live.cost:.4f}, {live.tokens:,} tokens"
+    also = f" (+ ${running.cost:.2f} running)" if running.cost else ""
+    if caps.day_cost is not None and after.cost > caps.day_cost:
+        return (
+            f"{CAP_MARK}: {so_far}: its next request (about ${next_request.cost:.4f}) would take "
+            f"today's spending, ${day.cost + live.cost:.4f}{also}, past "
+            f"limits.max_cost_per_day_usd {caps.day_cost:g}"
+        )
+    if caps.day_tokens is not None and after.tokens > caps.day_tokens:
+        return (
+            f"{CAP_MARK}: {so_far}: its next request (about {next_request.tokens:,} tokens) "
+            f"would take today's {day.tokens + running.tokens + live.tokens:,} tokens past "
+            f"limits.max_tokens_per_day {caps.day_tokens:,}"
+        )
+    if caps.task_cost is not None and (task + live + next_request).cost > caps.task_cost:
+        return (
+            f"{CAP_MARK} of the task: {so_far}: its next request (about "
+            f"${next_request.cost:.4f}) would take the task's ${task.cost + live.cost:.4f} past "
+            f"limits.max_cost_per_task_usd {caps.task_cost:g}"
+        )
+    return ""
+
+
 def warning(caps: Caps, day: Spend) -> str:
     """What to warn about at the warn level ('' below it)."""
     said: list[str] = []

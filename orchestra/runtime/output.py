@@ -22,14 +22,21 @@ class OutputCollector:
         self._tail: deque[str] = deque(maxlen=tail_lines)
         self._chunks: dict[str, list[str]] = {"stdout": [], "stderr": []}
         self._sizes: dict[str, int] = {"stdout": 0, "stderr": 0}
+        # Past half the cap, the latest lines are kept instead: a CLI's result comes last
+        # (Claude Code's `result` event, codex's `turn.completed`), after any amount of output.
+        self._ends: dict[str, deque[str]] = {"stdout": deque(), "stderr": deque()}
+        self._end_sizes: dict[str, int] = {"stdout": 0, "stderr": 0}
+        self._dropped: dict[str, int] = {"stdout": 0, "stderr": 0}
 
     def line(self, stream: str, text: str) -> None:
         """Record one line (without its newline) from ``stream``."""
         with self._lock:
             self._tail.append(text)
-            if self._sizes[stream] < MAX_CAPTURE_CHARS:
+            if self._sizes[stream] < MAX_CAPTURE_CHARS // 2:
                 self._chunks[stream].append(text)
                 self._sizes[stream] += len(text) + 1
+            else:
+                self._keep_end(stream, text)
             if self._on_line is not None:
                 self._on_line(stream, text)
 
@@ -37,10 +44,21 @@ class OutputCollector:
         """Record one undecoded line (UTF-8, invalid bytes replaced, a trailing CR dropped)."""
         self.line(stream, raw.decode("utf-8", errors="replace").removesuffix("\r"))
 
+    def _keep_end(self, stream: str, text: str) -> None:
+        end = self._ends[stream]
+        end.append(text)
+        self._end_sizes[stream] += len(text) + 1
+        while self._end_sizes[stream] > MAX_CAPTURE_CHARS // 2 and len(end) > 1:
+            self._end_sizes[stream] -= len(end.popleft()) + 1
+            self._dropped[stream] += 1
+
     def text(self, stream: str) -> str:
-        """The captured text of one stream (capped at MAX_CAPTURE_CHARS)."""
+        """The captured text of one stream: its start and its end, about MAX_CAPTURE_CHARS in
+        all, with a line saying how many lines between them were dropped."""
         with self._lock:
-            return "\n".join(self._chunks[stream])
+            dropped = self._dropped[stream]
+            gap = [f"[orchestra: {dropped} lines of output dropped here]"] if dropped else []
+            return "\n".join([*self._chunks[stream], *gap, *self._ends[stream]])
 
     def tail(self) -> str:
         """The last lines of both streams, interleaved as they arrived."""

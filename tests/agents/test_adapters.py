@@ -55,7 +55,8 @@ class TestClaudeInvocation:
             "--add-dir",
             "/out",
             "--output-format",
-            "json",
+            "stream-json",
+            "--verbose",
         ]
 
     def test_argv_without_model(self) -> None:
@@ -80,7 +81,7 @@ class TestClaudeInvocation:
     def test_extra_args_follow_ours(self) -> None:
         """Profile flags come after the adapter's, after the variadic tool list is closed."""
         inv = build_invocation("claude", model=None, extra_args=["--max-turns", "5"], **PATHS)
-        assert inv.argv[-4:] == ["--output-format", "json", "--max-turns", "5"]
+        assert inv.argv[-5:] == ["--output-format", "stream-json", "--verbose", "--max-turns", "5"]
 
 
 class TestCodexInvocation:

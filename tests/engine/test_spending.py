@@ -378,3 +378,34 @@ def test_a_pool_worker_holds_the_task_cap_without_the_ledger(
     )
     assert runner.seen == ["plan:architect", "implement:coder"]
     assert outcome.kind == "operator" and "max_cost_per_task_usd 0.25" in outcome.reason
+
+
+def test_a_pool_worker_holds_the_day_cap_against_the_ledger_at_its_claim(
+    demo_project: Path, demo_task: Any, tmp_path: Path
+) -> None:
+    """$0.75 in the cycle's ledger today and a $1 day cap: the job carries the $0.75 to the
+    worker (no ledger there), whose $0.10 steps stop before the review ($0.95 + $0.10)."""
+    from orchestra.engine.pooljob import PoolJob, day_base, job_for
+
+    overlay(demo_project, {"limits": {"max_cost_per_day_usd": 1.0}})
+    project = open_project(demo_project)
+    earlier = StepRecord(
+        "t0", "plan", "Plan", "architect", "ok", 1.0, None, "", "", None, 9, 9, 0.75
+    )
+    SpendGuard(project, cycle="c0").after_step(0, earlier)
+    queued = project.layout.queue / "task-1.md"
+    queued.parent.mkdir(parents=True, exist_ok=True)
+    queued.write_text(demo_task("multiply"), encoding="utf-8")
+    claimed = project.queue.claim(queued, run_id="c1")
+    assert claimed is not None
+    job = PoolJob.from_params(
+        job_for(project, claimed, "file:///r.git", "main", "0" * 40, "c1").to_params()
+    )
+    assert job.day_spent == {"cost": 0.75, "tokens": 18.0}
+    guard = SpendGuard(project, cycle="c1", write=False, day_base=day_base(job))
+    runner = PricedRunner(ScriptedRunner([PLAN, CODED, APPROVE, "ok"]))
+    outcome = run_task(
+        project, claimed.task, run_id="w", runner=runner, run_dir=tmp_path / "r", guard=guard
+    )
+    assert runner.seen == ["plan:architect", "implement:coder"]
+    assert outcome.kind == "operator" and "max_cost_per_day_usd 1" in outcome.reason

@@ -13,6 +13,7 @@ from orchestra.policy.governor import (
     Use,
     day_cap_reached,
     next_day,
+    stop_mid_step,
     warning,
     window_used_up,
     would_cross,
@@ -93,3 +94,34 @@ def test_running_steps_count_toward_the_day_cap() -> None:
     reason = would_cross(Caps(day_cost=2.5), Spend(1.0), Spend(), Spend(1.0), Spend(1.0))
     assert "today's spending, $1.00 (+ $1.00 running), past" in reason, reason
     assert would_cross(Caps(day_cost=2.5), Spend(1.0), Spend(), Spend(1.0)) == ""
+
+
+class TestStopMidStep:
+    def test_a_step_goes_on_while_its_next_request_fits(self) -> None:
+        """$0.02 recorded, $0.03 streamed, the next request about $0.01: $0.06 fits $0.08."""
+        caps = Caps(day_cost=0.08)
+        said = stop_mid_step(caps, Spend(0.02), Spend(), Spend(0.03), Spend(0.01), Spend())
+        assert said == ""
+
+    def test_it_stops_when_its_next_request_would_cross_the_day_cap(self) -> None:
+        """$0.06 streamed and a next request of about $0.03 would take $0 recorded past $0.08."""
+        caps = Caps(day_cost=0.08)
+        said = stop_mid_step(caps, Spend(), Spend(), Spend(0.06, 20_000), Spend(0.03), Spend())
+        assert said.startswith(f"{CAP_MARK}: stopped mid-step at $0.0600, 20,000 tokens"), said
+        assert "max_cost_per_day_usd 0.08" in said
+
+    def test_the_steps_running_beside_it_count(self) -> None:
+        caps = Caps(day_cost=1.0)
+        alone = stop_mid_step(caps, Spend(0.5), Spend(), Spend(0.2), Spend(0.1), Spend())
+        beside = stop_mid_step(caps, Spend(0.5), Spend(), Spend(0.2), Spend(0.1), Spend(0.3))
+        assert alone == "" and "(+ $0.30 running)" in beside, beside
+
+    def test_the_token_cap_and_the_task_cap(self) -> None:
+        tokens = stop_mid_step(
+            Caps(day_tokens=25_000), Spend(), Spend(), Spend(0, 20_000), Spend(0, 10_000), Spend()
+        )
+        assert "max_tokens_per_day 25,000" in tokens, tokens
+        task = stop_mid_step(
+            Caps(task_cost=0.5), Spend(9.0), Spend(0.3), Spend(0.15), Spend(0.1), Spend()
+        )
+        assert f"{CAP_MARK} of the task" in task and "max_cost_per_task_usd 0.5" in task, task

@@ -144,6 +144,23 @@ class TestRun:
         assert not result.succeeded
         assert result.duration > 0
 
+    def test_a_long_output_keeps_its_start_and_its_end(self, tmp_path: Path) -> None:
+        """Past the capture cap the latest lines are kept, with a line saying what was dropped
+        in between: a CLI's result line comes last (Claude Code's stream-json)."""
+        from orchestra.runtime.base import MAX_CAPTURE_CHARS
+
+        lines = MAX_CAPTURE_CHARS // 1000 * 2  # twice the cap, in lines of 1,000 characters
+        script = (
+            f"python3 -c \"[print(f'{{i:08d}}' + 'x' * 991) for i in range({lines})]\"; echo RESULT"
+        )
+        result = run(sh(tmp_path, script))
+        kept = result.stdout.splitlines()
+        assert kept[0].startswith("00000000") and kept[-1] == "RESULT"
+        assert len(result.stdout) <= MAX_CAPTURE_CHARS + 100
+        gap = next(i for i, line in enumerate(kept) if line.startswith("[orchestra: "))
+        dropped = int(kept[gap].split()[1])
+        assert int(kept[gap + 1][:8]) - int(kept[gap - 1][:8]) == dropped + 1
+
     def test_success(self, tmp_path: Path) -> None:
         """A step that exits 0 in time succeeded and its output folder exists."""
         result = run(sh(tmp_path, "true"))
