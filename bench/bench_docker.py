@@ -527,7 +527,7 @@ def report(result: dict[str, Any]) -> str:
                 )
             )
     lines = [
-        "## Docker runtime: per-step cost",
+        "### Docker runtime: per-step cost",
         "",
         "| what | median ms | ratio | target | result |",
         "|---|---:|---:|---|---|",
