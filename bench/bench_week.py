@@ -26,6 +26,7 @@ Run: ``python bench/bench_week.py [cycles] [every]`` (prints JSON, then the mark
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -97,6 +98,25 @@ def start_server(home: Path, keep_days: float) -> tuple[subprocess.Popen[bytes],
 def db_bytes(home: Path) -> int:
     """The server's SQLite database with its WAL and shared-memory files."""
     return sum(p.stat().st_size for p in home.glob("*.db*") if p.is_file())
+
+
+def db_content(home: Path) -> dict[str, Any]:
+    """What the database holds, apart from its file size: the KiB of pages in use (a SQLite file
+    never shrinks; freed pages are reused) and the rows of its largest tables."""
+    import sqlite3
+
+    found = sorted(home.glob("*.db"))
+    if not found:
+        return {"used_kb": 0, "rows": {}}
+    with contextlib.closing(sqlite3.connect(f"file:{found[0]}?mode=ro", uri=True)) as db:
+        pages, free, size = (
+            db.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("page_count", "freelist_count", "page_size")
+        )
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        rows = {t: db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+    biggest = dict(sorted(rows.items(), key=lambda kv: -kv[1])[:8])
+    return {"used_kb": (pages - free) * size // 1024, "rows": biggest}
 
 
 def kind_of(number: int) -> str:
@@ -189,11 +209,14 @@ def run(
                     task_attempts += n
                 shutil.move(str(left), aside / left.name)  # the bench's own housekeeping
             if number % every == 0 or number == cycles:
+                content = db_content(home)
                 samples.append(
                     {
                         "cycle": number,
                         "elapsed_s": round(time.perf_counter() - started, 1),
                         "db_kb": db_bytes(home) // 1024,
+                        "db_used_kb": content["used_kb"],
+                        "db_rows": content["rows"],
                         "orchestra_kb": du_kb(root / ".orchestra"),
                         "rss_kb": rss_kb(),
                         "server_rss_kb": rss_kb(server.pid),
@@ -236,6 +259,7 @@ def summarize(
 ) -> dict[str, Any]:
     growth = {k: _growth(samples, k) for k in ("db_kb", "orchestra_kb", "rss_kb", "fds")}
     flat = all(g is not None and g < TARGET_GROWTH_PCT for g in growth.values())
+    used_growth = _growth(samples, "db_used_kb")  # shown, not a target: the file is what costs
     return {
         "cycles_asked": asked,
         "cycles_run": ran,
@@ -244,6 +268,7 @@ def summarize(
         "attempts_taken_by_non_task_failures": wasted,
         "attempts_taken_by_task_failures": task_attempts,
         "growth_pct_mid_to_end": growth,
+        "db_used_growth_pct": used_growth,
         "max_growth_pct": max((g for g in growth.values() if g is not None), default=None),
         "total_s": round(time.perf_counter() - started, 1),
         "samples": samples,
@@ -265,14 +290,23 @@ def report(result: dict[str, Any]) -> str:
         f"Growth from cycle {mid} to the end: {r['growth_pct_mid_to_end']} (target < 10 % each)."
         f" Status: **{r['status']}**.",
         "",
-        "| cycle | elapsed s | Prefect DB KiB | .orchestra KiB | RSS KiB | server RSS KiB | fds |",
-        "|---|---|---|---|---|---|---|",
+        "| cycle | elapsed s | Prefect DB KiB | DB pages in use KiB | .orchestra KiB | RSS KiB"
+        " | server RSS KiB | fds |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in r["samples"]:
         lines.append(
-            f"| {s['cycle']} | {s['elapsed_s']} | {s['db_kb']} | {s['orchestra_kb']} | "
-            f"{s['rss_kb']} | {s['server_rss_kb']} | {s['fds']} |"
+            f"| {s['cycle']} | {s['elapsed_s']} | {s['db_kb']} | {s.get('db_used_kb', '-')} |"
+            f" {s['orchestra_kb']} | {s['rss_kb']} | {s['server_rss_kb']} | {s['fds']} |"
         )
+    if r["samples"] and "db_rows" in r["samples"][-1]:
+        middle = r["samples"][(len(r["samples"]) - 1) // 2]
+        lines += [
+            "",
+            f"Pages in use grew {r.get('db_used_growth_pct')} % from cycle {mid} to the end."
+            f" Rows of the largest tables at cycle {mid}: {middle['db_rows']}; at the end:"
+            f" {r['samples'][-1]['db_rows']}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
