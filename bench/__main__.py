@@ -440,7 +440,8 @@ BENCHES: tuple[Bench, ...] = (
         module="bench.bench_week",
         title="A week in an hour: scheduled cycles on a real prefect server",
         what=(
-            "BENCH_WEEK_CYCLES (default 1000) scheduled cycles against `prefect server start`,"
+            "BENCH_WEEK_CYCLES (default 1000) scheduled cycles, one every BENCH_WEEK_INTERVAL_S"
+            " (default 3 s) as a schedule starts them, against `prefect server start`,"
             " mixing successes, task failures and injected infrastructure failures, with short"
             " retention limits: Prefect database, .orchestra/, RSS and fds over time, and task"
             " attempts taken by non-task failures (BENCH_WEEK_BUDGET_S stops it early)."
@@ -448,6 +449,7 @@ BENCHES: tuple[Bench, ...] = (
         call=lambda m: m.run(
             int(os.environ.get("BENCH_WEEK_CYCLES", "1000")),
             budget_s=float(os.environ.get("BENCH_WEEK_BUDGET_S", "0")),
+            interval_s=float(os.environ.get("BENCH_WEEK_INTERVAL_S", str(m.INTERVAL_S))),
         ),
         metric="max_growth_pct",
         target_text="each size grows < 10 % from the middle sample to the end; 0 attempts lost",

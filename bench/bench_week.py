@@ -2,7 +2,11 @@
 
 A ``prefect server start`` subprocess (its own PREFECT_HOME, SQLite database) serves the API.
 One Python process then runs ``cycles`` cycles of flows.cycle with ``scheduled=True`` (the gates
-of a scheduled run: idle gate at 0 minutes, daily budget raised) back to back against it, on a
+of a scheduled run: idle gate at 0 minutes, daily budget raised) against it on a clock, as a
+schedule starts them: cycle n starts ``interval_s`` x n after the first (at once when the one
+before ran late). Back to back, the cycles' pace followed the machine's load, and with retention
+by age (``keep_days``) the database then held more cycles whenever they ran faster: its size
+followed the pace, not the number of cycles. The clock is what a schedule gives. On a
 git project whose workers run ``bench/fast_agent.py`` natively. Before each cycle one task goes
 into the queue; the mix, by cycle number: every 10th cycle (n % 10 == 4) the coder fails on its
 own (a task failure), every 10th (n % 10 == 8) it fails like a model API refusing the key (an
@@ -48,6 +52,7 @@ from bench.bench_soak import du_kb, open_fds, rss_kb
 TARGET_GROWTH_PCT = 10.0
 STEPS = 4
 KEEP_DAYS = 0.003
+INTERVAL_S = 3.0  # the schedule's clock: longer than a cycle takes on a busy 2-core machine
 BIN = Path(sys.executable).parent
 
 
@@ -161,9 +166,15 @@ def configure(root: Path, keep_days: float) -> None:
 
 
 def run(
-    cycles: int = 1000, *, every: int = 50, keep_days: float = KEEP_DAYS, budget_s: float = 0
+    cycles: int = 1000,
+    *,
+    every: int = 50,
+    keep_days: float = KEEP_DAYS,
+    budget_s: float = 0,
+    interval_s: float = INTERVAL_S,
 ) -> dict[str, Any]:
-    """Run up to ``cycles`` scheduled cycles (stop early after ``budget_s`` seconds if set)."""
+    """Run up to ``cycles`` scheduled cycles, one every ``interval_s`` (stop early after
+    ``budget_s`` seconds if set)."""
     home = Path(tempfile.mkdtemp(prefix="bench-week-prefect-"))
     server, url = start_server(home, keep_days)
     os.environ["PREFECT_HOME"] = str(home)
@@ -183,7 +194,13 @@ def run(
         configure(root, keep_days)
         from flows.cycle import infinite_orchestra
 
+        late = 0
         for number in range(1, cycles + 1):
+            wait = started + (number - 1) * interval_s - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            else:
+                late += 1  # the cycle before ran over its slot
             queue_task(root, number)
             state = infinite_orchestra(
                 project=str(root), max_tasks=1, scheduled=True, return_state=True
@@ -234,7 +251,8 @@ def run(
             os.killpg(server.pid, signal.SIGKILL)
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
-    return summarize(samples, outcomes, wasted, task_attempts, ran, cycles, keep_days, started)
+    result = summarize(samples, outcomes, wasted, task_attempts, ran, cycles, keep_days, started)
+    return result | {"interval_s": interval_s, "cycles_late": late}
 
 
 def _growth(samples: list[dict[str, Any]], key: str) -> float | None:
@@ -283,7 +301,8 @@ def report(result: dict[str, Any]) -> str:
     lines = [
         f"## A week in an hour: {r['cycles_run']} scheduled cycles on a real server (`week`)",
         "",
-        f"{r['cycles_run']} of {r['cycles_asked']} cycles ran in {r['total_s']} s; outcomes "
+        f"{r['cycles_run']} of {r['cycles_asked']} cycles ran in {r['total_s']} s, one every"
+        f" {r.get('interval_s', '-')} s ({r.get('cycles_late', '-')} started late); outcomes "
         f"{r['outcomes']}. Retention: keep_days {r['keep_days']}, keep_done 100, keep_runs 20, logging.max_bytes 1 MB, memory.max_items 100; server events kept as long as keep_days.",
         f"Task attempts taken by non-task failures: **{r['attempts_taken_by_non_task_failures']}**"
         f" (target 0; task failures took {r['attempts_taken_by_task_failures']}).",
@@ -314,6 +333,7 @@ if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     step = int(sys.argv[2]) if len(sys.argv) > 2 else 50
     budget = float(os.environ.get("BENCH_WEEK_BUDGET_S", "0"))
-    out = run(count, every=step, budget_s=budget)
+    interval = float(os.environ.get("BENCH_WEEK_INTERVAL_S", str(INTERVAL_S)))
+    out = run(count, every=step, budget_s=budget, interval_s=interval)
     print(json.dumps(out, indent=2))
     print(report(out))
