@@ -52,9 +52,7 @@ class TestImageVolumes:
     ) -> None:  # fmt: skip
         """The step runs the image's own /bin from the volume; even as root it cannot plant a
         file there (read-only), so the next step sees the image's content only."""
-        runtime = _runtime(
-            docker_image, docker_project, run_id, volume_paths=[FOLDER], user="0:0"
-        )
+        runtime = _runtime(docker_image, docker_project, run_id, volume_paths=[FOLDER], user="0:0")
         script = "grep -q ' /bin ' /proc/mounts && ls /bin/sh && touch /bin/planted"
         first = runtime.run(_request(tmp_path, script))
         assert first.exit_code != 0
