@@ -5,7 +5,7 @@ its root filesystem goes through a FUSE daemon of its own, with a cold page cach
 container), an agent CLI's start-up pays for it on every step: Claude Code's ~200 MB executable,
 aider's ~7,500 Python files. Measured here: a one-turn Claude Code run in a fresh container took
 1.59 s from the root filesystem and 1.15 s with ``/opt`` (where the worker image installs the
-CLIs) on a volume; ``aider --version`` 1.8 s and 1.1 s (docs/benchmarks.md, ``clis``).
+CLIs) on a volume; ``aider --version`` 1.8 s and 1.1 s (docs/decisions.md).
 
 So the folders of ``runtime.volume_paths`` (auto: ``/opt`` on such a driver) come from a named
 volume per image id and folder, filled from the image once by the engine's own copy (a container
