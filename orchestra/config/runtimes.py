@@ -60,6 +60,12 @@ class DockerConfig(Strict):
     """Make the container's root filesystem read-only (a tmpfs is mounted at /tmp)."""
     volumes: list[str] = Field(default_factory=list)
     """Extra bind mounts `host:container[:ro]`; the Docker socket is always refused."""
+    volume_paths: list[str] | None = Field(None, examples=[["/opt"], []])
+    """Folders of the image steps read from a read-only Docker volume filled once from the image
+    (per image id), not through the container's root filesystem: the agent CLIs start faster
+    where the engine's storage driver is slow. Default (unset): `/opt`, where the worker image
+    installs the CLIs, on the fuse-overlayfs and vfs drivers, nothing on others; [] turns it
+    off. A step cannot write to these folders."""
 
 
 class ProcessConfig(Strict):

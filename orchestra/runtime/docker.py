@@ -49,7 +49,7 @@ from loguru import logger
 
 from orchestra.config.runtimes import DockerConfig
 from orchestra.errors import AgentNotInstalledError, RuntimeUnavailableError
-from orchestra.runtime import docker_io, docker_sweep, egress, ownership, sandbox
+from orchestra.runtime import docker_io, docker_sweep, docker_volumes, egress, ownership, sandbox
 from orchestra.runtime.base import (
     LineSink,
     OwnerAlive,
@@ -105,6 +105,7 @@ class DockerRuntime:
         self._client_factory = client_factory or self._default_client
         self.view = DockerView(cfg)
         self._egress = egress.EgressNetworks(cfg, keep=keep_egress)
+        self._image_volumes = docker_volumes.ImageVolumes(cfg)
 
     def close(self) -> None:
         """Remove what this runtime kept for its steps (egress networks and their proxies)."""
@@ -177,6 +178,8 @@ class DockerRuntime:
         emit = collector.raw_line
 
         with self._client() as client, self._network(client, request, kwargs):
+            taken = [m["Target"] for m in kwargs["mounts"]]
+            kwargs["mounts"] += self._image_volumes.mounts(client, taken)
             container = self._create(client, kwargs, request)
             if handover:  # the orchestrator is root, the step is not: let it write its folders
                 for folder in (request.workspace, request.output_dir):
