@@ -13,7 +13,7 @@ workspace per-task workspace creation vs clone --local / worktree add; ≤ 1.5x,
 parallel  8 tasks x 4 steps of 5 s at parallel k = 1, 2, 4, 8 vs ideal; target ≤ 1.25 at k = 4
 fanout    the same 8 tasks over 2 pool workers against 1 (dispatch: pool); target ≤ 0.6x
 fixedcost what one more task costs on top of the bare git/process floor; target on Postgres ≤ 0.5 s
-first_step  `python -m flows.run` to its first step with the project's server up; target ≤ 3 s
+first_step  `python -m flows.run` to its first step with the server up; target ≤ 3 s
 mergequeue  a result landed on a moved base (replay + verify again) vs the verify alone; ≤ 1.5x
 userserver  the user-level server idle (CPU, RSS) and 20-task cycles on it, alone and two at once
 
@@ -234,7 +234,7 @@ BENCHES: tuple[Bench, ...] = (
             "`python -m flows.run --plan-only` on the demo project (scripted agent, process"
             " runtime, empty queue: the planner's step is the first), from spawning the command"
             " to its step-start line; the run's UI link is printed before it. warm: the"
-            " project's Prefect server already runs; cold: it does not (the command starts it,"
+            " Prefect server (the user-level one) already runs; cold: it does not (the command starts it,"
             " database kept); fresh: a new project (new database). Compared with"
             " `python -c 'import prefect'`; medians of the runs listed."
         ),

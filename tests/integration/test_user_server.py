@@ -4,7 +4,8 @@ Real ``python -m flows.run`` cycles of two demo projects at the same time on one
 ``prefect server start`` in the session's ``XDG_DATA_HOME`` (tests/conftest.py): one server,
 its record in the data folder and none in the projects, runs named and tagged per project, the
 rate limit on the server named per project; then the idle watchdog stops it and the next cycle
-starts it again; an active schedule keeps it up.
+starts it again; an active schedule keeps it up; a project's own server from before keeps working
+until it is stopped, and doctor says how to move.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ import httpx
 import pytest
 
 from orchestra.prefect.idle import busy
-from orchestra.prefect.server import SERVER_FILE, ServerRecord, is_server_process
+from orchestra.prefect.server import (
+    SERVER_FILE,
+    ServerRecord,
+    is_server_process,
+    read_record,
+    stop_server,
+)
 from orchestra.prefect.userserver import running_user_server, stop_user_server, user_home
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
@@ -200,3 +207,38 @@ class TestWhatKeepsItUp:
             finally:
                 client.delete_deployment(dep)
         assert busy(record.api_url)[0] is False
+
+
+def orchestra(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "orchestra"), *args],
+        env=clean_env() | {"COLUMNS": "400"}, capture_output=True, text=True, check=False,
+        timeout=CYCLE_TIMEOUT,
+    )  # fmt: skip
+
+
+class TestMigration:
+    def test_a_running_project_server_keeps_working_until_moved(
+        self, new_demo: Callable[[Path], Path], tmp_path: Path
+    ) -> None:
+        """A server of the project's own started earlier (as an older version did) serves its
+        cycles while it runs; doctor notes it with the move; once stopped, the next cycle uses
+        the user-level server."""
+        project = local(new_demo(tmp_path / "gamma"), "server:\n  scope: project\n")
+        try:
+            assert orchestra("server", "start", "--project", str(project)).returncode == 0
+            own = read_record(project)
+            assert own is not None
+            local(project, "")  # the config no longer asks for it: an upgrade
+            out = finish(start_cycle(project, "--plan-only"))
+            assert f"Prefect UI {own.url} (the project's server" in out, out[-3000:]
+            doctor = orchestra("doctor", "--project", str(project))
+            assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+            assert "note" in doctor.stdout
+            assert f"orchestra server stop --project {project}" in doctor.stdout
+            assert orchestra("server", "stop", "--project", str(project)).returncode == 0
+            moved = finish(start_cycle(project, "--plan-only"))
+            assert "(the user-level server" in moved, moved[-3000:]
+            assert read_record(project) is None
+        finally:
+            stop_server(project)
