@@ -122,7 +122,12 @@ def idle() -> dict[str, Any]:
 
 def _env(data: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ORCHESTRA_"))}
-    return env | {"XDG_DATA_HOME": str(data), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    return env | {
+        "XDG_DATA_HOME": str(data),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # The servers these commands start log each 503 "database is locked" (counted below).
+        "PREFECT_API_LOG_RETRYABLE_ERRORS": "true",
+    }
 
 
 def _project(root: Path, own: bool) -> Path:

@@ -36,6 +36,7 @@ from orchestra.prefect.serverproc import (
     free_port,
     healthy,
     is_server_process,
+    is_watchdog,
     kill_group,
     server_env,
     spawn_server,
@@ -320,9 +321,10 @@ def stop_at(state: Path) -> ServerRecord | None:
 def _stop_processes(record: ServerRecord) -> None:
     if is_server_process(record.pid):
         kill_group(record.pid)
-    if record.watchdog_pid and record.watchdog_pid != os.getpid():
+    watchdog = record.watchdog_pid
+    if watchdog and watchdog != os.getpid() and is_watchdog(watchdog):
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(record.watchdog_pid, signal.SIGTERM)
+            os.kill(watchdog, signal.SIGTERM)
 
 
 def check_api(api_url: str, *, fix: str) -> None:

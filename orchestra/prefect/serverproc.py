@@ -64,6 +64,15 @@ def is_server_process(pid: int) -> bool:
     return b"prefect" in b" ".join(argv) and b"server" in argv
 
 
+def is_watchdog(pid: int) -> bool:
+    """Whether ``pid`` is an idle watchdog (:mod:`orchestra.prefect.idle`), not a reused pid."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"orchestra.prefect.idle" in argv
+
+
 def free_port(host: str = HOST) -> int:
     """A port nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
