@@ -58,18 +58,18 @@ def mark_private(api_url: str) -> None:
 
 
 def scope_to_project(project: str) -> None:
-    """This process runs ``project``'s cycle: on a private API or the user-level server, its
-    limits are bound in-process and named per project (:func:`limit_name`)."""
+    """This process runs ``project``'s cycle: on the user-level server (shared by the user's
+    projects), its limits are bound in-process and named per project (:func:`limit_name`)."""
     from orchestra.prefect.userserver import is_user_server
 
     api = os.environ.get("PREFECT_API_URL")
-    if api and (api in _private_api or is_user_server(api)):
+    if api and is_user_server(api):
         _private_api.add(api)
         _project_of[api] = re.sub(r"[^A-Za-z0-9._-]", "-", project)[:64] or "project"
 
 
 def limit_name(base: str) -> str:
-    """``base``, or ``base-<project>`` on a server :func:`scope_to_project` named."""
+    """``base``, or ``base-<project>`` on the user-level server (:func:`scope_to_project`)."""
     project = _project_of.get(os.environ.get("PREFECT_API_URL") or "")
     return f"{base}-{project}" if project else base
 
