@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -51,6 +52,7 @@ SERVICES = (
     "PAUSE_EXPIRATIONS", "REPOSSESSOR", "SCHEDULER", "TASK_RUN_RECORDER", "TRIGGERS",
 )  # fmt: skip
 LOCKED = "database is locked"
+ROUTE = re.compile(r'prefect/server/api/(\w+)\.py", line \d+, in (\w+)')
 
 
 def _group(pgid: int) -> list[int]:
@@ -161,6 +163,21 @@ def _locked(log: Path) -> int:
         return 0
 
 
+def _routes(log: Path, skip: int) -> dict[str, int]:
+    """The API route of each retryable error after the first ``skip`` characters of ``log``."""
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")[skip:]
+    except OSError:
+        return {}
+    counts: dict[str, int] = {}
+    for chunk in text.split("Encountered retryable exception in request")[1:]:
+        frames = ROUTE.findall(chunk)
+        if frames:
+            name = "/".join(frames[-1])
+            counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def walls() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-userserver-") as tmp:
         base = Path(tmp)
@@ -179,6 +196,7 @@ def walls() -> dict[str, Any]:
             alone = [_cycle(alpha, env, 100 * (i + 1), TASKS) for i in range(RUNS)]
             result["alone_locked"] = _locked(shared_log) - locked
             locked = _locked(shared_log)
+            skip = len(shared_log.read_text(encoding="utf-8", errors="replace"))
             together: list[float] = []
             with ThreadPoolExecutor(max_workers=2) as pool:
                 for i in range(RUNS):
@@ -186,6 +204,7 @@ def walls() -> dict[str, Any]:
                     runs = [pool.submit(_cycle, r, env, first, TASKS) for r in (alpha, beta)]
                     together += [run.result() for run in runs]
             result["together_locked"] = _locked(shared_log) - locked
+            result["together_routes"] = _routes(shared_log, skip)
         finally:
             for args in (["--project", str(own)], []):
                 subprocess.run(
@@ -249,6 +268,8 @@ def report(result: dict[str, Any]) -> str:
         lines.append(
             f"| {label} | {walls_text} s | {w[f'{key}_median_s']:.2f} s | {w[f'{key}_locked']} |"
         )
+    routes = ", ".join(f"`{name}` {n}" for name, n in w.get("together_routes", {}).items())
+    lines += ["", f"Routes of the retryable errors, two projects at once: {routes or 'none'}."]
     return "\n".join(lines)
 
 
