@@ -465,8 +465,9 @@ BENCHES: tuple[Bench, ...] = (
             " (`QUIET_SERVICES` off: foreman, late runs) and with every service off (the floor)."
             " Walls: `python -m flows.run` of 20 tasks x 4 steps of `bench/fast_agent.py`"
             " (process runtime), server up, after a 1-task warm-up: a project on a server of its"
-            " own, one project alone on the user-level server, two projects at once on it; 3"
-            " runs each (6 walls for two at once); 'database is locked' lines of the server log."
+            " own and one project alone on the user-level server (interleaved), then two"
+            " projects at once on it; 3 runs each (6 walls for two at once); the 503 'database"
+            " is locked' answers the server logged, and their routes."
         ),
         call=lambda m: m.run(),
         metric="shared_vs_own",
