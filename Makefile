@@ -37,7 +37,8 @@ TEST_WORKERS ?= 2
 
 help:
 	@echo "make demo   - run one offline cycle on the demo project (process runtime, scripted agent);"
-	@echo "              leaves its Prefect server running for the UI (make demo-stop stops it)"
+	@echo "              leaves the user-level Prefect server running for the UI (it stops itself"
+	@echo "              when idle; make demo-stop stops it)"
 	@echo "make test   - lint, type-check, build what the tests need (images, aider), run every test"
 	@echo "make worker-image - the image agent steps run in (aider; orchestra worker-image build)"
 	@echo "make check  - ruff (lint + format check) and mypy strict on orchestra/ and flows/"
@@ -84,8 +85,9 @@ codex: $(CODEX_STAMP)
 
 agent-clis: aider claude codex
 
-# The demo's Prefect server (started by its first cycle, left running for the UI) is stopped
-# before its project folder is replaced.
+# The demo uses the user-level Prefect server (shared by every project, its home in the user's
+# data folder), so replacing its folder leaves the server alone. A server of the demo's own that
+# an earlier version started inside that folder is stopped first.
 STOP_DEMO_SERVER = test ! -d $(DEMO_DIR) || $(BIN)/orchestra server stop --project $(DEMO_DIR)
 
 demo: venv
@@ -103,6 +105,7 @@ demo-docker: venv
 
 demo-stop:
 	@$(STOP_DEMO_SERVER)
+	$(BIN)/orchestra server stop
 
 # Build first, then start: `up --build` would try to pull the server's image before building
 # ours, and the server may run from ours (PREFECT_SERVER_IMAGE) where no registry is reachable.

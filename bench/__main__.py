@@ -13,8 +13,9 @@ workspace per-task workspace creation vs clone --local / worktree add; ≤ 1.5x,
 parallel  8 tasks x 4 steps of 5 s at parallel k = 1, 2, 4, 8 vs ideal; target ≤ 1.25 at k = 4
 fanout    the same 8 tasks over 2 pool workers against 1 (dispatch: pool); target ≤ 0.6x
 fixedcost what one more task costs on top of the bare git/process floor; target on Postgres ≤ 0.5 s
-first_step  `python -m flows.run` to its first step with the project's server up; target ≤ 3 s
+first_step  `python -m flows.run` to its first step with the server up; target ≤ 3 s
 mergequeue  a result landed on a moved base (replay + verify again) vs the verify alone; ≤ 1.5x
+userserver  the user-level server idle (CPU, RSS) and 20-task cycles on it, alone and two at once
 
 The results are printed as JSON and written as markdown (machine, date, one table per bench).
 The exit status is 0 whenever the report was written, whatever the results; read PASS/MISS there.
@@ -233,7 +234,7 @@ BENCHES: tuple[Bench, ...] = (
             "`python -m flows.run --plan-only` on the demo project (scripted agent, process"
             " runtime, empty queue: the planner's step is the first), from spawning the command"
             " to its step-start line; the run's UI link is printed before it. warm: the"
-            " project's Prefect server already runs; cold: it does not (the command starts it,"
+            " Prefect server (the user-level one) already runs; cold: it does not (the command starts it,"
             " database kept); fresh: a new project (new database). Compared with"
             " `python -c 'import prefect'`; medians of the runs listed."
         ),
@@ -455,6 +456,38 @@ BENCHES: tuple[Bench, ...] = (
         target_text="each size grows < 10 % from the middle sample to the end; 0 attempts lost",
         passes=lambda v: v < 10,
         unit="%",
+    ),
+    Bench(
+        name="userserver",
+        module="bench.bench_userserver",
+        title="The user-level Prefect server: idle cost, and cycles of projects sharing it",
+        what=(
+            "Idle: CPU (% of one core over 60 s, after 20 s of settling) and RSS of a fresh"
+            " `prefect server start` on SQLite with Prefect's defaults, with Orchestra's"
+            " (`QUIET_SERVICES` off: foreman, late runs) and with every service off (the floor)."
+            " Walls: `python -m flows.run` of 20 tasks x 4 steps of `bench/fast_agent.py`"
+            " (process runtime), server up, after a 1-task warm-up: a project on a server of its"
+            " own and one project alone on the user-level server (interleaved), then two"
+            " projects at once on it; 3 runs each (6 walls for two at once); the 503 'database"
+            " is locked' answers the server logged, and their routes."
+        ),
+        call=lambda m: m.run(),
+        metric="shared_vs_own",
+        target_text="one project on the user-level server / on its own ≤ 1.1",
+        passes=lambda v: v <= 1.1,
+        unit="x",
+        rows=(
+            ("idle_cpu_default_pct", "idle CPU, Prefect's defaults", "%"),
+            ("idle_cpu_orchestra_pct", "idle CPU, Orchestra's services", "%"),
+            ("idle_cpu_floor_pct", "idle CPU, every service off (floor)", "%"),
+            ("idle_rss_default_mb", "idle RSS, Prefect's defaults", "MB"),
+            ("idle_rss_orchestra_mb", "idle RSS, Orchestra's services", "MB"),
+            ("own_median_s", "cycle on a server of its own (median)", "s"),
+            ("alone_median_s", "cycle on the user-level server, alone (median)", "s"),
+            ("together_median_s", "cycle on the user-level server, two projects at once", "s"),
+            ("shared_vs_own", "user-level alone / own", "x"),
+            ("together_vs_own", "user-level two at once / own", "x"),
+        ),
     ),
 )
 

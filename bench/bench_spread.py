@@ -56,6 +56,7 @@ def run(tasks: int = 20, runs: int = 5) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-spread-") as tmp:
         ephemeral = _cycles(make_project(Path(tmp) / "ephemeral", STEPS), tasks, runs)
         live_root = make_project(Path(tmp) / "live", STEPS)
+        from orchestra.config.server import ServerConfig
         from orchestra.prefect.connect import connect, prefect_settings
         from orchestra.prefect.env import configure_prefect_env
         from orchestra.prefect.server import stop_server
@@ -63,7 +64,8 @@ def run(tasks: int = 20, runs: int = 5) -> dict[str, Any]:
         # The project's settings as flows.run makes them, kept out of this process's environment
         # (the benches after this one use the ephemeral API).
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        api = connect(live_root, configure_prefect_env(live_root, env), environ=env)
+        own = ServerConfig(scope="project")  # the project's own server, stopped below
+        api = connect(live_root, configure_prefect_env(live_root, env), environ=env, server=own)
         try:
             with prefect_settings(api):
                 live = _cycles(live_root, tasks, runs)

@@ -31,7 +31,7 @@ from orchestra.prefect.artifacts import publish_cycle_artifact
 from orchestra.prefect.docker_host import docker_host_client
 from orchestra.prefect.governor import pause_for_cap, publish_usage_artifacts, resume_after_cap
 from orchestra.prefect.heartbeat import cycle_heartbeat
-from orchestra.prefect.limits import reset_if_ephemeral
+from orchestra.prefect.limits import reset_if_ephemeral, scope_to_project
 from orchestra.prefect.retention import prune_prefect_runs
 from orchestra.prefect.runs import RunProject, cycle_run_name, holding, open_for_run
 from orchestra.prefect.schedules import pause_deployment_schedules
@@ -129,6 +129,7 @@ def _cycle(
     summary = CycleSummary(str(proj.root), str(proj.layout.queue), str(proj.runs_dir / run_id))
     tidied = tidy(proj, run_id, engine_client=docker_host_client)
     summary.recovered, summary.swept = tidied.recovered, len(tidied.containers)
+    scope_to_project(proj.name)  # on the user-level server: limits of this project's own
     reset_if_ephemeral(proj.config.limits.max_parallel_agents)  # slots of killed runs
     # A rate limit's "try again in N s" from an earlier cycle: claim nothing until it passed.
     summary.stop_reason = Cooldown(proj.root).active()

@@ -41,9 +41,9 @@ from orchestra.queue.claims import Claimed
 Outcome = dict[str, Any]
 
 SQLITE_HINT = (
-    "parallel: {k} on Prefect's ephemeral SQLite API: parallel runs wait on 'database is locked' "
-    "(client back-offs up to 32 s). Fix: `server.database: postgres`, `orchestra server start`, then "
-    "PREFECT_API_URL=http://127.0.0.1:4200/api (docs/scale-out.md)"
+    "parallel: {k} on a SQLite-backed Prefect API (ephemeral, or Orchestra's server): parallel "
+    "runs wait on 'database is locked' (client back-offs up to 32 s). Fix: a Postgres-backed "
+    "server and PREFECT_API_URL pointing at it (docs/scale-out.md)"
 )
 
 

@@ -16,6 +16,7 @@ os.environ.pop("COLUMNS", None)
 
 import importlib.util
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +32,9 @@ from orchestra.engine.step import StepContext
 from orchestra.testing import StepFactory
 
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+#: The user-level Prefect server the tests' cycles start is the session's own (one per xdist
+#: worker), never the one in the user's data folder; stopped at the end of the session.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="orchestra-test-data-")
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo"
@@ -157,6 +161,9 @@ def _no_live_server_left_in_session(tmp_path_factory: pytest.TempPathFactory) ->
     """At the end: those of projects made by module- or session-scoped fixtures too."""
     yield
     _stop_live_servers(tmp_path_factory.getbasetemp())
+    from orchestra.prefect.userserver import stop_user_server
+
+    stop_user_server()
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ the repository (``orchestra stop`` in ``src/`` sets the kill switch the cycles r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
@@ -176,12 +177,14 @@ def doctor(
 
 
 def _schedules_api(root: Path) -> str | None:
-    """The API whose schedules `stop` pauses: PREFECT_API_URL, else the project's server."""
+    """The API whose schedules `stop` pauses: PREFECT_API_URL, else the project's own server,
+    else the user-level one."""
     from orchestra.prefect.server import running_server
+    from orchestra.prefect.userserver import running_user_server
 
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"]
-    server = running_server(root, tries=1)
+    server = running_server(root, tries=1) or running_user_server(tries=1)
     return server.api_url if server else None
 
 
@@ -189,8 +192,8 @@ def _schedules_api(root: Path) -> str | None:
 def stop(project: ProjectOpt = Path()) -> None:
     """Kill switch: create .orchestra/STOP; the running step stops and no new cycle starts.
 
-    Also pauses the active schedules of Orchestra's deployments (on PREFECT_API_URL, or the
-    project's own server) and records which, so `orchestra resume` re-activates exactly those.
+    Also pauses the active schedules of Orchestra's deployments (on PREFECT_API_URL, or on
+    Orchestra's server) and records which, so `orchestra resume` re-activates exactly those.
     """
     from orchestra.policy.killswitch import stop_file
 
@@ -202,7 +205,7 @@ def stop(project: ProjectOpt = Path()) -> None:
     api_url = _schedules_api(root)
     if api_url is None:
         console.print(
-            "no Prefect API (PREFECT_API_URL is not set and the project's server is not"
+            "no Prefect API (PREFECT_API_URL is not set and no Orchestra server is"
             " running): no schedules paused (they skip while STOP exists)"
         )
         return
@@ -219,6 +222,20 @@ def stop(project: ProjectOpt = Path()) -> None:
     record_paused(root, api_url, paused)
     names = ", ".join(p.deployment for p in paused)
     console.print(f"paused schedules: {names or 'none were active'} (on {api_url})")
+
+
+def _revive(root: Path, api_url: str | None) -> None:
+    """The user-level server those schedules are on stopped itself while they were paused (no
+    active schedule, no run: idle): start it again, on the port it had."""
+    from orchestra.config.loader import load_config
+    from orchestra.prefect.userserver import revive
+
+    if not api_url:
+        return
+    with contextlib.suppress(OrchestraError):  # the resume below says what did not answer
+        idle = load_config(root).config.server.idle_stop_minutes
+        if revive(api_url, idle_stop_minutes=idle):
+            console.print(f"started the user-level Prefect server again on {api_url}")
 
 
 @app.command()
@@ -240,6 +257,7 @@ def resume(project: ProjectOpt = Path()) -> None:
         return
     api_url, paused = read_paused(root)
     if paused:
+        _revive(root, api_url)
         from loguru import logger
 
         logger.remove()

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from orchestra.errors import OrchestraError
 
-Check = tuple[str, str, str]  # (what, "ok" | "problem", detail or fix)
+Check = tuple[str, str, str]  # (what, "ok" | "note" | "problem", detail or fix)
 
 
 def _project_checks(project: Path) -> tuple[list[Check], object | None]:
@@ -50,7 +50,8 @@ def _project_checks(project: Path) -> tuple[list[Check], object | None]:
     return checks, proj
 
 
-def _prefect_check(project: Path) -> Check:
+def _prefect_check(project: Path, proj: object | None) -> Check:
+    from orchestra.config.server import ServerConfig
     from orchestra.prefect.connect import UNREACHABLE_FIX
     from orchestra.prefect.server import check_api, running_server
 
@@ -61,14 +62,44 @@ def _prefect_check(project: Path) -> Check:
         except OrchestraError as exc:
             return ("prefect", "problem", str(exc))
         return ("prefect", "ok", f"API {api} (PREFECT_API_URL) answers")
-    server = running_server(project, tries=1)
-    if server is not None:
-        return ("prefect", "ok", f"the project's server {server.url} (pid {server.pid}) answers")
+    config = getattr(getattr(proj, "config", None), "server", None) or ServerConfig()
+    own = running_server(project, tries=1)
+    if own is not None:
+        if not config.own:
+            return ("prefect", "note", _move_hint(project, own.url, own.pid, own.prefect_home))
+        return ("prefect", "ok", f"the project's own server {own.url} (pid {own.pid}) answers")
+    return ("prefect", "ok", _managed_detail(config.own))
+
+
+def _managed_detail(own: bool) -> str:
+    from orchestra.prefect.userserver import running_user_server, user_home
+
+    if own:
+        return (
+            "the project's own server (server.scope: project) is not running; the next cycle"
+            " starts it in the background (or `orchestra server start --project`)"
+        )
+    shared = running_user_server(tries=1)
+    if shared is not None:
+        return (
+            f"the user-level server {shared.url} (pid {shared.pid}, shared by your projects)"
+            " answers"
+        )
     return (
-        "prefect",
-        "ok",
-        "the project's server is not running; the next cycle starts it in the background"
-        " (or `orchestra server start`)",
+        f"the user-level server (home {user_home()}) is not running; the next cycle starts it"
+        " in the background (or `orchestra server start`)"
+    )
+
+
+def _move_hint(project: Path, url: str, pid: int, home: str) -> str:
+    """The migration note for a per-project server an earlier version started."""
+    return (
+        f"the project's own server {url} (pid {pid}), started by an earlier Orchestra, answers:"
+        " its cycles use it while it runs. To move to the user-level server shared by all"
+        f" your projects: `orchestra server stop --project {project}`; the next cycle uses"
+        f" the user-level one (the old runs stay in {home}: `PREFECT_HOME={home} prefect"
+        " server start` shows them). To keep a server of its own: `server: {scope: project}`"
+        " in orchestra.yaml"
     )
 
 
@@ -91,7 +122,7 @@ def run_checks(project: Path, what: str, console: Console) -> int:
         project_checks, proj = _project_checks(project)
         if what == "all":
             checks += project_checks
-            checks.append(_prefect_check(project))
+            checks.append(_prefect_check(project, proj))
         if proj is not None:
             checks.append(_memory_check(proj))
         elif what == "memory":
@@ -100,7 +131,7 @@ def run_checks(project: Path, what: str, console: Console) -> int:
     for col in ("check", "status", "detail / fix"):
         table.add_column(col)
     for name, status, detail in checks:
-        colour = "green" if status == "ok" else "red"
+        colour = {"ok": "green", "note": "yellow"}.get(status, "red")
         table.add_row(name, f"[{colour}]{status}[/]", detail)
     console.print(table)
-    return sum(1 for _, status, _ in checks if status != "ok")
+    return sum(1 for _, status, _ in checks if status == "problem")

@@ -1,8 +1,9 @@
 """One ad-hoc cycle from the command line, with progress: what ``python -m flows.run`` and
 ``orchestra run`` both do. The cycle flow is passed in (``load_flow``), so this library module
 never imports the flows; it is loaded only after Prefect's settings are in place: the user's
-``PREFECT_API_URL``, else the project's own Prefect server (started in the background when none
-runs, and left running; the flows are imported while it starts). The run's UI link is printed as
+``PREFECT_API_URL``, else the user-level Prefect server shared by every project (or the
+project's own, :mod:`orchestra.prefect.connect`), started in the background when none runs and
+left running until it is idle (the flows are imported while it starts). The run's UI link is printed as
 the run starts, before its first step.
 
 Exit codes: 0 the cycle succeeded; 1 it ran but a task failed or the queue stayed empty, or it
@@ -92,16 +93,22 @@ def _progress_sink(message: Any) -> None:
 
 
 def _announce(api: PrefectApi, root: Path) -> None:
-    """Which Prefect API the cycle uses; for the project's own server, that it keeps running."""
+    """Which Prefect API the cycle uses; for Orchestra's server, that it keeps running."""
     server = api.server
     if server is None:
         console.print(f"Prefect API {api.api_url} (PREFECT_API_URL)")
         return
     how = "started in the background" if api.started else "already running"
-    console.print(
-        f"Prefect UI {server.url} (the project's server, {how}, pid {server.pid}; it keeps"
-        f" running after this command: `orchestra server stop --project {root}` stops it)"
+    which = (
+        "the user-level server, shared by your projects" if api.shared else "the project's server"
     )
+    stop = "`orchestra server stop`" if api.shared else f"`orchestra server stop --project {root}`"
+    idle = (
+        f"it stops itself after {server.idle_stop_minutes:g} min idle, or"
+        if server.idle_stop_minutes
+        else "it keeps running after this command:"
+    )
+    console.print(f"Prefect UI {server.url} ({which}, {how}, pid {server.pid}; {idle} {stop})")
 
 
 def _link_hook(api: PrefectApi) -> Callable[..., None]:
@@ -158,7 +165,7 @@ def main(argv: Sequence[str] | None, load_flow: Callable[[], Any]) -> int:
     if args.dry_run:
         return _dry_run(project)
     try:
-        connecting = connect_soon(project.root, prefect_home)
+        connecting = connect_soon(project.root, prefect_home, server=project.config.server)
         try:
             flow = load_flow()  # Prefect and the flows are imported while the server starts
         finally:

@@ -21,6 +21,7 @@ from orchestra.config.runtimes import (  # noqa: F401 - the runtime configs, imp
     RuntimeSettings,
     legacy_runtime,
 )
+from orchestra.config.server import ServerConfig, ServerDatabase  # noqa: F401 - importable from here too
 from orchestra.config.spending import ModelPrice, SpendingLimits, UsageWindow
 from orchestra.config.strict import Strict
 
@@ -34,9 +35,6 @@ ModelPolicy = Literal["dynamic", "sticky"]
 
 
 DispatchMode = Literal["local", "pool"]
-
-
-ServerDatabase = Literal["sqlite", "postgres"]
 
 
 StepWhen = Literal["always", "changes_requested"]
@@ -286,13 +284,6 @@ class MemoryConfig(Strict):
     """History kept per project; oldest trimmed."""
 
 
-class ServerConfig(Strict):
-    database: ServerDatabase = "sqlite"
-    """Database of the Prefect server `orchestra server start` runs: sqlite (one file), or
-    postgres (a local cluster under .orchestra/postgres; what parallel and multi-host runs
-    need, since SQLite locks under concurrent writers)."""
-
-
 class LoggingConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     """Lowest level written."""
@@ -350,7 +341,8 @@ class OrchestraConfig(Strict):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     """Structured logs."""
     server: ServerConfig = Field(default_factory=ServerConfig)
-    """The standalone Prefect server (`orchestra server`)."""
+    """Which Prefect server the cycles use (`orchestra server`): the user-level one, shared by
+    every project, or one of the project's own."""
     pricing: dict[str, ModelPrice] = Field(default_factory=dict)
     """Prices by model name, for CLIs that report tokens but no cost (codex, aider); a step of
     a model not listed here is reported as unpriced, never as $0."""

@@ -1,9 +1,12 @@
-"""Which Prefect API a command uses: the one the user set, or the project's own server.
+"""Which Prefect API a command uses: the one the user set, or an Orchestra-managed server.
 
 A ``PREFECT_API_URL`` the user set always wins; it must answer, or the command stops with its
-URL and the fix. Without one, the project's server is used, started in the background first when
-none runs (:mod:`orchestra.prefect.server`). The choice is put into the environment before
-Prefect is imported, and into Prefect's settings for callers that imported it already.
+URL and the fix. Without one: the project's own server while one runs (a project that asks for
+one with ``server.scope: project``, or one an earlier version started: it keeps working until
+it is stopped), else a server of its own when the config asks for one, else the user-level
+server shared by every project (:mod:`orchestra.prefect.userserver`); either is started in the
+background first when none runs. The choice is put into the environment before Prefect is
+imported, and into Prefect's settings for callers that imported it already.
 
 :func:`connect_soon` overlaps a server's start with the caller's imports (the cold start of
 ``python -m flows.run``): the server's port is chosen first, so its URL is in the environment
@@ -20,20 +23,28 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestra.config.server import ServerConfig
 from orchestra.prefect.limits import mark_private
 from orchestra.prefect.server import (
     HOST,
     ServerRecord,
     check_api,
-    ensure_server,
+    ensure_at,
     free_port,
     run_link,
     running_server,
+    state_dir,
+)
+from orchestra.prefect.userserver import (
+    ensure_user_server,
+    last_port,
+    running_user_server,
+    user_home,
 )
 
 UNREACHABLE_FIX = (
     "start that server (the Compose stack: `make stack-up`), or unset PREFECT_API_URL so that"
-    " Orchestra uses the project's own server"
+    " Orchestra uses its own server (the user-level one, or the project's)"
 )
 
 
@@ -44,9 +55,11 @@ class PrefectApi:
     api_url: str
     ui_url: str
     server: ServerRecord | None = None
-    """The project's own server (None: the user's PREFECT_API_URL)."""
+    """The Orchestra-managed server (None: the user's PREFECT_API_URL)."""
     started: bool = False
-    """The project's server was started by this command."""
+    """The server was started by this command."""
+    shared: bool = False
+    """The server is the user-level one, shared by every project (else the project's own)."""
 
     def link(self, flow_run_id: object) -> str:
         """The UI page of one flow run."""
@@ -71,35 +84,62 @@ def connect(
     *,
     database_url: str | None = None,
     environ: MutableMapping[str, str] | None = None,
+    server: ServerConfig | None = None,
 ) -> PrefectApi:
-    """Pick the API for ``root`` (starting its server if needed) and point Prefect at it."""
+    """Pick the API for ``root`` (starting its server if needed) and point Prefect at it.
+    ``server`` is the project's ``server:`` config (default: read from its config files)."""
     env = os.environ if environ is None else environ
     user = user_api_url(env)
     if user:
         check_api(user, fix=UNREACHABLE_FIX)
         ui = env.get("PREFECT_UI_URL") or user.rstrip("/").removesuffix("/api")
         return PrefectApi(user, ui)
-    return _own_server(root, prefect_home, database_url, env)
+    return _managed(root, prefect_home, database_url, env, _server_config(root, server))
+
+
+def _server_config(root: Path, server: ServerConfig | None) -> ServerConfig:
+    if server is not None:
+        return server
+    from orchestra.config.loader import load_config
+
+    return load_config(root).config.server
 
 
 def _point_at(env: MutableMapping[str, str], url: str) -> None:
     env["PREFECT_API_URL"] = f"{url}/api"
     env["PREFECT_UI_URL"] = url
-    mark_private(f"{url}/api")  # this project's cycles only: agent slots bound in-process
+    # One cycle at a time per project (the cycle lock): agent slots bound in-process, and the
+    # limits a cycle still asks the server for are named per project (orchestra.prefect.limits).
+    mark_private(f"{url}/api")
 
 
-def _own_server(
+def _managed(
     root: Path,
     prefect_home: str,
     database_url: str | None,
     env: MutableMapping[str, str],
+    server: ServerConfig,
     port: int | None = None,
 ) -> PrefectApi:
-    record, started = ensure_server(
-        root, prefect_home, database_url=database_url, environ=env, port=port
-    )
+    own = running_server(root, tries=1)
+    if own is not None or server.own:
+        record, started = ensure_at(
+            state_dir(root),
+            prefect_home,
+            what=f"the Prefect server for {root}",
+            database_url=database_url,
+            environ=env,
+            port=port,
+            idle_stop_minutes=server.idle_stop_minutes,
+        )
+        shared = False
+    else:
+        record, started = ensure_user_server(
+            idle_stop_minutes=server.idle_stop_minutes, environ=env, port=port
+        )
+        shared = True
     _point_at(env, record.url)
-    return PrefectApi(record.api_url, record.url, record, started)
+    return PrefectApi(record.api_url, record.url, record, started, shared)
 
 
 @dataclass
@@ -120,21 +160,30 @@ class Connecting:
 
 
 def connect_soon(
-    root: Path, prefect_home: str, *, environ: MutableMapping[str, str] | None = None
+    root: Path,
+    prefect_home: str,
+    *,
+    environ: MutableMapping[str, str] | None = None,
+    server: ServerConfig | None = None,
 ) -> Connecting:
-    """:func:`connect`, returning at once when the project's server must be started: its URL is
-    put into the environment now (a free port chosen first) and the start runs on a thread."""
+    """:func:`connect`, returning at once when a server must be started: its URL is put into
+    the environment now (a free port chosen first) and the start runs on a thread."""
     env = os.environ if environ is None else environ
-    if user_api_url(env) or running_server(root, tries=1) is not None:
-        return Connecting(api=connect(root, prefect_home, environ=env))
-    port = free_port()
+    server = _server_config(root, server)
+    if (
+        user_api_url(env)
+        or running_server(root, tries=1) is not None
+        or (not server.own and running_user_server(env, tries=1) is not None)
+    ):
+        return Connecting(api=connect(root, prefect_home, environ=env, server=server))
+    port = (None if server.own else last_port(user_home(env))) or free_port()
     _point_at(env, f"http://{HOST}:{port}")
     connecting = Connecting()
 
     def start() -> None:
         try:
             # Another command may start the server first: its own URL then replaces ours.
-            connecting.api = _own_server(root, prefect_home, None, env, port)
+            connecting.api = _managed(root, prefect_home, None, env, server, port)
         except BaseException as exc:  # handed to the caller by wait()
             connecting.error = exc
 

@@ -9,19 +9,23 @@
 A step holds its slot under a lease (:data:`LEASE_SECONDS`, renewed while it runs). A holder killed
 with SIGKILL renews nothing: a standalone server's repossessor frees its slot after the lease.
 
-On a private API, the ephemeral one (no ``PREFECT_API_URL``) or the project's own server that
-this command started or found (:func:`mark_private`, called by :mod:`orchestra.prefect.connect`),
-the server serves this project only (its own database under the project's ``PREFECT_HOME``, one
-cycle at a time by the cycle lock), so the bound is a semaphore in this process: the same bound, no API writes per step (on SQLite each
-one risks a "database is locked" 2 s back-off), and nothing to leak when the process is killed
-(the ephemeral server has no repossessor). :func:`reset_if_ephemeral` still frees slots that a
-killed process left in the limit (an older version, or a run pointed at the same home).
+On a private API, the ephemeral one (no ``PREFECT_API_URL``), or an Orchestra-managed server
+this command started or found (:func:`mark_private`, called by :mod:`orchestra.prefect.connect`;
+the user-level one is found by a deployment's cycle too, :func:`scope_to_project`), a project
+runs one cycle at a time (the cycle lock), so the bound is a semaphore in this process: the same
+bound for the project, no API writes per step (on SQLite each one risks a "database is locked"
+503: measured ~26 s a cycle on a shared server before the short retries), and nothing to leak
+when the process is killed (the ephemeral server has no repossessor). The user-level server is
+shared by every project of the user, so there the limits that do live on the server (the rate
+limit, the slots :func:`reset_if_ephemeral` frees) are named per project
+(``orchestra-agent-starts-<project>``): two projects' cycles never resize or free each other's.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -38,6 +42,7 @@ LEASE_SECONDS = 60.0
 
 _ensured: set[tuple[str, str, float]] = set()
 _private_api: set[str] = set()
+_project_of: dict[str, str] = {}
 _local: dict[int, threading.BoundedSemaphore] = {}
 _local_lock = threading.Lock()
 
@@ -50,6 +55,23 @@ def _local_slots(size: int) -> threading.BoundedSemaphore:
 def mark_private(api_url: str) -> None:
     """``api_url`` is the project's own server: it serves this project's cycles only."""
     _private_api.add(api_url)
+
+
+def scope_to_project(project: str) -> None:
+    """This process runs ``project``'s cycle: on the user-level server (shared by the user's
+    projects), its limits are bound in-process and named per project (:func:`limit_name`)."""
+    from orchestra.prefect.userserver import is_user_server
+
+    api = os.environ.get("PREFECT_API_URL")
+    if api and is_user_server(api):
+        _private_api.add(api)
+        _project_of[api] = re.sub(r"[^A-Za-z0-9._-]", "-", project)[:64] or "project"
+
+
+def limit_name(base: str) -> str:
+    """``base``, or ``base-<project>`` on the user-level server (:func:`scope_to_project`)."""
+    project = _project_of.get(os.environ.get("PREFECT_API_URL") or "")
+    return f"{base}-{project}" if project else base
 
 
 def is_ephemeral() -> bool:
@@ -89,20 +111,21 @@ def reset_if_ephemeral(max_parallel_agents: int | None) -> int:
     from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
     from prefect.exceptions import ObjectNotFound
 
+    name = limit_name(AGENTS)
     with _client() as client:
         try:
-            held = int(client.read_global_concurrency_limit_by_name(AGENTS).active_slots)
+            held = int(client.read_global_concurrency_limit_by_name(name).active_slots)
         except ObjectNotFound:
             return 0
         if held:
             client.update_global_concurrency_limit(
-                AGENTS, GlobalConcurrencyLimitUpdate(active_slots=0)
+                name, GlobalConcurrencyLimitUpdate(active_slots=0)
             )
             logger.warning(
                 "{} slot(s) of {} were held by runs that no longer exist (the ephemeral server "
                 "never returns them); freed",
                 held,
-                AGENTS,
+                name,
             )
     return held
 
@@ -119,8 +142,9 @@ def agent_slot(
     from prefect.concurrency.sync import rate_limit
 
     if starts_per_minute is not None:
-        ensure_limit(STARTS, max(1, math.ceil(starts_per_minute)), starts_per_minute / 60.0)
-        _bounded(lambda: rate_limit(STARTS, timeout_seconds=timeout_s, strict=True), timeout_s)
+        starts = limit_name(STARTS)
+        ensure_limit(starts, max(1, math.ceil(starts_per_minute)), starts_per_minute / 60.0)
+        _bounded(lambda: rate_limit(starts, timeout_seconds=timeout_s, strict=True), timeout_s)
     if max_parallel_agents is None:
         yield
         return
@@ -133,12 +157,13 @@ def agent_slot(
         finally:
             slots.release()
         return
-    ensure_limit(AGENTS, max_parallel_agents)
+    agents = limit_name(AGENTS)
+    ensure_limit(agents, max_parallel_agents)
     with ExitStack() as stack:
         try:
-            stack.enter_context(leased_slot(AGENTS, timeout_s=timeout_s, lease_s=LEASE_SECONDS))
+            stack.enter_context(leased_slot(agents, timeout_s=timeout_s, lease_s=LEASE_SECONDS))
         except SlotTimeout as exc:
-            raise _waited(AGENTS, timeout_s) from exc
+            raise _waited(agents, timeout_s) from exc
         yield
 
 
@@ -180,7 +205,7 @@ def _bounded(acquire: Any, timeout_s: float) -> None:
     try:
         acquire()
     except TimeoutError as exc:
-        raise _waited(STARTS, timeout_s) from exc
+        raise _waited(limit_name(STARTS), timeout_s) from exc
 
 
 def _waited(name: str, timeout_s: float) -> Exception:

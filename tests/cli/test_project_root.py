@@ -58,7 +58,8 @@ def test_doctor_from_a_subfolder(demo_project: Path, sub: Path) -> None:
 
 def test_server_status_from_a_subfolder(demo_project: Path, sub: Path) -> None:
     out = invoke("server", "status", "--project", str(sub))
-    assert f"no Prefect server runs for {demo_project} " in out
+    assert f"no Prefect server of its own runs for {demo_project}\n" in out
+    assert "its cycles use the user-level Prefect server" in out
 
 
 def test_a_folder_outside_any_repository_is_used_as_is(tmp_path: Path) -> None:

@@ -286,3 +286,51 @@ class TestCheckedInConfig:
             return []
 
         assert enabled(yaml.safe_load(CHECKED_IN.read_text(encoding="utf-8"))) == []
+
+
+class TestServerSection:
+    """`server:` picks the user-level Prefect server or one of the project's own, strictly."""
+
+    def test_default_is_the_user_level_server(self, tmp_path: Path, no_user_file: Path) -> None:
+        server = load_config(tmp_path, environ={}, user_file=no_user_file).config.server
+        assert server.scope is None
+        assert not server.own
+        assert server.idle_stop_minutes == 60
+
+    @pytest.mark.parametrize(
+        ("text", "own"),
+        [
+            ("scope: project\n", True),
+            ("scope: user\n", False),
+            ("database: postgres\n", True),
+            ("scope: project\n  database: postgres\n", True),
+            ("idle_stop_minutes: null\n", False),
+        ],
+    )
+    def test_own_server(self, tmp_path: Path, no_user_file: Path, text: str, own: bool) -> None:
+        write(tmp_path / PROJECT_FILE, f"server:\n  {text}")
+        assert load_config(tmp_path, environ={}, user_file=no_user_file).config.server.own is own
+
+    @pytest.mark.parametrize(
+        ("text", "said"),
+        [
+            ("scope: shared\n", "server.scope"),
+            ("scope: user\n  database: postgres\n", "set server.scope: project"),
+            ("idle_stop_minutes: 0\n", "server.idle_stop_minutes"),
+            ("idle_stop_mins: 5\n", "unknown key 'server.idle_stop_mins'"),
+        ],
+    )
+    def test_bad_values_name_the_key(
+        self, tmp_path: Path, no_user_file: Path, text: str, said: str
+    ) -> None:
+        write(tmp_path / PROJECT_FILE, f"server:\n  {text}")
+        with pytest.raises(ConfigError) as caught:
+            load_config(tmp_path, environ={}, user_file=no_user_file)
+        assert str(tmp_path / PROJECT_FILE) in str(caught.value)
+        assert said in str(caught.value)
+
+    def test_user_file_sets_the_idle_time(self, tmp_path: Path) -> None:
+        """The user-level server's idle time can live in the user's own config file."""
+        user = write(tmp_path / "user.yaml", "server:\n  idle_stop_minutes: 240\n")
+        server = load_config(None, environ={}, user_file=user).config.server
+        assert server.idle_stop_minutes == 240

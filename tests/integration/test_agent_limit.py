@@ -77,8 +77,10 @@ class TestKilledHolder:
             env={"PA_HOLD_WHILE": str(hold)},
             extra="limits:\n  max_parallel_agents: 1\n",
         )
+        # A server of its own, on this home (the leak below writes into its database).
         (root / "orchestra.local.yaml").write_text(
-            "workflows:\n  roocode_boomerang:\n    per_step_timeout: 40\n", encoding="utf-8"
+            "workflows:\n  roocode_boomerang:\n    per_step_timeout: 40\nserver:\n  scope: project\n",
+            encoding="utf-8",
         )
         enqueue(root, 1)
         env = clean_env(PREFECT_HOME=str(tmp_path / "home"))

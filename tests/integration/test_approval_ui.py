@@ -139,7 +139,8 @@ def test_the_form_in_the_prefect_ui(tmp_path: Path) -> None:
     prompts = tmp_path / "prompts"
     prompts.mkdir()
     env = {"PA_SLEEP": "0.2", "PA_PROMPTS": str(prompts)}
-    extra = "  approval: merge\n  approval_timeout: 600\n"
+    # A server of its own: the example's automation is created on it, not on the shared one.
+    extra = "  approval: merge\n  approval_timeout: 600\nserver:\n  scope: project\n"
     root = make_project(tmp_path / "p", parallel=3, env=env, extra=extra)
     enqueue(root, 3)
     hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)

@@ -1,6 +1,7 @@
-"""Live UI by default: ``python -m flows.run`` on the project's own, real ``prefect server start``.
+"""Live UI: ``python -m flows.run`` on a project's own, real ``prefect server start``.
 
-One demo project per module: its first cycle starts the server (it outlives the command), the
+The projects here ask for a server of their own (``server: {scope: project}``); the user-level
+server shared by every project is tested in ``test_user_server.py``. One demo project per module: its first cycle starts the server (it outlives the command), the
 second reuses it; the link printed before the first step is the cycle's run in the API, with its
 name and tags; ``orchestra server status|stop`` manage it; a stale record is replaced; a
 PREFECT_API_URL the user set wins, and one that does not answer is a clear error. Every server a
@@ -107,6 +108,12 @@ class Live:
     record_after_second: ServerRecord
 
 
+def own_server(project: Path) -> Path:
+    """``project`` asks for a Prefect server of its own (in its git-excluded local overlay)."""
+    (project / "orchestra.local.yaml").write_text("server:\n  scope: project\n", encoding="utf-8")
+    return project
+
+
 @pytest.fixture(scope="module")
 def stop_after() -> Iterator[Callable[[Path], Path]]:
     """Registers projects whose server (and any recorded pid) is stopped at the end."""
@@ -123,7 +130,7 @@ def live(
     tmp_path_factory: pytest.TempPathFactory,
     stop_after: Callable[[Path], Path],
 ) -> Live:
-    project = stop_after(new_demo(tmp_path_factory.mktemp("live") / "demo"))
+    project = stop_after(own_server(new_demo(tmp_path_factory.mktemp("live") / "demo")))
     first = Cycle(flows_run(project))
     assert first.done.returncode == 0, first.out[-3000:]
     record = read_record(project)
@@ -234,7 +241,7 @@ class TestServerCommands:
     def test_stop_stops_it(
         self, new_demo: Callable[[Path], Path], tmp_path: Path, stop_after: Callable[[Path], Path]
     ) -> None:
-        project = stop_after(new_demo(tmp_path / "demo"))
+        project = stop_after(own_server(new_demo(tmp_path / "demo")))
         started = orchestra("server", "start", "--project", str(project))
         assert started.returncode == 0, started.stdout + started.stderr
         record = read_record(project)
@@ -249,7 +256,7 @@ class TestServerCommands:
             httpx.get(f"{record.api_url}/health", timeout=5)
         status = orchestra("server", "status", "--project", str(project))
         assert status.returncode == 1
-        assert "no Prefect server runs" in status.stdout
+        assert "no Prefect server of its own runs" in status.stdout
         again = orchestra("server", "stop", "--project", str(project))
         assert again.returncode == 0
         assert "nothing to stop" in again.stdout
@@ -259,7 +266,7 @@ class TestServerCommands:
     ) -> None:
         """A record naming a live process that is no Prefect server (a reused pid) and a port
         nothing answers on is replaced by a new server; that process is left alone."""
-        project = stop_after(new_demo(tmp_path / "demo"))
+        project = stop_after(own_server(new_demo(tmp_path / "demo")))
         squatter = subprocess.Popen(["sleep", "300"])
         try:
             port = free_port()
@@ -293,7 +300,7 @@ class TestServerCommands:
         self, new_demo: Callable[[Path], Path], tmp_path: Path, stop_after: Callable[[Path], Path]
     ) -> None:
         """A server killed behind Orchestra's back (its record stays) is replaced on next use."""
-        project = stop_after(new_demo(tmp_path / "demo"))
+        project = stop_after(own_server(new_demo(tmp_path / "demo")))
         assert orchestra("server", "start", "--project", str(project)).returncode == 0
         first = read_record(project)
         assert first is not None
@@ -360,7 +367,7 @@ class TestColdStart:
         """No server running: connect_soon returns before the server answers, with the URL it
         will have already in the environment (flows.run imports Prefect meanwhile); wait() gives
         that server, started and recorded. With the server up, it is found at once."""
-        stop_after(demo_project)
+        stop_after(own_server(demo_project))
         argv = [sys.executable, "-c", CONNECT_SOON, str(demo_project)]
         cold = run(argv)
         assert cold.returncode == 0, cold.stderr[-3000:]

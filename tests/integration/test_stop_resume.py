@@ -86,6 +86,8 @@ def stage(new_demo: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     project = new_demo(tmp_path_factory.mktemp("stop") / "demo")
+    # A server of its own (the user-level one is shared by the session's other tests).
+    (project / "orchestra.local.yaml").write_text("server:\n  scope: project\n", encoding="utf-8")
     sub = project / "calc"
     try:
         started = orchestra("server", "start", "--project", str(project))
