@@ -234,8 +234,9 @@ BENCHES: tuple[Bench, ...] = (
             "`python -m flows.run --plan-only` on the demo project (scripted agent, process"
             " runtime, empty queue: the planner's step is the first), from spawning the command"
             " to its step-start line; the run's UI link is printed before it. warm: the"
-            " Prefect server (the user-level one) already runs; cold: it does not (the command starts it,"
-            " database kept); fresh: a new project (new database). Compared with"
+            " Prefect server (the user-level one) already runs; cold: it does not (the command"
+            " starts it, database kept); new project: a project's first cycle, the server up;"
+            " fresh: a new user's first cycle (no database yet). Compared with"
             " `python -c 'import prefect'`; medians of the runs listed."
         ),
         call=lambda m: m.run(),
@@ -252,7 +253,12 @@ BENCHES: tuple[Bench, ...] = (
             ("cold_link_s", "cold: UI link printed", "s"),
             ("cold_runs_s", "cold: runs", "s"),
             ("cold_ratio_vs_import", "cold / import prefect", "x"),
-            ("fresh_first_step_s", "fresh project (new database): first step starts", "s"),
+            ("cold_result", "cold: target, result", ""),
+            ("new_project_first_step_s", "new project, server up: first step starts", "s"),
+            ("new_project_runs_s", "new project: runs", "s"),
+            ("new_project_ratio_vs_import", "new project / import prefect", "x"),
+            ("new_project_result", "new project: target, result", ""),
+            ("fresh_first_step_s", "fresh (a new user: no database yet): first step starts", "s"),
             ("fresh_runs_s", "fresh: runs", "s"),
             ("fresh_ratio_vs_import", "fresh / import prefect", "x"),
             ("import_prefect_s", "`python -c 'import prefect'`", "s"),
