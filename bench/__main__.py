@@ -665,8 +665,8 @@ def render(
         if out.status == "not run":
             lines += [f"**Not run**: {out.reason}"]
             continue
-        if out.details:
-            lines += [out.details.strip(), ""]
+        if out.details:  # a bench's own headings sit under its section's (one ## per bench)
+            lines += [re.sub(r"^## ", "### ", out.details.strip(), flags=re.M), ""]
         if not b.rows:
             lines += [f"**Result: {out.status}** ({_fmt(out.result[b.metric], b.unit)})"]
             lines += ["", f"Bench wall time: {out.seconds:.1f} s."]
