@@ -204,11 +204,11 @@ def fixed_cost(base: Path) -> dict[str, Any]:
 
     root = make_project(base / "project", 0.0)
     cycle(root, 1, 1, 1)  # warm-up
-    quiet = cycle_tasks.quiet_subflow
+    quiet = cycle_tasks.quiet_flow_runs
     results: dict[str, Any] = {}
     for label, heartbeat in (("heartbeat_off", False), ("heartbeat_on", True)):
         # A bench-only switch: Orchestra runs its subflows with the heartbeat off.
-        cycle_tasks.quiet_subflow = contextlib.nullcontext if heartbeat else quiet  # type: ignore[assignment]
+        cycle_tasks.quiet_flow_runs = contextlib.nullcontext if heartbeat else quiet  # type: ignore[assignment]
         time.sleep(2)
         first = 1000 if heartbeat else 2000
         one = cycle(root, first, 1, 1)["wall_s"]
@@ -217,7 +217,7 @@ def fixed_cost(base: Path) -> dict[str, Any]:
         # is paid once per cycle, whatever the number of tasks.
         results[label] = round((many - one) / (FIXED_TASKS - 1), 3)
         results[f"{label}_cycle_share"] = round(many / FIXED_TASKS, 3)
-    cycle_tasks.quiet_subflow = quiet  # type: ignore[assignment]
+    cycle_tasks.quiet_flow_runs = quiet  # type: ignore[assignment]
     floors = [floor_task(root, base, n) for n in range(FIXED_TASKS)]
     floor = sum(floors) / len(floors)
     results["floor_s"] = round(floor, 3)
